@@ -1,0 +1,133 @@
+// Package duckdb is the embedded event store. DuckDB allows one writing
+// process per file, so the CLI reaches it through the running server.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"fmt"
+	"net/url"
+	"strings"
+
+	duck "github.com/duckdb/duckdb-go/v2"
+
+	"fjord/internal/store"
+	"fjord/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options bound DuckDB's appetite: by default it takes 80% of RAM and
+// every core, which would starve the collector on a small machine.
+type Options struct {
+	MemoryLimit string // e.g. "512MB"
+	Threads     int
+}
+
+// Store is the DuckDB event store.
+type Store struct {
+	sqlstore.EventReads
+	writer *sql.Conn // the loader's connection; Apply is called by one goroutine
+}
+
+// Open opens (creating if needed) the event store at path.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	q := url.Values{}
+	if opt.MemoryLimit != "" {
+		q.Set("memory_limit", opt.MemoryLimit)
+	}
+	if opt.Threads > 0 {
+		q.Set("threads", fmt.Sprint(opt.Threads))
+	}
+	dsn := path
+	if len(q) > 0 {
+		dsn += "?" + q.Encode()
+	}
+	connector, err := duck.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open event store %s: %w", path, explainLock(err))
+	}
+	db := sql.OpenDB(connector)
+	if _, err := store.Migrate(ctx, db, "schema_migrations", migrations, "migrations", store.DollarPlaceholder); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("event store %s: %w", path, err)
+	}
+	w, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("event store %s: %w", path, err)
+	}
+	return &Store{EventReads: sqlstore.EventReads{DB: db, D: Dialect}, writer: w}, nil
+}
+
+// Dialect is DuckDB's.
+var Dialect = sqlstore.Dialect{Name: "duckdb", Dollar: true}
+
+func explainLock(err error) error {
+	if strings.Contains(err.Error(), "Could not set lock") {
+		return fmt.Errorf("%w (another process, probably a running fjord serve, holds the event store; use the running server)", err)
+	}
+	return err
+}
+
+// Apply appends the batch with DuckDB's Appender and records the journal
+// position in the same transaction: one commit (one WAL fsync) per batch.
+func (s *Store) Apply(ctx context.Context, events []store.Event, pos store.JournalPos) (err error) {
+	if _, err := s.writer.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return fmt.Errorf("apply: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.writer.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	if len(events) > 0 {
+		err = s.writer.Raw(func(dc any) error {
+			a, err := duck.NewAppenderFromConn(dc.(driver.Conn), "", "events")
+			if err != nil {
+				return err
+			}
+			for i := range events {
+				if err := a.AppendRow(row(&events[i])...); err != nil {
+					a.Close()
+					return fmt.Errorf("event %x: %w", events[i].ID, err)
+				}
+			}
+			return a.Close()
+		})
+		if err != nil {
+			return fmt.Errorf("apply %d events: %w", len(events), err)
+		}
+	}
+	if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.SetPositionSQL), int64(pos.Segment), pos.Offset); err != nil {
+		return fmt.Errorf("apply: record position: %w", err)
+	}
+	if _, err = s.writer.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("apply: commit: %w", err)
+	}
+	return nil
+}
+
+func row(e *store.Event) []driver.Value {
+	return []driver.Value{
+		duck.UUID(e.ID), e.SiteID, store.Millis(e.Time), e.Name, int64(e.VisitorID),
+		e.Hostname, e.Path, e.Referrer, e.Source, e.Channel,
+		e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm,
+		e.Country, e.Region, e.City, e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device,
+		e.Props, e.Interactive, e.ScrollDepth, e.EngagedMS,
+	}
+}
+
+// Checkpoint folds the WAL into the database file.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	_, err := s.DB.ExecContext(ctx, "CHECKPOINT")
+	return err
+}
+
+func (s *Store) Close() error {
+	s.writer.Close()
+	return s.DB.Close()
+}

@@ -1,0 +1,6 @@
+CREATE TABLE sites (
+	id BIGSERIAL PRIMARY KEY,
+	domain TEXT NOT NULL UNIQUE,
+	timezone TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);

@@ -1,0 +1,50 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"fjord/internal/store"
+	"fjord/internal/store/postgres"
+	"fjord/internal/store/storetest"
+)
+
+func TestAccounts(t *testing.T) {
+	storetest.Accounts(t, func(t *testing.T) store.AccountStore {
+		s, err := postgres.OpenAccounts(context.Background(), storetest.PostgresURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestEvents(t *testing.T) {
+	storetest.Events(t, func(t *testing.T) store.EventStore {
+		s, err := postgres.OpenEvents(context.Background(), storetest.PostgresURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestBothStoresInOneDatabase(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.PostgresURL(t)
+	a, err := postgres.OpenAccounts(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	e, err := postgres.OpenEvents(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := postgres.OpenEvents(ctx, url); err != nil {
+		t.Fatalf("reopen (migrations must be recorded per store): %v", err)
+	}
+}

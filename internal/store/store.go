@@ -1,0 +1,136 @@
+// Package store defines the two stores of Fjord: the account store (sites,
+// later users, grants, audit log) and the event store (collected events,
+// salts, the journal position). Each engine lives in a sub-package and
+// passes the shared suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned when a row with the same unique key already exists.
+var ErrExists = errors.New("already exists")
+
+// Site is one tracked website.
+type Site struct {
+	ID       int64
+	Domain   string // the name the tracker sends as "domain"/"d"
+	TimeZone string // IANA name; days are bucketed in this zone
+	Created  time.Time
+}
+
+// AccountStore holds the OLTP data. It grows with the accounts issue.
+type AccountStore interface {
+	AddSite(ctx context.Context, s Site) (Site, error)
+	SiteByDomain(ctx context.Context, domain string) (Site, error)
+	SiteByID(ctx context.Context, id int64) (Site, error)
+	Sites(ctx context.Context) ([]Site, error)
+	Close() error
+}
+
+// Event is one stored event. Visitor IP addresses never reach this type.
+type Event struct {
+	ID             [16]byte // unique per event; the tracker makes it, the collector when absent
+	SiteID         int64
+	Time           time.Time // UTC, millisecond precision
+	Name           string    // "pageview", "engagement" or a custom event name
+	VisitorID      uint64    // keyed hash of (daily salt, site, IP, user agent)
+	Hostname       string
+	Path           string
+	Referrer       string // referrer URL without query, "" when direct or same-site
+	Source         string
+	Channel        string
+	UTMSource      string
+	UTMMedium      string
+	UTMCampaign    string
+	UTMContent     string
+	UTMTerm        string
+	Country        string
+	Region         string
+	City           string
+	Browser        string
+	BrowserVersion string
+	OS             string
+	OSVersion      string
+	Device         string
+	Props          string // JSON object of custom properties, "" when none
+	Interactive    bool   // counts against bounce (pageviews, and events unless marked otherwise)
+	ScrollDepth    int16  // engagement events: max scroll depth in percent, -1 unknown
+	EngagedMS      int32  // engagement events: engaged time in milliseconds
+}
+
+// JournalPos is how far the loader applied the journal; stored with the
+// events in one transaction so a replay after a crash neither loses nor
+// repeats events.
+type JournalPos struct {
+	Segment uint64
+	Offset  int64
+}
+
+// Summary is the headline numbers of a site over a time range.
+type Summary struct {
+	Visitors      int64   `json:"visitors"`
+	Visits        int64   `json:"visits"`
+	Pageviews     int64   `json:"pageviews"`
+	Events        int64   `json:"events"`
+	Bounces       int64   `json:"bounces"`
+	BounceRate    float64 `json:"bounce_rate"`    // percent, one decimal
+	VisitDuration float64 `json:"visit_duration"` // seconds, mean over visits
+	DurationSum   int64   `json:"-"`              // milliseconds over all visits
+}
+
+// SessionTimeout ends a visit after this long without activity (PRODUCT §1.5).
+const SessionTimeout = 30 * time.Minute
+
+// Counter names for events kept out of the numbers.
+const (
+	CountBot     = "bot"
+	CountRefused = "refused"
+)
+
+// EventStore holds events and what the write path needs to stay exact.
+type EventStore interface {
+	// Apply stores events and records pos as applied, atomically: either
+	// both are durable or neither is.
+	Apply(ctx context.Context, events []Event, pos JournalPos) error
+	// Position is the journal position recorded by the last Apply.
+	Position(ctx context.Context) (JournalPos, error)
+	// Summary answers the headline numbers for [from, to). Visits are
+	// derived from the stored events: a visitor's events belong to one
+	// visit while each follows the previous within SessionTimeout.
+	Summary(ctx context.Context, siteID int64, from, to time.Time) (Summary, error)
+	// CountEvents counts stored events of a site in [from, to), any name.
+	CountEvents(ctx context.Context, siteID int64, from, to time.Time) (int64, error)
+	// AddCounts adds to per-site, per-day counters of events kept out of
+	// the numbers (bots, refusals).
+	AddCounts(ctx context.Context, counts []Count) error
+	// Counts sums the counters of a site over local days fromDay..toDay.
+	Counts(ctx context.Context, siteID int64, fromDay, toDay string) (map[string]int64, error)
+	// Salt returns the salt of a site's local day, creating it when absent.
+	Salt(ctx context.Context, siteID int64, day string, create func() []byte) ([]byte, error)
+	// DropSalts destroys every salt created before the cutoff.
+	DropSalts(ctx context.Context, createdBefore time.Time) (int, error)
+	Close() error
+}
+
+// Count is an increment of a per-day counter.
+type Count struct {
+	SiteID int64
+	Day    string // YYYY-MM-DD in the site's time zone
+	Name   string
+	N      int64
+}
+
+// Finish computes the derived rates from the sums.
+func (s *Summary) Finish() {
+	if s.Visits > 0 {
+		s.BounceRate = math.Round(float64(s.Bounces)*1000/float64(s.Visits)) / 10
+		s.VisitDuration = math.Round(float64(s.DurationSum) / float64(s.Visits) / 1000)
+	}
+}

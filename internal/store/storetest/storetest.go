@@ -1,0 +1,241 @@
+// Package storetest is the one suite every store engine must pass.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"fjord/internal/store"
+)
+
+// PostgresURL returns a URL to a fresh schema in the test PostgreSQL server
+// named by FJORD_TEST_POSTGRES, dropped when the test ends, or skips.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("FJORD_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("set FJORD_TEST_POSTGRES=postgres://USER@HOST:PORT/DB to run the PostgreSQL tests")
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("FJORD_TEST_POSTGRES: %v", err)
+	}
+	defer db.Close()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := fmt.Sprintf("t_%x", b)
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("FJORD_TEST_POSTGRES: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err == nil {
+			db.Exec("DROP SCHEMA " + schema + " CASCADE")
+			db.Close()
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("FJORD_TEST_POSTGRES: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Accounts runs the account store suite on stores made by open.
+func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
+	ctx := context.Background()
+	t.Run("sites", func(t *testing.T) {
+		s := open(t)
+		a, err := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "Europe/Helsinki"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.AddSite(ctx, store.Site{Domain: "b.example", TimeZone: "UTC"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.ID == b.ID || a.ID == 0 {
+			t.Fatalf("ids: %d %d", a.ID, b.ID)
+		}
+		if _, err := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "UTC"}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("duplicate domain: got %v, want ErrExists", err)
+		}
+		got, err := s.SiteByDomain(ctx, "a.example")
+		if err != nil || got.ID != a.ID || got.TimeZone != "Europe/Helsinki" {
+			t.Fatalf("by domain: %+v %v", got, err)
+		}
+		if got, err := s.SiteByID(ctx, b.ID); err != nil || got.Domain != "b.example" {
+			t.Fatalf("by id: %+v %v", got, err)
+		}
+		if _, err := s.SiteByDomain(ctx, "c.example"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown domain: %v", err)
+		}
+		if _, err := s.SiteByID(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown id: %v", err)
+		}
+		all, err := s.Sites(ctx)
+		if err != nil || len(all) != 2 || all[0].Domain != "a.example" || all[1].Domain != "b.example" {
+			t.Fatalf("list: %+v %v", all, err)
+		}
+	})
+}
+
+// Ev builds an event for tests.
+func Ev(site int64, visitor uint64, at time.Time, name, path string) store.Event {
+	var id [16]byte
+	rand.Read(id[:])
+	return store.Event{ID: id, SiteID: site, Time: at, Name: name, VisitorID: visitor, Hostname: "a.example",
+		Path: path, Interactive: true, ScrollDepth: -1, Browser: "Firefox", Device: "desktop"}
+}
+
+// Events runs the event store suite on stores made by open.
+func Events(t *testing.T, open func(t *testing.T) store.EventStore) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	t.Run("apply and summary", func(t *testing.T) {
+		s := open(t)
+		if p, err := s.Position(ctx); err != nil || p != (store.JournalPos{}) {
+			t.Fatalf("fresh position: %+v %v", p, err)
+		}
+		m := time.Minute
+		evs := []store.Event{
+			// visitor 1: two pageviews 5 min apart, then 31 min later a new visit with one pageview (bounce)
+			Ev(1, 1, t0, "pageview", "/"),
+			Ev(1, 1, t0.Add(5*m), "pageview", "/a"),
+			Ev(1, 1, t0.Add(36*m), "pageview", "/b"),
+			// visitor 2: pageview + custom event 2 min later (not a bounce: two interactive events)
+			Ev(1, 2, t0.Add(m), "pageview", "/"),
+			Ev(1, 2, t0.Add(3*m), "Signup", "/"),
+			// visitor 3: pageview + non-interactive event (a bounce) + engagement (not counted in visits)
+			Ev(1, 3, t0.Add(2*m), "pageview", "/x"),
+			Ev(1, 3, t0.Add(4*m), "Scroll", "/x"),
+			Ev(1, 3, t0.Add(20*m), "engagement", "/x"),
+			// another site and outside the range
+			Ev(2, 1, t0, "pageview", "/"),
+			Ev(1, 9, t0.Add(-time.Hour), "pageview", "/"),
+		}
+		evs[6].Interactive = false
+		evs[7].Interactive = false
+		evs[7].EngagedMS = 15000
+		evs[7].ScrollDepth = 80
+		if err := s.Apply(ctx, evs[:4], store.JournalPos{Segment: 1, Offset: 100}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, evs[4:], store.JournalPos{Segment: 2, Offset: 50}); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Position(ctx); err != nil || p != (store.JournalPos{Segment: 2, Offset: 50}) {
+			t.Fatalf("position: %+v %v", p, err)
+		}
+		sum, err := s.Summary(ctx, 1, t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := store.Summary{Visitors: 3, Visits: 4, Pageviews: 5, Events: 2, Bounces: 2, DurationSum: (5*m + 2*m + 2*m).Milliseconds()}
+		want.Finish()
+		if sum != want {
+			t.Fatalf("summary\n got %+v\nwant %+v", sum, want)
+		}
+		if want.BounceRate != 50 || want.VisitDuration != 135 {
+			t.Fatalf("derived: %+v", want)
+		}
+		n, err := s.CountEvents(ctx, 1, t0.Add(-2*time.Hour), t0.Add(2*time.Hour))
+		if err != nil || n != 9 {
+			t.Fatalf("count: %d %v", n, err)
+		}
+		empty, err := s.Summary(ctx, 3, t0, t0.Add(time.Hour))
+		if err != nil || empty != (store.Summary{}) {
+			t.Fatalf("empty site: %+v %v", empty, err)
+		}
+	})
+	t.Run("apply of nothing moves the position", func(t *testing.T) {
+		s := open(t)
+		if err := s.Apply(ctx, nil, store.JournalPos{Segment: 3, Offset: 7}); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := s.Position(ctx); p != (store.JournalPos{Segment: 3, Offset: 7}) {
+			t.Fatalf("position: %+v", p)
+		}
+	})
+	t.Run("failed apply stores nothing", func(t *testing.T) {
+		s := open(t)
+		if err := s.Apply(ctx, []store.Event{Ev(1, 1, t0, "pageview", "/")}, store.JournalPos{Segment: 1, Offset: 10}); err != nil {
+			t.Fatal(err)
+		}
+		bad := Ev(1, 1, t0, "pageview", "/")
+		bad.Path = string([]byte{0xff, 0xfe}) // invalid UTF-8 is refused by both engines
+		err := s.Apply(ctx, []store.Event{Ev(1, 2, t0, "pageview", "/ok"), bad}, store.JournalPos{Segment: 1, Offset: 20})
+		if err == nil {
+			t.Skip("engine accepted invalid UTF-8; atomicity not exercised")
+		}
+		if p, _ := s.Position(ctx); p != (store.JournalPos{Segment: 1, Offset: 10}) {
+			t.Fatalf("position moved on failed apply: %+v", p)
+		}
+		if n, _ := s.CountEvents(ctx, 1, t0.Add(-time.Hour), t0.Add(time.Hour)); n != 1 {
+			t.Fatalf("failed apply left %d events, want 1", n)
+		}
+		// the store is still usable
+		if err := s.Apply(ctx, []store.Event{Ev(1, 2, t0, "pageview", "/ok")}, store.JournalPos{Segment: 1, Offset: 20}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("salts", func(t *testing.T) {
+		s := open(t)
+		calls := 0
+		mk := func() []byte { calls++; b := make([]byte, 32); rand.Read(b); return b }
+		a, err := s.Salt(ctx, 1, "2026-03-10", mk)
+		if err != nil || len(a) != 32 {
+			t.Fatalf("salt: %x %v", a, err)
+		}
+		again, _ := s.Salt(ctx, 1, "2026-03-10", mk)
+		if string(again) != string(a) || calls != 1 {
+			t.Fatalf("salt not stable: calls=%d", calls)
+		}
+		other, _ := s.Salt(ctx, 1, "2026-03-11", mk)
+		site2, _ := s.Salt(ctx, 2, "2026-03-10", mk)
+		if string(other) == string(a) || string(site2) == string(a) {
+			t.Fatal("salts shared between days or sites")
+		}
+		n, err := s.DropSalts(ctx, time.Now().Add(time.Hour))
+		if err != nil || n != 3 {
+			t.Fatalf("drop: %d %v", n, err)
+		}
+		fresh, _ := s.Salt(ctx, 1, "2026-03-10", mk)
+		if string(fresh) == string(a) {
+			t.Fatal("dropped salt came back")
+		}
+		if n, _ := s.DropSalts(ctx, time.Now().Add(-time.Hour)); n != 0 {
+			t.Fatalf("dropped %d young salts", n)
+		}
+	})
+	t.Run("counts", func(t *testing.T) {
+		s := open(t)
+		err := s.AddCounts(ctx, []store.Count{{SiteID: 1, Day: "2026-03-10", Name: store.CountBot, N: 3}, {SiteID: 1, Day: "2026-03-11", Name: store.CountBot, N: 2}, {SiteID: 1, Day: "2026-03-11", Name: store.CountRefused, N: 1}, {SiteID: 2, Day: "2026-03-10", Name: store.CountBot, N: 7}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddCounts(ctx, []store.Count{{SiteID: 1, Day: "2026-03-10", Name: store.CountBot, N: 4}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Counts(ctx, 1, "2026-03-10", "2026-03-11")
+		if err != nil || got[store.CountBot] != 9 || got[store.CountRefused] != 1 {
+			t.Fatalf("counts: %v %v", got, err)
+		}
+		got, _ = s.Counts(ctx, 1, "2026-03-11", "2026-03-11")
+		if got[store.CountBot] != 2 {
+			t.Fatalf("one day: %v", got)
+		}
+	})
+}
