@@ -134,3 +134,11 @@ func (s *Summary) Finish() {
 		s.VisitDuration = math.Round(float64(s.DurationSum) / float64(s.Visits) / 1000)
 	}
 }
+
+// Strings returns pointers to every string field in a fixed order, for
+// codecs that treat them alike. Adding a field appends to the end.
+func (e *Event) Strings() []*string {
+	return []*string{&e.Name, &e.Hostname, &e.Path, &e.Referrer, &e.Source, &e.Channel,
+		&e.UTMSource, &e.UTMMedium, &e.UTMCampaign, &e.UTMContent, &e.UTMTerm,
+		&e.Country, &e.Region, &e.City, &e.Browser, &e.BrowserVersion, &e.OS, &e.OSVersion, &e.Device, &e.Props}
+}

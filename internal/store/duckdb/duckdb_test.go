@@ -4,8 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"fjord/internal/store"
 	"fjord/internal/store/duckdb"

@@ -1,0 +1,285 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"fjord/internal/account"
+	"fjord/internal/config"
+	"fjord/internal/report"
+	"fjord/internal/store"
+)
+
+// Version is set at build time with -ldflags "-X fjord/internal/cli.Version=..."
+var Version = "dev"
+
+// Run dispatches a sub-command; main only calls this.
+func Run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return Serve(rest, stdout, stderr)
+	case "migrate":
+		return Migrate(rest, stdout, stderr)
+	case "config":
+		if len(rest) > 0 && rest[0] == "check" {
+			return ConfigCheck(rest[1:], stdout, stderr)
+		}
+		return errors.New("usage: fjord config check [flags]")
+	case "site":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "add":
+				return SiteAdd(rest[1:], stdout, stderr)
+			case "list":
+				return SiteList(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord site add DOMAIN [--timezone ZONE] | fjord site list")
+	case "stats":
+		return Stats(rest, stdout, stderr)
+	case "bench":
+		return Bench(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "fjord", versionString())
+		return nil
+	case "help", "-h", "--help":
+		usage(stdout)
+		return nil
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func versionString() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		v += " " + bi.GoVersion
+	}
+	return v
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `fjord: security-first web analytics
+
+Commands:
+  fjord serve [--listen ADDR] [--data-dir DIR] [--config FILE] [--demo]
+  fjord migrate                      apply database migrations and exit
+  fjord config check                 explain every problem in the configuration
+  fjord site add DOMAIN [--timezone ZONE]
+  fjord site list
+  fjord stats --site DOMAIN [--period today|yesterday|7d|30d|90d] [--json]
+  fjord bench ingest                 load harness (see BENCHMARKS.md)
+  fjord version
+
+Every command takes the settings flags (fjord serve -h lists them); each
+setting also reads from the config file and a FJORD_* environment variable.
+`)
+}
+
+// parse parses a command's flags: the shared settings plus its own. Flags
+// may come before or after positional arguments.
+func parse(name string, args []string, stderr io.Writer, own func(fs *flag.FlagSet)) (*config.Config, []string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	build := config.Flags(fs)
+	if own != nil {
+		own(fs)
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	cfg, err := build()
+	return cfg, pos, err
+}
+
+// withStores runs f against the server on this data dir if one runs, or
+// else against the stores opened directly (after applying the journal).
+func withEngine(cfg *config.Config, remote func(*control) error, local func(*engine) error) error {
+	if c := dialControl(cfg.SocketPath()); c != nil {
+		return remote(c)
+	}
+	ctx := context.Background()
+	eng, err := startEngine(ctx, cfg, newLogger(os.Stderr, "warn"))
+	if errors.Is(err, errLocked) {
+		// a server is starting or its socket is gone: try it once more
+		time.Sleep(time.Second)
+		if c := dialControl(cfg.SocketPath()); c != nil {
+			return remote(c)
+		}
+		return fmt.Errorf("%w (%s) but its control socket does not answer", err, cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer eng.close()
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := eng.loader.Flush(fctx); err != nil {
+		return err
+	}
+	return local(eng)
+}
+
+// Migrate runs `fjord migrate`: opening the stores applies migrations.
+func Migrate(args []string, stdout, stderr io.Writer) error {
+	cfg, _, err := parse("migrate", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if dialControl(cfg.SocketPath()) != nil {
+		fmt.Fprintln(stdout, "a server runs on this data dir; it applied the migrations when it started")
+		return nil
+	}
+	st, err := OpenStores(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	st.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+// SiteAdd runs `fjord site add DOMAIN`.
+func SiteAdd(args []string, stdout, stderr io.Writer) error {
+	var tz *string
+	cfg, pos, err := parse("site add", args, stderr, func(fs *flag.FlagSet) {
+		tz = fs.String("timezone", "UTC", "IANA time zone of the site, e.g. Europe/Helsinki")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("usage: fjord site add DOMAIN [--timezone ZONE]")
+	}
+	var site store.Site
+	err = withEngine(cfg, func(c *control) error {
+		return c.do("POST", "/sites", map[string]string{"Domain": pos[0], "TimeZone": *tz}, &site)
+	}, func(e *engine) error {
+		site, err = account.AddSite(context.Background(), e.st.Accounts, pos[0], *tz)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "site %s added (id %d, time zone %s)\n", site.Domain, site.ID, site.TimeZone)
+	return nil
+}
+
+// SiteList runs `fjord site list`.
+func SiteList(args []string, stdout, stderr io.Writer) error {
+	cfg, _, err := parse("site list", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	var sites []store.Site
+	err = withEngine(cfg, func(c *control) error {
+		return c.do("GET", "/sites", nil, &sites)
+	}, func(e *engine) error {
+		sites, err = e.st.Accounts.Sites(context.Background())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDOMAIN\tTIME ZONE")
+	for _, s := range sites {
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", s.ID, s.Domain, s.TimeZone)
+	}
+	return tw.Flush()
+}
+
+// Stats runs `fjord stats`.
+func Stats(args []string, stdout, stderr io.Writer) error {
+	var domain, period *string
+	var asJSON *bool
+	cfg, _, err := parse("stats", args, stderr, func(fs *flag.FlagSet) {
+		domain = fs.String("site", "", "site domain")
+		period = fs.String("period", "30d", "today, yesterday, 7d, 30d or 90d")
+		asJSON = fs.Bool("json", false, "print one JSON object")
+	})
+	if err != nil {
+		return err
+	}
+	if *domain == "" {
+		return errors.New("usage: fjord stats --site DOMAIN [--period 30d] [--json]")
+	}
+	var h report.Headline
+	err = withEngine(cfg, func(c *control) error {
+		return c.do("GET", "/stats?site="+urlEscape(*domain)+"&period="+urlEscape(*period), nil, &h)
+	}, func(e *engine) error {
+		ctx := context.Background()
+		site, err := e.st.Accounts.SiteByDomain(ctx, *domain)
+		if err != nil {
+			return err
+		}
+		h, err = report.HeadlineOf(ctx, e.st.Events, site, *period, time.Now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(h)
+	}
+	fmt.Fprintf(stdout, "%s, %s (%s to %s)\n", h.Site, h.Period, h.From, h.To)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  visitors\t%d\n  visits\t%d\n  pageviews\t%d\n  bounce rate\t%.1f%%\n  visit duration\t%.0f s\n  events\t%d\n  bots (not counted)\t%d\n",
+		h.Visitors, h.Visits, h.Pageviews, h.BounceRate, h.VisitDuration, h.Events, h.Bots)
+	return tw.Flush()
+}
+
+func urlEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", " ", "%20", "#", "%23", "?", "%3F").Replace(s)
+}
+
+// ConfigCheck runs `fjord config check`.
+func ConfigCheck(args []string, stdout, stderr io.Writer) error {
+	cfg, _, err := parse("config check", args, stderr, nil)
+	if err != nil {
+		fmt.Fprintln(stdout, "configuration problems:")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stdout, "  -", line)
+		}
+		return errors.New("configuration is not valid")
+	}
+	problems := config.Check(cfg)
+	if len(problems) > 0 {
+		fmt.Fprintln(stdout, "configuration problems:")
+		for _, p := range problems {
+			fmt.Fprintln(stdout, "  -", p)
+		}
+		return errors.New("configuration is not valid")
+	}
+	fmt.Fprintf(stdout, "configuration is valid: listen %s, data dir %s, account store %s, event store %s\n",
+		cfg.Listen, cfg.DataDir, config.Redact(cfg.AccountsURL()), config.Redact(cfg.EventsURL()))
+	return nil
+}

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"fjord/internal/collect"
+	"fjord/internal/config"
+	"fjord/internal/enrich"
+	"fjord/internal/ingest"
+	"fjord/internal/ingest/journal"
+)
+
+// engine is the write path with its stores: what `fjord serve` runs, and
+// what a CLI command runs when no server owns the data dir (so that it
+// first applies whatever the journal holds, e.g. after a kill -9).
+type engine struct {
+	log        *slog.Logger
+	lock       *os.File
+	st         *Stores
+	j          *journal.Journal
+	loader     *ingest.Loader
+	stopLoader context.CancelFunc
+	loaderDone chan error
+	salts      *collect.SaltKeeper
+	collector  *collect.Collector
+	geo        *enrich.Geo
+}
+
+func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*engine, error) {
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{log: log, lock: lock}
+	ok := false
+	defer func() {
+		if !ok {
+			e.close()
+		}
+	}()
+	if e.st, err = OpenStores(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if cfg.GeoIPDatabase != "" {
+		if e.geo, err = enrich.OpenGeo(cfg.GeoIPDatabase); err != nil {
+			return nil, err
+		}
+	}
+	e.j, err = journal.Open(journal.Options{Dir: cfg.JournalDir(), QueueLen: cfg.QueueSize, Prealloc: true})
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if st := e.j.Stats(); st.TornBytesDropped > 0 {
+		log.Warn("journal: dropped a torn tail left by a crash (never acknowledged)", "bytes", st.TornBytesDropped)
+	}
+	e.loader = &ingest.Loader{J: e.j, Store: e.st.Events, Log: log}
+	lctx, cancel := context.WithCancel(context.Background())
+	e.stopLoader = cancel
+	e.loaderDone = make(chan error, 1)
+	go func() { e.loaderDone <- e.loader.Run(lctx) }()
+	e.salts = &collect.SaltKeeper{Store: e.st.Events}
+	sites := &collect.SiteCache{Store: e.st.Accounts}
+	if err := sites.Reload(ctx); err != nil {
+		return nil, err
+	}
+	e.collector = &collect.Collector{Sites: sites, Salts: e.salts, UA: enrich.NewUAParser(10000), Geo: e.geo}
+	ok = true
+	return e, nil
+}
+
+// close drains in order, after the caller stopped taking requests: the
+// loader applies everything durable, then the journal and stores close.
+func (e *engine) close() {
+	if e.stopLoader != nil {
+		e.stopLoader()
+		if err := <-e.loaderDone; err != nil {
+			e.log.Error("loader stopped with an error; the journal keeps the rest for the next start", "err", err)
+		}
+	}
+	if e.j != nil {
+		e.j.Close()
+	}
+	if e.st != nil {
+		e.st.Close()
+	}
+	e.geo.Close()
+	if e.lock != nil {
+		e.lock.Close()
+	}
+}

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"fjord/internal/config"
+	"fjord/internal/demo"
+	"fjord/internal/web"
+)
+
+// Serve runs `fjord serve`.
+func Serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	build := config.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := build()
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	eng, err := startEngine(ctx, cfg, log)
+	if errors.Is(err, errLocked) {
+		return fmt.Errorf("%w: %s", err, cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer eng.close()
+
+	srv := &web.Server{
+		Log: log, Accounts: eng.st.Accounts, Events: eng.st.Events, Collector: eng.collector,
+		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
+		Now: time.Now, Version: Version,
+	}
+
+	if cfg.Demo {
+		start := time.Now()
+		res, err := demo.Ensure(ctx, demo.Deps{Accounts: eng.st.Accounts, Collector: eng.collector, Journal: eng.j}, time.Now())
+		if err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+		if res.Events > 0 {
+			log.Info("demo data written", "sites", len(res.Sites), "events", res.Events, "seconds", time.Since(start).Seconds())
+		}
+		if err := eng.loader.Flush(ctx); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	ctl, err := listenControl(cfg.SocketPath())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer os.Remove(cfg.SocketPath())
+
+	pub := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+	}
+	ctlSrv := &http.Server{Handler: srv.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- pub.Serve(ln) }()
+	go func() { errc <- ctlSrv.Serve(ctl) }()
+	go runJobs(ctx, srv, eng)
+
+	srv.SetReady(true)
+	log.Info("fjord serving", "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "version", Version)
+	if cfg.Demo {
+		fmt.Fprintf(stdout, "\nFjord is running with demo data.\n  Overview:  http://%s/\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
+			ln.Addr().String(), cfg.DataDir, ln.Addr().String())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server stopped", "err", err)
+		}
+	}
+	srv.SetReady(false)
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	pub.Shutdown(sctx)
+	ctlSrv.Shutdown(sctx)
+	if err := srv.FlushCounts(sctx); err != nil {
+		log.Error("flush counters", "err", err)
+	}
+	return nil
+}
+
+// listenControl opens the control socket, readable and writable only by
+// this user: whoever can open it can manage the server.
+func listenControl(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another server answers on %s", path)
+	}
+	os.Remove(path) // stale, from a killed server
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// runJobs is the periodic work of a server: counters to the store every
+// ten seconds, salts destroyed when 48 hours old (checked hourly).
+func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
+	counts := time.NewTicker(10 * time.Second)
+	salts := time.NewTicker(time.Hour)
+	defer counts.Stop()
+	defer salts.Stop()
+	dropSalts := func() {
+		if n, err := eng.salts.Drop(ctx, time.Now()); err != nil {
+			srv.Log.Error("drop old salts", "err", err)
+		} else if n > 0 {
+			srv.Log.Info("destroyed salts older than 48 hours", "count", n)
+		}
+	}
+	dropSalts()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-counts.C:
+			if err := srv.FlushCounts(ctx); err != nil {
+				srv.Log.Error("flush counters", "err", err)
+			}
+		case <-salts.C:
+			dropSalts()
+		}
+	}
+}

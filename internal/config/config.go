@@ -1,0 +1,298 @@
+// Package config turns the config file, FJORD_* environment variables and
+// command-line flags into one validated Config. Each setting has one name,
+// used as the flag (--data-dir), the file key (data-dir = ...) and the
+// variable (FJORD_DATA_DIR). Flags win over the environment, the
+// environment over the file, the file over defaults.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Config is every setting of the fjord binary.
+type Config struct {
+	Listen            string
+	DataDir           string
+	ConfigFile        string
+	Demo              bool
+	Database          string // account store: a postgres:// URL, or "" for SQLite in the data dir
+	EventsDatabase    string // event store: a postgres:// URL, or "" for DuckDB in the data dir (or Database when that is PostgreSQL)
+	GeoIPDatabase     string
+	TrustedProxies    []netip.Prefix
+	DuckDBMemoryLimit string
+	DuckDBThreads     int
+	QueueSize         int
+	LogLevel          string
+}
+
+// Setting describes one setting.
+type Setting struct {
+	Name    string
+	Default string
+	Help    string
+	set     func(c *Config, v string) error
+}
+
+// Settings lists every setting; the README's configuration reference is
+// generated from the same list by `fjord config help`.
+var Settings = []Setting{
+	{"listen", "127.0.0.1:8080", "address to serve HTTP on", func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("want HOST:PORT: %v", err)
+		}
+		c.Listen = v
+		return nil
+	}},
+	{"data-dir", "data", "directory for the embedded databases, the journal and the control socket", func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.DataDir = v
+		return nil
+	}},
+	{"demo", "false", "create demo sites with 90 days of traffic (on first start) and print where to look", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Demo = b
+		return err
+	}},
+	{"database", "", "account store: a postgres:// URL; empty means SQLite in the data dir", func(c *Config, v string) error {
+		if v != "" && !isPostgres(v) {
+			return errors.New("want a postgres:// or postgresql:// URL, or empty for SQLite")
+		}
+		c.Database = v
+		return nil
+	}},
+	{"events-database", "", "event store: a postgres:// URL; empty means DuckDB in the data dir, or the database URL when that is PostgreSQL", func(c *Config, v string) error {
+		if v != "" && !isPostgres(v) {
+			return errors.New("want a postgres:// or postgresql:// URL, or empty for DuckDB")
+		}
+		c.EventsDatabase = v
+		return nil
+	}},
+	{"geoip-database", "", "MaxMind-format (.mmdb) database for country, region and city", func(c *Config, v string) error {
+		c.GeoIPDatabase = v
+		return nil
+	}},
+	{"trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty trusts none", func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			p, err := ParsePrefix(f)
+			if err != nil {
+				return err
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+		return nil
+	}},
+	{"duckdb-memory-limit", "512MB", "memory limit of the embedded DuckDB event store", func(c *Config, v string) error {
+		c.DuckDBMemoryLimit = v
+		return nil
+	}},
+	{"duckdb-threads", "2", "threads of the embedded DuckDB event store", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 256 {
+			return errors.New("want a whole number from 1 to 256")
+		}
+		c.DuckDBThreads = n
+		return nil
+	}},
+	{"queue-size", "8192", "events waiting for the journal before collection answers 503", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1<<20 {
+			return errors.New("want a whole number from 1 to 1048576")
+		}
+		c.QueueSize = n
+		return nil
+	}},
+	{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
+		switch v {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = v
+			return nil
+		}
+		return errors.New("want debug, info, warn or error")
+	}},
+}
+
+// ParsePrefix parses a CIDR range, or a single address as its /32 or /128.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR range", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR range", s)
+	}
+	return p.Masked(), nil
+}
+
+func isPostgres(v string) bool {
+	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
+}
+
+// EnvName is the environment variable of a setting.
+func EnvName(name string) string {
+	return "FJORD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Flags registers every setting on fs (plus --config) and returns a
+// function that, after fs.Parse, builds the Config.
+func Flags(fs *flag.FlagSet) func() (*Config, error) {
+	for _, s := range Settings {
+		help := s.Help + " (env " + EnvName(s.Name) + ")"
+		// Values are read back through fs.Visit, so only explicitly given
+		// flags override the file and the environment.
+		if s.Default == "false" {
+			fs.Bool(s.Name, false, help)
+			continue
+		}
+		fs.String(s.Name, s.Default, help)
+	}
+	cfgFile := fs.String("config", "", "config file with one 'name = value' per line (env FJORD_CONFIG)")
+	return func() (*Config, error) {
+		set := map[string]string{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+		path := *cfgFile
+		if _, ok := set["config"]; !ok {
+			path = os.Getenv("FJORD_CONFIG")
+		}
+		return Load(path, set, os.Getenv)
+	}
+}
+
+// Load builds a Config from defaults, the file at path (if any), the
+// environment (getenv) and the flags that were given explicitly.
+func Load(path string, flags map[string]string, getenv func(string) string) (*Config, error) {
+	c := &Config{ConfigFile: path}
+	values := map[string]string{}
+	for _, s := range Settings {
+		values[s.Name] = s.Default
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		file, err := ParseFile(data)
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		for k, v := range file {
+			values[k] = v
+		}
+	}
+	for _, s := range Settings {
+		if v := getenv(EnvName(s.Name)); v != "" {
+			values[s.Name] = v
+		}
+	}
+	for k, v := range flags {
+		if k != "config" {
+			values[k] = v
+		}
+	}
+	var errs []error
+	for _, s := range Settings {
+		if err := s.set(c, values[s.Name]); err != nil {
+			errs = append(errs, fmt.Errorf("%s = %q: %w", s.Name, values[s.Name], err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ParseFile reads 'name = value' lines; '#' starts a comment line; values
+// may be double-quoted. Unknown names and repeated names are errors, so a
+// typo never silently falls back to a default.
+func ParseFile(data []byte) (map[string]string, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not valid UTF-8")
+	}
+	known := map[string]bool{}
+	for _, s := range Settings {
+		known[s.Name] = true
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 64*1024)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: want 'name = value'", n)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !known[k] {
+			return nil, fmt.Errorf("line %d: unknown setting %q", n, k)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("line %d: %q set twice", n, k)
+		}
+		if strings.HasPrefix(v, `"`) {
+			uq, err := strconv.Unquote(v)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: bad quoted value: %v", n, err)
+			}
+			v = uq
+		}
+		out[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("line %d: %w", n+1, err)
+	}
+	return out, nil
+}
+
+// AccountsURL is what the account store opens: a postgres URL or a file.
+func (c *Config) AccountsURL() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return filepath.Join(c.DataDir, "accounts.db")
+}
+
+// EventsURL is what the event store opens.
+func (c *Config) EventsURL() string {
+	switch {
+	case c.EventsDatabase != "":
+		return c.EventsDatabase
+	case c.Database != "":
+		return c.Database
+	}
+	return filepath.Join(c.DataDir, "events.duckdb")
+}
+
+// IsPostgres reports whether a store URL selects PostgreSQL.
+func IsPostgres(url string) bool { return isPostgres(url) }
+
+// SocketPath is the control socket of a server on this data dir.
+func (c *Config) SocketPath() string { return filepath.Join(c.DataDir, "fjord.sock") }
+
+// JournalDir is where the write-ahead journal lives.
+func (c *Config) JournalDir() string { return filepath.Join(c.DataDir, "journal") }

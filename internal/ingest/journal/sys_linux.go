@@ -1,0 +1,92 @@
+//go:build linux
+
+package journal
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// fdatasync flushes the file's data and the metadata needed to read it back
+// (size, extents) but not timestamps, which is all a journal needs and saves
+// an inode write per group when the size does not change (Prealloc).
+//
+// EINTR is retried because it means the call did not run to completion, not
+// that writeback failed; any other error is returned once and never retried
+// (after a failed fsync Linux may have dropped the dirty pages, so a second
+// "successful" fsync proves nothing: the fsyncgate lesson).
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Fdatasync(int(fd))
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	}
+	return nil
+}
+
+// preallocate reserves size bytes for f with fallocate(2) mode 0, which also
+// sets the file size. Writes then land inside the file, so fdatasync need not
+// log a size change and block allocation for every group. On ext4 the blocks
+// are "unwritten" extents and read back as zeros, which the record format
+// reads as "end". Measured on this machine (see the package benchmark) this
+// is as cheap per sync as zero-filling the file while costing ~0.1 ms instead
+// of writing 64 MiB. It is best effort: a file system without fallocate just
+// grows the file as it is written.
+func preallocate(f *os.File, size int64) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Fallocate(int(fd), 0, 0, size)
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if errors.Is(serr, syscall.EOPNOTSUPP) {
+		return nil
+	}
+	return serr
+}
+
+// lockFile takes an exclusive, non-blocking flock on f. Two writers on one
+// journal would interleave records and truncate each other's "torn" tails;
+// flock is released by the kernel when the process dies, so a kill -9 never
+// leaves a stale lock behind.
+func lockFile(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,0 +1,134 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"fjord/internal/collect"
+	"fjord/internal/ingest"
+	"fjord/internal/ingest/journal"
+)
+
+// The 1x1 transparent GIF of the pixel endpoint.
+var pixelGIF = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+func cors(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "X-Plausible-Dropped")
+}
+
+func (s *Server) collectPreflight(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	w.Header().Set("Access-Control-Allow-Methods", "POST, GET")
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+	w.Header().Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) collectPost(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, collect.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.refuse(w, http.StatusRequestEntityTooLarge, collect.ReasonTooLarge, "body is larger than 8192 bytes")
+			return
+		}
+		s.refuse(w, http.StatusBadRequest, "bad_body", "could not read the body")
+		return
+	}
+	now := s.Now()
+	hit, err := collect.DecodeJSON(body, now)
+	s.collect(w, r, hit, err, now, false)
+}
+
+func (s *Server) collectPixel(w http.ResponseWriter, r *http.Request) {
+	cors(w)
+	now := s.Now()
+	hit, err := collect.DecodeQuery(r.URL.Query(), now)
+	s.collect(w, r, hit, err, now, true)
+}
+
+func (s *Server) refuse(w http.ResponseWriter, code int, reason, msg string) {
+	s.Counters.refuse(reason)
+	s.writeError(w, code, msg)
+}
+
+func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit, err error, now time.Time, pixel bool) {
+	if err != nil {
+		var de *collect.DecodeError
+		if errors.As(err, &de) {
+			s.refuse(w, http.StatusBadRequest, de.Reason, de.Error())
+			return
+		}
+		s.refuse(w, http.StatusBadRequest, "bad_request", "bad request")
+		return
+	}
+	cl := collect.Client{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent()}
+	events, drops, err := s.Collector.Process(r.Context(), hit, cl, now)
+	if err != nil {
+		var de *collect.DecodeError
+		if errors.As(err, &de) {
+			s.refuse(w, http.StatusBadRequest, de.Reason, de.Error())
+			return
+		}
+		s.Log.Error("collect", "err", err)
+		s.refuse(w, http.StatusServiceUnavailable, "internal", "the event could not be processed; try again")
+		return
+	}
+	for _, d := range drops {
+		if day, err := s.Salts.Day(d.Site, now); err == nil {
+			s.perDay.add(d.Site.ID, day, d.Reason)
+		}
+	}
+	if len(events) == 0 {
+		s.Counters.Dropped.Add(1)
+		w.Header().Set("X-Plausible-Dropped", "1")
+		s.accepted(w, pixel)
+		return
+	}
+	recs := make([][]byte, len(events))
+	for i := range events {
+		recs[i] = ingest.EncodeEvent(nil, &events[i])
+	}
+	// The client's disconnect must not abandon a record half-way: the
+	// journal decides, and the answer follows what it decided.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	if len(recs) == 1 {
+		err = s.Journal.Append(ctx, recs[0])
+	} else {
+		err = s.Journal.AppendBatch(ctx, recs)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, journal.ErrFull):
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, http.StatusServiceUnavailable, collect.ReasonQueueFull, "overloaded; retry later")
+		return
+	default:
+		s.Log.Error("collect: journal", "err", err)
+		w.Header().Set("Retry-After", "5")
+		s.refuse(w, http.StatusServiceUnavailable, "journal", "the event could not be stored; retry later")
+		return
+	}
+	s.Counters.Accepted.Add(uint64(len(events)))
+	s.accepted(w, pixel)
+}
+
+func (s *Server) accepted(w http.ResponseWriter, pixel bool) {
+	if pixel {
+		w.Header().Set("Content-Type", "image/gif")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(pixelGIF)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusAccepted)
+	io.WriteString(w, "ok")
+}

@@ -1,0 +1,52 @@
+// Package web is Fjord's HTTP surface: the public port (collection, the
+// tracker, health, pages) and the control socket the CLI talks to.
+package web
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Permission is what a route needs. Every route declares one when it is
+// registered; TestEveryRouteDeclaresPermission walks the table.
+type Permission string
+
+const (
+	// PermPublic: anyone on the internet (collection, tracker, health).
+	PermPublic Permission = "public"
+	// PermLocalDashboard: until accounts and sign-in exist, report pages
+	// answer only requests made directly from this machine (loopback, not
+	// through a proxy).
+	PermLocalDashboard Permission = "local-dashboard"
+	// PermOperator: the control socket, reachable only by the server's
+	// own user through file permissions on the socket.
+	PermOperator Permission = "operator"
+)
+
+// Route is one entry of a route table.
+type Route struct {
+	Pattern string
+	Perm    Permission
+}
+
+// Mux is an http.ServeMux that records each route's permission.
+type Mux struct {
+	mux    *http.ServeMux
+	Routes []Route
+	guard  func(Permission, http.Handler) http.Handler
+}
+
+func newMux(guard func(Permission, http.Handler) http.Handler) *Mux {
+	return &Mux{mux: http.NewServeMux(), guard: guard}
+}
+
+// Handle registers h under pattern with its permission.
+func (m *Mux) Handle(pattern string, perm Permission, h http.HandlerFunc) {
+	if perm == "" {
+		panic(fmt.Sprintf("route %s declares no permission", pattern))
+	}
+	m.Routes = append(m.Routes, Route{pattern, perm})
+	m.mux.Handle(pattern, m.guard(perm, h))
+}
+
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }

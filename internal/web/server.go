@@ -1,0 +1,314 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"fjord/internal/account"
+	"fjord/internal/collect"
+	"fjord/internal/collect/tracker"
+	"fjord/internal/ingest"
+	"fjord/internal/ingest/journal"
+	"fjord/internal/report"
+	"fjord/internal/store"
+)
+
+// Server holds what the handlers need; tests build one with exactly the
+// parts they use.
+type Server struct {
+	Log            *slog.Logger
+	Accounts       store.AccountStore
+	Events         store.EventStore
+	Collector      *collect.Collector
+	Journal        *journal.Journal
+	Loader         *ingest.Loader
+	Salts          *collect.SaltKeeper
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
+	Version        string
+
+	ready    atomic.Bool
+	Counters Counters
+	perDay   dayCounts
+}
+
+// SetReady marks the server ready for /readyz and /healthz.
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// Handler is the public port's handler.
+func (s *Server) Handler() *Mux {
+	m := newMux(s.guard)
+	m.Handle("GET /healthz", PermPublic, s.healthz)
+	m.Handle("GET /readyz", PermPublic, s.healthz)
+	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)
+	m.Handle("POST /api/event", PermPublic, s.collectPost)
+	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
+	m.Handle("GET /api/event", PermPublic, s.collectPixel)
+	m.Handle("GET /{$}", PermLocalDashboard, s.overview)
+	m.Handle("GET /api/stats", PermLocalDashboard, s.apiStats)
+	return m
+}
+
+// ControlHandler serves the control socket for the CLI.
+func (s *Server) ControlHandler() *Mux {
+	m := newMux(s.guard)
+	m.Handle("GET /sites", PermOperator, s.ctlSites)
+	m.Handle("POST /sites", PermOperator, s.ctlAddSite)
+	m.Handle("GET /stats", PermOperator, s.apiStats)
+	m.Handle("GET /metrics", PermOperator, s.metrics)
+	return m
+}
+
+func (s *Server) guard(p Permission, h http.Handler) http.Handler {
+	switch p {
+	case PermPublic, PermOperator:
+		return h
+	case PermLocalDashboard:
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !directLoopback(r) {
+				http.NotFound(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	panic("unknown permission " + string(p))
+}
+
+func directLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback() && r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// ClientIP is the visitor's address: the peer, unless the peer is a
+// trusted proxy, in which case the right-most X-Forwarded-For entry that is
+// not itself a trusted proxy. Nothing is trusted by default.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(addr) {
+		return addr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr // a garbled header: fall back to the peer
+		}
+		a = a.Unmap()
+		if !isTrusted(a) {
+			return a
+		}
+		addr = a
+	}
+	return addr
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, code int, msg string) {
+	s.writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// ---- control socket and stats
+
+func (s *Server) ctlSites(w http.ResponseWriter, r *http.Request) {
+	sites, err := s.Accounts.Sites(r.Context())
+	if err != nil {
+		s.Log.Error("list sites", "err", err)
+		s.writeError(w, 500, "listing sites failed")
+		return
+	}
+	s.writeJSON(w, 200, sites)
+}
+
+func (s *Server) ctlAddSite(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Domain, TimeZone string }
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&in); err != nil {
+		s.writeError(w, 400, "want {\"Domain\":..., \"TimeZone\":...}")
+		return
+	}
+	site, err := account.AddSite(r.Context(), s.Accounts, in.Domain, in.TimeZone)
+	if errors.Is(err, store.ErrExists) {
+		s.writeError(w, 409, err.Error())
+		return
+	}
+	if err != nil {
+		s.writeError(w, 400, err.Error())
+		return
+	}
+	s.Collector.Sites.Put(site)
+	s.writeJSON(w, 201, site)
+}
+
+func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
+	domain, period := r.URL.Query().Get("site"), r.URL.Query().Get("period")
+	if period == "" {
+		period = "30d"
+	}
+	site, err := s.Accounts.SiteByDomain(r.Context(), domain)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, 404, "no site "+domainQuote(domain))
+		return
+	}
+	if err != nil {
+		s.Log.Error("stats: site", "err", err)
+		s.writeError(w, 500, "looking up the site failed")
+		return
+	}
+	// Read your writes: every acknowledged event is counted.
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	if s.Loader != nil {
+		if err := s.Loader.Flush(ctx); err != nil {
+			s.writeError(w, 503, err.Error())
+			return
+		}
+	}
+	h, err := report.HeadlineOf(ctx, s.Events, site, period, s.Now())
+	if err != nil {
+		if strings.Contains(err.Error(), "unknown period") {
+			s.writeError(w, 400, err.Error())
+			return
+		}
+		s.Log.Error("stats", "err", err)
+		s.writeError(w, 500, "computing the numbers failed")
+		return
+	}
+	s.writeJSON(w, 200, h)
+}
+
+func domainQuote(d string) string {
+	if len(d) > 100 {
+		d = d[:100]
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Fjord</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<style>body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b2733}
+table{border-collapse:collapse;width:100%}th,td{text-align:right;padding:.4rem .6rem;border-bottom:1px solid #dde3ea}
+th:first-child,td:first-child{text-align:left}h1{font-weight:600}small{color:#5b6b7b}</style></head>
+<body><h1>Fjord</h1><p><small>Last 30 days, each site in its own time zone. Reports, sign-in and the full dashboard arrive with later releases.</small></p>
+<table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
+{{range .}}<tr><td>{{.Site}}</td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
+{{else}}<tr><td colspan="7">No sites yet: <code>fjord site add example.com</code></td></tr>{{end}}
+</table></body></html>`))
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	sites, err := s.Accounts.Sites(r.Context())
+	if err != nil {
+		s.Log.Error("overview", "err", err)
+		http.Error(w, "listing sites failed", 500)
+		return
+	}
+	var rows []report.Headline
+	for _, site := range sites {
+		h, err := report.HeadlineOf(r.Context(), s.Events, site, "30d", s.Now())
+		if err != nil {
+			s.Log.Error("overview", "site", site.Domain, "err", err)
+			http.Error(w, "computing the numbers failed", 500)
+			return
+		}
+		rows = append(rows, h)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	overviewTmpl.Execute(w, rows)
+}
+
+// ---- counters
+
+// Counters are the collection metrics, served on the control socket in
+// Prometheus' text format until the metrics issue brings /metrics.
+type Counters struct {
+	Accepted atomic.Uint64
+	Dropped  atomic.Uint64
+	mu       sync.Mutex
+	refused  map[string]uint64
+}
+
+func (c *Counters) refuse(reason string) {
+	c.mu.Lock()
+	if c.refused == nil {
+		c.refused = map[string]uint64{}
+	}
+	c.refused[reason]++
+	c.mu.Unlock()
+}
+
+// Refused returns a copy of the refusal counts by reason.
+func (c *Counters) Refused() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]uint64{}
+	for k, v := range c.refused {
+		out[k] = v
+	}
+	return out
+}
+
+// dayCounts buffers per-site, per-day counters (bots) between flushes to
+// the event store.
+type dayCounts struct {
+	mu sync.Mutex
+	m  map[store.Count]int64 // key with N=0
+}
+
+func (d *dayCounts) add(site int64, day, name string) {
+	d.mu.Lock()
+	if d.m == nil {
+		d.m = map[store.Count]int64{}
+	}
+	d.m[store.Count{SiteID: site, Day: day, Name: name}]++
+	d.mu.Unlock()
+}
+
+// FlushCounts writes the buffered per-day counters to the event store.
+func (s *Server) FlushCounts(ctx context.Context) error {
+	s.perDay.mu.Lock()
+	m := s.perDay.m
+	s.perDay.m = nil
+	s.perDay.mu.Unlock()
+	var cs []store.Count
+	for k, n := range m {
+		k.N = n
+		cs = append(cs, k)
+	}
+	return s.Events.AddCounts(ctx, cs)
+}
