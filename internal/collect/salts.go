@@ -19,6 +19,9 @@ type SaltKeeper struct {
 
 	mu    sync.Mutex
 	cache map[saltKey][]byte
+	// create serialises trips to the store: many requests of a new day
+	// arrive at once, and one of them is enough.
+	create sync.Mutex
 	zones map[string]*time.Location
 }
 
@@ -62,6 +65,14 @@ func (k *SaltKeeper) Salt(ctx context.Context, site store.Site, t time.Time) ([]
 	key := saltKey{site.ID, day}
 	k.mu.Lock()
 	s, ok := k.cache[key]
+	k.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	k.create.Lock()
+	defer k.create.Unlock()
+	k.mu.Lock()
+	s, ok = k.cache[key]
 	k.mu.Unlock()
 	if ok {
 		return s, nil

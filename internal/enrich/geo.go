@@ -41,26 +41,6 @@ func (g *Geo) Close() error {
 	return err
 }
 
-// geoRecord decodes only the fields we report. Decoding "names" into a
-// struct with one field skips the other languages without allocating a map
-// for them.
-type geoRecord struct {
-	Country struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"country"`
-	RegisteredCountry struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"registered_country"`
-	Subdivisions []struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"subdivisions"`
-	City struct {
-		Names struct {
-			EN string `maxminddb:"en"`
-		} `maxminddb:"names"`
-	} `maxminddb:"city"`
-}
-
 // Lookup returns the location of ip, or the zero Location when there is no
 // database, the address is not public, or the database does not know it.
 // Errors are not returned: a visit without a location is still a visit.
@@ -72,29 +52,41 @@ func (g *Geo) Lookup(ip netip.Addr) Location {
 	if !isPublic(ip) {
 		return Location{}
 	}
-	var rec geoRecord
-	if err := g.db.Lookup(ip).Decode(&rec); err != nil {
+	res := g.db.Lookup(ip)
+	if !res.Found() {
+		return Location{}
+	}
+	// DecodePath follows each path and skips everything else in the record
+	// (names in other languages, location, postal code). Measured against
+	// decoding a tagged struct on a full GeoLite2-style record it was no
+	// slower and left less garbage.
+	var country, sub, city string
+	if res.DecodePath(&country, "country", "iso_code") != nil {
 		return Location{}
 	}
 	var loc Location
-	// registered_country stands in when the network is known but not where
-	// it is used (anycast, satellite, some mobile carriers).
-	loc.Country = isoCode(rec.Country.ISOCode, 2)
+	loc.Country = isoCode(country, 2)
 	if loc.Country == "" {
-		loc.Country = isoCode(rec.RegisteredCountry.ISOCode, 2)
+		// registered_country stands in when the network is known but not
+		// where it is used (anycast, satellite, some mobile carriers).
+		var reg string
+		if res.DecodePath(&reg, "registered_country", "iso_code") != nil {
+			return Location{}
+		}
+		loc.Country = isoCode(reg, 2)
 	}
 	if len(loc.Country) != 2 {
 		// Region and city without a country cannot be shown sensibly.
 		return Location{}
 	}
-	if len(rec.Subdivisions) > 0 {
-		// MaxMind stores the part after the dash ("18" for FI-18); the
-		// first subdivision is the largest one.
-		if sub := isoCode(rec.Subdivisions[0].ISOCode, 3); sub != "" {
-			loc.Region = loc.Country + "-" + sub
-		}
+	// The first subdivision is the largest (a region, not a county in it).
+	_ = res.DecodePath(&sub, "subdivisions", 0, "iso_code")
+	_ = res.DecodePath(&city, "city", "names", "en")
+	// MaxMind stores the part after the dash ("18" for FI-18).
+	if sub := isoCode(sub, 3); sub != "" {
+		loc.Region = loc.Country + "-" + sub
 	}
-	loc.City = cleanValue(rec.City.Names.EN, maxUTMLen)
+	loc.City = cleanValue(city, maxUTMLen)
 	return loc
 }
 

@@ -78,7 +78,7 @@ func (p *UAParser) parse(ua string) UA {
 	a := p.trie.Parse(s)
 	r := UA{
 		Browser:        browserName(a.Browser()),
-		BrowserVersion: majorVersion(a.BrowserVersion()),
+		BrowserVersion: leadingMajor(a.BrowserVersion()),
 		OS:             osName(a.OS()),
 	}
 	fixBrowser(s, &r)
@@ -92,8 +92,10 @@ func (p *UAParser) parse(ua string) UA {
 // that can run the tracker sends a User-Agent starting with "Mozilla/" (or
 // "Opera/" for old Opera), so anything else is a program. And a User-Agent
 // that names neither a known browser nor an OS is either a tool or too
-// unusual to report on. The parser's own bot verdict is not used: it counts
-// in-app browsers such as Pinterest's as bots, and those are people.
+// unusual to report on. The parser's own bot verdict is not used, so that
+// one list, ours, decides: it can be extended and is tested against real
+// browsers here, while the parser's fixed tokens include words such as
+// "Google" and "Java" that it matches through its own tokenizer.
 func (p *UAParser) isBot(s string, r UA) bool {
 	if !hasPrefixFold(s, "mozilla/") && !hasPrefixFold(s, "opera/") {
 		return true
@@ -222,7 +224,7 @@ func device(s, os string, d agents.Device) string {
 func osVersion(s, os string) string {
 	switch os {
 	case "Windows":
-		v := versionAfter(s, "Windows NT ", '.')
+		v := versionAfter(s, "Windows NT ")
 		switch v {
 		case "10.0":
 			return "10"
@@ -239,23 +241,20 @@ func osVersion(s, os string) string {
 		}
 		return ""
 	case "iOS":
-		v := versionAfter(s, "iPhone OS ", '_')
+		v := versionAfter(s, "iPhone OS ")
 		if v == "" {
-			v = versionAfter(s, "CPU OS ", '_')
+			v = versionAfter(s, "CPU OS ")
 		}
 		return majorMinor(v)
 	case "macOS":
-		v := versionAfter(s, "Mac OS X ", '_')
-		if v == "" {
-			v = versionAfter(s, "Mac OS X ", '.')
-		}
+		v := versionAfter(s, "Mac OS X ")
 		if strings.HasPrefix(v, "10.") {
 			return majorMinor(v)
 		}
-		return majorVersion(v)
+		return leadingMajor(v)
 	case "Android":
-		v := versionAfter(s, "Android ", '.')
-		major := majorVersion(v)
+		v := versionAfter(s, "Android ")
+		major := leadingMajor(v)
 		if len(major) == 1 {
 			if mm := majorMinor(v); !strings.HasSuffix(mm, ".0") {
 				return mm
@@ -266,35 +265,28 @@ func osVersion(s, os string) string {
 	return ""
 }
 
-// versionAfter returns the dotted version that follows token in s, reading
-// sep as the separator between parts (iOS and macOS use '_') and returning
-// it with dots.
-func versionAfter(s, token string, sep byte) string {
+// versionAfter returns the version that follows token in s with its parts
+// joined by dots. Apple writes OS versions with underscores ("17_4"), except
+// Firefox on macOS, which uses dots, so both separators are read.
+func versionAfter(s, token string) string {
 	i := strings.Index(s, token)
 	if i < 0 {
 		return ""
 	}
 	rest := s[i+len(token):]
 	n := 0
-	for n < len(rest) && n < 16 && (isDigit(rest[n]) || rest[n] == sep) {
+	for n < len(rest) && n < 16 && (isDigit(rest[n]) || rest[n] == '.' || rest[n] == '_') {
 		n++
 	}
-	v := strings.TrimRight(rest[:n], string(sep))
+	v := strings.TrimRight(rest[:n], "._")
 	if v == "" || !isDigit(v[0]) {
 		return ""
 	}
-	if sep != '.' {
-		v = strings.ReplaceAll(v, string(sep), ".")
-	}
-	return v
+	return strings.ReplaceAll(v, "_", ".")
 }
 
-// majorVersion returns the digits before the first dot, or "" if v does
-// not start with a digit.
-func majorVersion(v string) string {
-	return leadingMajor(v)
-}
-
+// leadingMajor returns the digits at the start of s (at most 8), which is
+// the major part of a dotted version.
 func leadingMajor(s string) string {
 	n := 0
 	for n < len(s) && n < 8 && isDigit(s[n]) {

@@ -40,6 +40,11 @@ func TestParseUA(t *testing.T) {
 			UA{Browser: "Firefox", BrowserVersion: "125", OS: "macOS", OSVersion: "14", Device: "desktop"},
 		},
 		{
+			"Firefox macOS 10.15",
+			"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:125.0) Gecko/20100101 Firefox/125.0",
+			UA{Browser: "Firefox", BrowserVersion: "125", OS: "macOS", OSVersion: "10.15", Device: "desktop"},
+		},
+		{
 			"Safari macOS",
 			"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",
 			UA{Browser: "Safari", BrowserVersion: "17", OS: "macOS", OSVersion: "10.15", Device: "desktop"},

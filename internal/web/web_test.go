@@ -1,0 +1,272 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"fjord/internal/account"
+	"fjord/internal/collect"
+	"fjord/internal/enrich"
+	"fjord/internal/ingest"
+	"fjord/internal/ingest/journal"
+	"fjord/internal/store/duckdb"
+	"fjord/internal/store/sqlite"
+)
+
+const ffUA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+type testEnv struct {
+	srv  *Server
+	http *httptest.Server
+	j    *journal.Journal
+}
+
+// newEnv builds a server on real SQLite, DuckDB and journal files.
+func newEnv(t *testing.T, opts journal.Options) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	acc, err := sqlite.Open(ctx, filepath.Join(dir, "accounts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := duckdb.Open(ctx, filepath.Join(dir, "events.duckdb"), duckdb.Options{MemoryLimit: "256MB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Dir = filepath.Join(dir, "journal")
+	j, err := journal.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	loader := &ingest.Loader{J: j, Store: ev, Log: log, Interval: 10 * time.Millisecond}
+	lctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- loader.Run(lctx) }()
+	if _, err := account.AddSite(ctx, acc, "site.test", "Europe/Helsinki"); err != nil {
+		t.Fatal(err)
+	}
+	salts := &collect.SaltKeeper{Store: ev}
+	sites := &collect.SiteCache{Store: acc}
+	srv := &Server{Log: log, Accounts: acc, Events: ev, Journal: j, Loader: loader, Salts: salts,
+		Collector: &collect.Collector{Sites: sites, Salts: salts, UA: enrich.NewUAParser(100)},
+		Now:       time.Now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
+	srv.SetReady(true)
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		stop()
+		<-done
+		j.Close()
+		ev.Close()
+		acc.Close()
+	})
+	return &testEnv{srv: srv, http: hs, j: j}
+}
+
+func (e *testEnv) post(t *testing.T, body string, hdr ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.http.URL+"/api/event", strings.NewReader(body))
+	req.Header.Set("User-Agent", ffUA)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func (e *testEnv) pageviews(t *testing.T) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Loader.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	n, err := e.srv.Events.CountEvents(ctx, site.ID, time.Now().Add(-48*time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestEveryRouteDeclaresPermission(t *testing.T) {
+	s := &Server{}
+	for _, m := range []*Mux{s.Handler(), s.ControlHandler()} {
+		if len(m.Routes) == 0 {
+			t.Fatal("empty route table")
+		}
+		for _, r := range m.Routes {
+			switch r.Perm {
+			case PermPublic, PermLocalDashboard, PermOperator:
+			default:
+				t.Errorf("route %s has permission %q", r.Pattern, r.Perm)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("registering a route without a permission did not panic")
+		}
+	}()
+	newMux(s.guard).Handle("GET /x", "", func(http.ResponseWriter, *http.Request) {})
+}
+
+func TestCollectAnswers(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	now := time.Now()
+	cases := []struct {
+		name, body string
+		hdr        []string
+		code       int
+		errHas     string
+		dropped    bool
+	}{
+		{"plausible pageview", `{"n":"pageview","u":"https://site.test/a","d":"site.test","r":"https://www.google.com/"}`, nil, 202, "", false},
+		{"fjord event with props", `{"name":"Signup","url":"https://site.test/a","domain":"site.test","props":{"plan":"pro","n":3}}`, nil, 202, "", false},
+		{"plausible props as string", `{"n":"Signup","u":"https://site.test/a","d":"site.test","p":"{\"plan\":\"pro\"}"}`, nil, 202, "", false},
+		{"engagement", `{"n":"engagement","u":"https://site.test/a","d":"site.test","sd":55,"e":4200}`, nil, 202, "", false},
+		{"bot is dropped", `{"n":"pageview","u":"https://site.test/a","d":"site.test"}`, []string{"User-Agent", "curl/8.5.0"}, 202, "", true},
+		{"spam referrer is dropped", `{"n":"pageview","u":"https://site.test/a","d":"site.test","r":"http://semalt.com/"}`, nil, 202, "", true},
+		{"unknown site", `{"n":"pageview","u":"https://nope.test/a","d":"nope.test"}`, nil, 400, "no site is registered", false},
+		{"malformed json", `{"n":"pageview",`, nil, 400, "not a JSON object", false},
+		{"not an object", `[1,2]`, nil, 400, "not a JSON object", false},
+		{"trailing data", `{"n":"pageview","u":"https://site.test/","d":"site.test"} {}`, nil, 400, "after the JSON", false},
+		{"invalid utf-8", "{\"n\":\"page\xff\",\"u\":\"https://site.test/\",\"d\":\"site.test\"}", nil, 400, "UTF-8", false},
+		{"missing name", `{"u":"https://site.test/","d":"site.test"}`, nil, 400, "name", false},
+		{"relative url", `{"n":"pageview","u":"/a","d":"site.test"}`, nil, 400, "url", false},
+		{"javascript url", `{"n":"pageview","u":"javascript:alert(1)","d":"site.test"}`, nil, 400, "url", false},
+		{"ts too old", `{"name":"pageview","url":"https://site.test/","domain":"site.test","ts":` + itoa(now.Add(-25*time.Hour).UnixMilli()) + `}`, nil, 400, "timestamp", false},
+		{"ts in the future", `{"name":"pageview","url":"https://site.test/","domain":"site.test","ts":` + itoa(now.Add(time.Hour).UnixMilli()) + `}`, nil, 400, "timestamp", false},
+		{"ts absurd", `{"name":"pageview","url":"https://site.test/","domain":"site.test","ts":-99999999999999999}`, nil, 400, "timestamp", false},
+		{"bad props", `{"n":"x","u":"https://site.test/","d":"site.test","p":{"a":{"b":1}}}`, nil, 400, "props", false},
+		{"bad id", `{"name":"x","url":"https://site.test/","domain":"site.test","id":"zz"}`, nil, 400, "id", false},
+		{"scroll depth out of range", `{"n":"engagement","u":"https://site.test/","d":"site.test","sd":101}`, nil, 400, "scroll", false},
+	}
+	accepted := 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := e.post(t, c.body, c.hdr...)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.code, body)
+			}
+			if c.errHas != "" && !strings.Contains(string(body), c.errHas) {
+				t.Fatalf("body %q does not say %q", body, c.errHas)
+			}
+			if got := resp.Header.Get("X-Plausible-Dropped") == "1"; got != c.dropped {
+				t.Fatalf("x-plausible-dropped = %v, want %v", got, c.dropped)
+			}
+			if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Fatal("no CORS header on the collection endpoint")
+			}
+			if c.code == 202 && !c.dropped {
+				accepted++
+			}
+		})
+	}
+	if n := e.pageviews(t); n != int64(accepted) {
+		t.Fatalf("stored %d events, want %d", n, accepted)
+	}
+	ref := e.srv.Counters.Refused()
+	if ref[collect.ReasonBadJSON] != 3 || ref[collect.ReasonUnknown] != 1 || ref[collect.ReasonBadTime] != 3 || ref[collect.ReasonBadUTF8] != 1 {
+		t.Fatalf("refusal counters: %v", ref)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestBodyLimit(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	pad := strings.Repeat("x", collect.MaxBody)
+	resp := e.post(t, `{"n":"pageview","u":"https://site.test/`+pad+`","d":"site.test"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversize body: %d", resp.StatusCode)
+	}
+	// exactly at the limit is read (and refused only for its content)
+	body := `{"n":"pageview","u":"https://site.test/","d":"site.test","r":"` + strings.Repeat("y", collect.MaxBody) + `"}`
+	body = body[:collect.MaxBody-2] + `"}`
+	resp = e.post(t, body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("body at the limit with an over-long referrer: %d", resp.StatusCode)
+	}
+	if e.srv.Counters.Refused()[collect.ReasonTooLarge] != 1 {
+		t.Fatalf("counters: %v", e.srv.Counters.Refused())
+	}
+}
+
+func TestPixel(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	req, _ := http.NewRequest("GET", e.http.URL+"/api/event?n=pageview&u=https%3A%2F%2Fsite.test%2Fnojs&d=site.test", nil)
+	req.Header.Set("User-Agent", ffUA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" || len(b) != len(pixelGIF) {
+		t.Fatalf("pixel: %d %s %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(b))
+	}
+	if n := e.pageviews(t); n != 1 {
+		t.Fatalf("stored %d", n)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}
+	cases := []struct{ remote, xff, want string }{
+		{"198.51.100.7:1234", "", "198.51.100.7"},
+		{"198.51.100.7:1234", "1.2.3.4", "198.51.100.7"},           // untrusted peer: header ignored
+		{"10.9.0.1:1234", "1.2.3.4", "1.2.3.4"},                     // trusted proxy
+		{"10.9.0.1:1234", "6.6.6.6, 1.2.3.4, 10.9.0.2", "1.2.3.4"}, // right-most untrusted
+		{"10.9.0.1:1234", "garbage", "10.9.0.1"},
+		{"[::ffff:198.51.100.7]:1", "", "198.51.100.7"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.remote
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := ClientIP(r, trusted).String(); got != c.want {
+			t.Errorf("%s / %q: got %s, want %s", c.remote, c.xff, got, c.want)
+		}
+	}
+}
+
+func TestDashboardOnlyFromLoopback(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	h := e.srv.Handler()
+	for _, c := range []struct {
+		remote, xff string
+		code        int
+	}{{"127.0.0.1:5", "", 200}, {"203.0.113.5:5", "", 404}, {"127.0.0.1:5", "203.0.113.5", 404}} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.remote
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.code {
+			t.Errorf("%s xff=%q: %d, want %d", c.remote, c.xff, w.Code, c.code)
+		}
+	}
+}
