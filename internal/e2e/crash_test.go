@@ -24,10 +24,10 @@ type headline struct {
 	VisitDuration                       float64 `json:"visit_duration"`
 }
 
-func stats(t testing.TB, dataDir, site, period string) headline {
+func stats(t testing.TB, dataDir, site, period string, extra ...string) headline {
 	t.Helper()
 	var h headline
-	out := fjord(t, "stats", "--data-dir", dataDir, "--site", site, "--period", period, "--json")
+	out := fjord(t, append([]string{"stats", "--data-dir", dataDir, "--site", site, "--period", period, "--json"}, extra...)...)
 	if err := json.Unmarshal([]byte(out), &h); err != nil {
 		t.Fatalf("stats output %q: %v", out, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"fjord/internal/store/storetest"
 )
 
 type gtEvent struct {
@@ -25,10 +27,17 @@ type gtEvent struct {
 // a bounce is a visit with at most one interactive event; engagement
 // events and bots count for nothing.
 func TestGroundTruth(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { groundTruth(t) })
+	t.Run("postgres", func(t *testing.T) {
+		groundTruth(t, "--database", storetest.PostgresURL(t))
+	})
+}
+
+func groundTruth(t *testing.T, storeArgs ...string) {
 	dir := t.TempDir()
-	s := startServer(t, dir, "--trusted-proxies", "127.0.0.1")
-	fjord(t, "site", "add", "truth.test", "--data-dir", dir, "--timezone", "Europe/Helsinki")
-	fjord(t, "site", "add", "other.test", "--data-dir", dir)
+	s := startServer(t, dir, append([]string{"--trusted-proxies", "127.0.0.1"}, storeArgs...)...)
+	fjord(t, append([]string{"site", "add", "truth.test", "--data-dir", dir, "--timezone", "Europe/Helsinki"}, storeArgs...)...)
+	fjord(t, append([]string{"site", "add", "other.test", "--data-dir", dir}, storeArgs...)...)
 	helsinki, _ := time.LoadLocation("Europe/Helsinki")
 
 	r := rand.New(rand.NewPCG(7, 11))
@@ -146,7 +155,7 @@ func TestGroundTruth(t *testing.T) {
 		}
 	}
 
-	got := stats(t, dir, "truth.test", "7d")
+	got := stats(t, dir, "truth.test", "7d", storeArgs...)
 	want := headline{Visitors: int64(len(byVisitor)), Visits: visits, Pageviews: pageviews, Events: customs, BounceRate: wantBounce, VisitDuration: wantDur}
 	if got != want {
 		t.Fatalf("fjord stats\n got %+v\nwant %+v", got, want)
@@ -154,7 +163,7 @@ func TestGroundTruth(t *testing.T) {
 	t.Logf("%d events: %+v", len(events), got)
 	// the same with the server stopped: stats opens the stores itself
 	s.Stop()
-	if again := stats(t, dir, "truth.test", "7d"); again != want {
+	if again := stats(t, dir, "truth.test", "7d", storeArgs...); again != want {
 		t.Fatalf("fjord stats without a server\n got %+v\nwant %+v", again, want)
 	}
 }

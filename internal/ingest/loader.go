@@ -110,11 +110,15 @@ func (l *Loader) Run(ctx context.Context) error {
 
 // step applies one batch starting at pos.
 func (l *Loader) step(ctx context.Context, pos journal.Pos) (int, journal.Pos, error) {
+	end := l.J.End() // before Read: if Read finds nothing, all up to end is applied
 	recs, next, err := l.J.Read(pos, l.MaxBatch, 16<<20)
 	if err != nil {
 		return 0, pos, fmt.Errorf("read journal at %s: %w", pos, err)
 	}
 	if len(recs) == 0 {
+		// pos and the journal's end may name the same point differently
+		// (the store's zero position and the first segment's start).
+		l.caughtUp(end)
 		return 0, pos, nil
 	}
 	events := make([]store.Event, 0, len(recs))
@@ -152,6 +156,22 @@ func (l *Loader) setApplied(p journal.Pos) {
 	keep := l.waiters[:0]
 	for _, w := range l.waiters {
 		if less(p, w.pos) {
+			keep = append(keep, w)
+		} else {
+			close(w.ch)
+		}
+	}
+	l.waiters = keep
+}
+
+// caughtUp releases the waiters of positions up to end, which the loader
+// found nothing left to apply before.
+func (l *Loader) caughtUp(end journal.Pos) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keep := l.waiters[:0]
+	for _, w := range l.waiters {
+		if less(end, w.pos) {
 			keep = append(keep, w)
 		} else {
 			close(w.ch)

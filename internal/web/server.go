@@ -198,6 +198,9 @@ func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.FlushCounts(ctx); err != nil {
+		s.Log.Error("stats: flush counters", "err", err)
+	}
 	h, err := report.HeadlineOf(ctx, s.Events, site, period, s.Now())
 	if err != nil {
 		if strings.Contains(err.Error(), "unknown period") {
