@@ -22,7 +22,7 @@ type SaltKeeper struct {
 	// create serialises trips to the store: many requests of a new day
 	// arrive at once, and one of them is enough.
 	create sync.Mutex
-	zones map[string]*time.Location
+	zones  map[string]*time.Location
 }
 
 type saltKey struct {
