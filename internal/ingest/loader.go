@@ -153,6 +153,11 @@ func (l *Loader) setApplied(p journal.Pos) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.applied = p
+	l.release(p)
+}
+
+// release wakes the waiters of positions up to p; l.mu is held.
+func (l *Loader) release(p journal.Pos) {
 	keep := l.waiters[:0]
 	for _, w := range l.waiters {
 		if less(p, w.pos) {
@@ -169,15 +174,7 @@ func (l *Loader) setApplied(p journal.Pos) {
 func (l *Loader) caughtUp(end journal.Pos) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	keep := l.waiters[:0]
-	for _, w := range l.waiters {
-		if less(end, w.pos) {
-			keep = append(keep, w)
-		} else {
-			close(w.ch)
-		}
-	}
-	l.waiters = keep
+	l.release(end)
 }
 
 // Flush waits until everything durable in the journal when it was called
