@@ -126,17 +126,21 @@ func scanValid(f *os.File, size int64) (int64, error) {
 // clean end).
 func lastNonZero(f *os.File, from, size int64) (int64, error) {
 	const chunk = 1 << 20
-	buf := make([]byte, chunk)
+	buf := make([]byte, 2*chunk)
+	buf, zeros := buf[:chunk], buf[chunk:]
 	end := from
 	for off := from; off < size; off += chunk {
 		b := buf[:min(chunk, size-off)]
 		if _, err := f.ReadAt(b, off); err != nil {
 			return 0, fmt.Errorf("journal: read %s: %w", f.Name(), err)
 		}
-		// Trim trailing zeros: what remains ends with the last non-zero byte.
-		if t := bytes.TrimRight(b, "\x00"); len(t) > 0 {
-			end = off + int64(len(t))
+		// A preallocated segment is mostly zeros: compare whole chunks (a
+		// vectorised memequal) and only look for the last non-zero byte in a
+		// chunk that has one.
+		if bytes.Equal(b, zeros[:len(b)]) {
+			continue
 		}
+		end = off + int64(len(bytes.TrimRight(b, "\x00")))
 	}
 	return end, nil
 }

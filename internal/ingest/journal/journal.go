@@ -76,12 +76,17 @@ type Options struct {
 	QueueLen int
 
 	// Prealloc reserves SegmentSize bytes for each new segment with
-	// fallocate, so a group's fdatasync need not log a file-size change.
-	// On this machine it cuts the cost of each sync by about a fifth (see
-	// BenchmarkAppendParallel).
+	// fallocate, so a group's fdatasync need not log a file-size change and
+	// a block allocation. On this machine, in paired runs with 50 concurrent
+	// appenders, it made the median sync 0.58 -> 0.41 ms and gave 1.25x the
+	// records/s; without it syncs also grew slower as the file grew.
 	Prealloc bool
+}
 
-	// Test hooks, settable only from this package's tests.
+// hooks let this package's tests pause the writer or fail a sync at an exact
+// point. They live outside Options so that Options stays a plain comparable
+// value for callers.
+type hooks struct {
 	beforeCommit func()       // writer: after taking a group, before writing it
 	syncHook     func() error // writer: before each fdatasync; an error stands in for a failed sync
 }
@@ -142,9 +147,10 @@ type request struct {
 
 // Journal is safe for concurrent use. See the package documentation.
 type Journal struct {
-	opts Options
-	dir  *os.File // for fsync after creating a segment
-	lock *os.File
+	opts  Options
+	hooks hooks
+	dir   *os.File // for fsync after creating a segment
+	lock  *os.File
 
 	// mu guards the queue. cond wakes the writer.
 	mu     sync.Mutex
@@ -183,7 +189,9 @@ type Journal struct {
 // record is truncated (counted in Stats.TornBytesDropped), and the file and
 // directory are fsync'd so that End() only ever reports durable data. Only
 // one Journal (in any process) may have a directory open at a time.
-func Open(opts Options) (*Journal, error) {
+func Open(opts Options) (*Journal, error) { return openJournal(opts, hooks{}) }
+
+func openJournal(opts Options, h hooks) (*Journal, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("journal: Options.Dir is empty")
 	}
@@ -198,6 +206,7 @@ func Open(opts Options) (*Journal, error) {
 	}
 	j := &Journal{
 		opts:       opts,
+		hooks:      h,
 		notify:     make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 	}
@@ -524,7 +533,7 @@ func (j *Journal) run() {
 		j.mu.Unlock()
 
 		if err == nil {
-			if h := j.opts.beforeCommit; h != nil {
+			if h := j.hooks.beforeCommit; h != nil {
 				h()
 			}
 			if err = j.commit(batch); err != nil {
@@ -606,7 +615,7 @@ func (j *Journal) writeSync(buf []byte) error {
 	if j.synced == j.size {
 		return nil
 	}
-	if h := j.opts.syncHook; h != nil {
+	if h := j.hooks.syncHook; h != nil {
 		if err := h(); err != nil {
 			return fmt.Errorf("journal: fdatasync %s: %w", j.active.Name(), err)
 		}

@@ -29,7 +29,12 @@ func payload(i, size int) []byte {
 
 func open(t testing.TB, opts Options) *Journal {
 	t.Helper()
-	j, err := Open(opts)
+	return openHooked(t, opts, hooks{})
+}
+
+func openHooked(t testing.TB, opts Options, h hooks) *Journal {
+	t.Helper()
+	j, err := openJournal(opts, h)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -267,7 +272,7 @@ func TestReadNeverPastEnd(t *testing.T) {
 	var calls atomic.Int32
 	entered, release := make(chan struct{}), make(chan struct{})
 	dir := t.TempDir()
-	j := open(t, Options{Dir: dir, syncHook: func() error {
+	j := openHooked(t, Options{Dir: dir}, hooks{syncHook: func() error {
 		if calls.Add(1) == 2 {
 			close(entered)
 			<-release
@@ -379,7 +384,7 @@ func TestConcurrentAppends(t *testing.T) {
 // writer comes round is committed with one write and one fdatasync.
 func TestGroupCommit(t *testing.T) {
 	g := newGate()
-	j := open(t, Options{Dir: t.TempDir(), beforeCommit: g.hook})
+	j := openHooked(t, Options{Dir: t.TempDir()}, hooks{beforeCommit: g.hook})
 	errs := make(chan error, 20)
 	go func() { errs <- j.Append(context.Background(), payload(0, 30)) }()
 	<-g.entered
@@ -404,7 +409,7 @@ func TestGroupCommit(t *testing.T) {
 
 func TestErrFull(t *testing.T) {
 	g := newGate()
-	j := open(t, Options{Dir: t.TempDir(), QueueLen: 4, beforeCommit: g.hook})
+	j := openHooked(t, Options{Dir: t.TempDir(), QueueLen: 4}, hooks{beforeCommit: g.hook})
 	errs := make(chan error, 10)
 	go func() { errs <- j.Append(context.Background(), payload(0, 30)) }()
 	<-g.entered // the writer holds record 0 and is paused
@@ -440,7 +445,7 @@ func TestErrFull(t *testing.T) {
 
 func TestAppendBatchCountsAgainstQueue(t *testing.T) {
 	g := newGate()
-	j := open(t, Options{Dir: t.TempDir(), QueueLen: 4, beforeCommit: g.hook})
+	j := openHooked(t, Options{Dir: t.TempDir(), QueueLen: 4}, hooks{beforeCommit: g.hook})
 	errs := make(chan error, 10)
 	go func() { errs <- j.Append(context.Background(), payload(0, 30)) }()
 	<-g.entered
@@ -834,7 +839,7 @@ func TestRelease(t *testing.T) {
 func TestCloseDrains(t *testing.T) {
 	g := newGate()
 	dir := t.TempDir()
-	j, err := Open(Options{Dir: dir, beforeCommit: g.hook})
+	j, err := openJournal(Options{Dir: dir}, hooks{beforeCommit: g.hook})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -888,7 +893,7 @@ func TestFailStop(t *testing.T) {
 	injected := errors.New("injected EIO")
 	var calls atomic.Int32
 	dir := t.TempDir()
-	j, err := Open(Options{Dir: dir, syncHook: func() error {
+	j, err := openJournal(Options{Dir: dir}, hooks{syncHook: func() error {
 		if calls.Add(1) == 2 {
 			return injected
 		}

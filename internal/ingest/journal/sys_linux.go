@@ -42,10 +42,12 @@ func fdatasync(f *os.File) error {
 // sets the file size. Writes then land inside the file, so fdatasync need not
 // log a size change and block allocation for every group. On ext4 the blocks
 // are "unwritten" extents and read back as zeros, which the record format
-// reads as "end". Measured on this machine (see the package benchmark) this
-// is as cheap per sync as zero-filling the file while costing ~0.1 ms instead
-// of writing 64 MiB. It is best effort: a file system without fallocate just
-// grows the file as it is written.
+// reads as "end". Measured on this machine (ext4 without a journal, on
+// virtio), pwrite+fdatasync of 1.2 KB took ~0.20 ms into fallocated space,
+// ~0.21 ms into a zero-filled file and ~0.27 ms appending; fallocate costs
+// ~0.1 ms where zero-filling means writing and syncing 64 MiB per segment.
+// It is best effort: a file system without fallocate just grows the file as
+// it is written.
 func preallocate(f *os.File, size int64) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
