@@ -11,6 +11,7 @@ import (
 	"fjord/internal/enrich"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/report"
 )
 
 // engine is the write path with its stores: what `fjord serve` runs, and
@@ -27,6 +28,7 @@ type engine struct {
 	salts      *collect.SaltKeeper
 	collector  *collect.Collector
 	geo        *enrich.Geo
+	reports    report.Engine
 }
 
 func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*engine, error) {
@@ -43,6 +45,10 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*en
 	}()
 	if e.st, err = OpenStores(ctx, cfg); err != nil {
 		return nil, err
+	}
+	var isEngine bool
+	if e.reports, isEngine = e.st.Events.(report.Engine); !isEngine {
+		return nil, fmt.Errorf("event store %T answers no reports", e.st.Events)
 	}
 	if cfg.GeoIPDatabase != "" {
 		if e.geo, err = enrich.OpenGeo(cfg.GeoIPDatabase); err != nil {

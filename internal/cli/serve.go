@@ -46,7 +46,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	srv := &web.Server{
 		Log: log, Accounts: eng.st.Accounts, Events: eng.st.Events, Collector: eng.collector,
 		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
-		Now: time.Now, Version: Version,
+		Reports: eng.reports, StatsAPIToken: cfg.StatsAPIToken, Now: time.Now, Version: Version,
 	}
 
 	if cfg.Demo {

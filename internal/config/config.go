@@ -34,6 +34,7 @@ type Config struct {
 	DuckDBThreads     int
 	QueueSize         int
 	LogLevel          string
+	StatsAPIToken     string
 }
 
 // Setting describes one setting.
@@ -117,6 +118,13 @@ var Settings = []Setting{
 			return errors.New("want a whole number from 1 to 1048576")
 		}
 		c.QueueSize = n
+		return nil
+	}},
+	{"stats-api-token", "", "bearer token that opens the Stats API to other hosts until API keys exist (at least 32 characters); without it the API answers loopback only", func(c *Config, v string) error {
+		if v != "" && len(v) < 32 {
+			return errors.New("want at least 32 characters")
+		}
+		c.StatsAPIToken = v
 		return nil
 	}},
 	{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {

@@ -18,7 +18,7 @@ type Range struct {
 }
 
 // Periods lists the periods Headline understands.
-var Periods = []string{"today", "yesterday", "7d", "30d", "90d"}
+var Periods = []string{"today", "day", "yesterday", "7d", "28d", "30d", "90d", "month", "6mo", "12mo", "year"}
 
 // ParsePeriod turns a period name into a range of whole local days ending
 // with today (today included, as Plausible's "last N days" does not; we
@@ -32,8 +32,23 @@ func ParsePeriod(period, tz string, now time.Time) (Range, error) {
 	today := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
 	var from, to time.Time
 	switch period {
-	case "today":
+	case "today", "day":
 		from, to = today, today.AddDate(0, 0, 1)
+	case "28d":
+		from, to = today.AddDate(0, 0, -27), today.AddDate(0, 0, 1)
+	case "month":
+		from = time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+		to = from.AddDate(0, 1, 0)
+	case "6mo", "12mo":
+		n := 6
+		if period == "12mo" {
+			n = 12
+		}
+		first := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+		from, to = first.AddDate(0, 1-n, 0), first.AddDate(0, 1, 0)
+	case "year":
+		from = time.Date(local.Year(), 1, 1, 0, 0, 0, 0, loc)
+		to = from.AddDate(1, 0, 0)
 	case "yesterday":
 		from, to = today.AddDate(0, 0, -1), today
 	case "7d":

@@ -18,6 +18,9 @@ const (
 	// answer only requests made directly from this machine (loopback, not
 	// through a proxy).
 	PermLocalDashboard Permission = "local-dashboard"
+	// PermStatsAPI: the Stats API; until API keys exist, loopback or the
+	// configured bearer token.
+	PermStatsAPI Permission = "stats-api"
 	// PermOperator: the control socket, reachable only by the server's
 	// own user through file permissions on the socket.
 	PermOperator Permission = "operator"

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -34,6 +35,8 @@ type Server struct {
 	Loader         *ingest.Loader
 	Salts          *collect.SaltKeeper
 	TrustedProxies []netip.Prefix
+	Reports        report.Engine
+	StatsAPIToken  string
 	Now            func() time.Time
 	Version        string
 
@@ -56,6 +59,7 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /api/event", PermPublic, s.collectPixel)
 	m.Handle("GET /{$}", PermLocalDashboard, s.overview)
 	m.Handle("GET /api/stats", PermLocalDashboard, s.apiStats)
+	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
 	return m
 }
 
@@ -81,8 +85,26 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 			}
 			h.ServeHTTP(w, r)
 		})
+	case PermStatsAPI:
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if directLoopback(r) || s.validToken(r) {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fjord"`)
+			s.writeError(w, http.StatusUnauthorized, "the Stats API needs a bearer token (Authorization: Bearer ...) from this host")
+		})
 	}
 	panic("unknown permission " + string(p))
+}
+
+// validToken compares in constant time; the token is never logged.
+func (s *Server) validToken(r *http.Request) bool {
+	if s.StatsAPIToken == "" {
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.StatsAPIToken)) == 1
 }
 
 func directLoopback(r *http.Request) bool {

@@ -46,3 +46,11 @@ func TestSecondOpenNamesTheServer(t *testing.T) {
 	}
 	_ = strings.Contains
 }
+
+func TestReports(t *testing.T) {
+	storetest.Reports(t, func(t *testing.T) store.EventStore {
+		s := open(t, filepath.Join(t.TempDir(), "events.duckdb"))
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

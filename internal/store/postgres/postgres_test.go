@@ -48,3 +48,14 @@ func TestBothStoresInOneDatabase(t *testing.T) {
 		t.Fatalf("reopen (migrations must be recorded per store): %v", err)
 	}
 }
+
+func TestReports(t *testing.T) {
+	storetest.Reports(t, func(t *testing.T) store.EventStore {
+		s, err := postgres.OpenEvents(context.Background(), storetest.PostgresURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

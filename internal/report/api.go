@@ -1,0 +1,214 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"fjord/internal/store"
+)
+
+// APIRequest is the body of POST /api/v2/query, in the shape of
+// Plausible's Stats API v2.
+type APIRequest struct {
+	SiteID     string            `json:"site_id"`
+	Metrics    []string          `json:"metrics"`
+	DateRange  json.RawMessage   `json:"date_range"`
+	Dimensions []string          `json:"dimensions"`
+	Filters    []json.RawMessage `json:"filters"`
+	OrderBy    [][]string        `json:"order_by"`
+	Include    struct {
+		TimeLabels bool `json:"time_labels"`
+		TotalRows  bool `json:"total_rows"`
+	} `json:"include"`
+	Pagination struct {
+		Limit  int `json:"limit"`
+		Offset int `json:"offset"`
+	} `json:"pagination"`
+}
+
+// APIResponse is the answer of POST /api/v2/query.
+type APIResponse struct {
+	Results []Row          `json:"results"`
+	Meta    map[string]any `json:"meta"`
+	Query   map[string]any `json:"query"`
+}
+
+// DecodeAPIRequest reads a v2 query body strictly: an unknown field is an
+// error naming it, as a typo would otherwise silently change the answer.
+func DecodeAPIRequest(body []byte) (*APIRequest, error) {
+	var r APIRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, qerr("body", "%v", err)
+	}
+	if r.SiteID == "" {
+		return nil, qerr("site_id", "required")
+	}
+	return &r, nil
+}
+
+// Build turns a decoded request for a known site into a validated Query.
+func (r *APIRequest) Build(site store.Site, now time.Time) (*Query, error) {
+	q := &Query{Site: site, Metrics: r.Metrics, Limit: r.Pagination.Limit, Offset: r.Pagination.Offset}
+	rng, err := parseDateRange(r.DateRange, site.TimeZone, now)
+	if err != nil {
+		return nil, err
+	}
+	q.Range = rng
+	for _, name := range r.Dimensions {
+		d, ok := LookupDim(name)
+		if !ok {
+			return nil, qerr("dimensions", "unknown dimension %q", name)
+		}
+		q.Dimensions = append(q.Dimensions, d)
+	}
+	if len(r.Filters) > 0 {
+		var subs []Filter
+		for i, raw := range r.Filters {
+			f, err := parseFilter(raw, fmt.Sprintf("filters[%d]", i))
+			if err != nil {
+				return nil, err
+			}
+			subs = append(subs, f)
+		}
+		q.Filter = &Filter{Op: "and", Sub: subs}
+		if len(subs) == 1 {
+			q.Filter = &subs[0]
+		}
+	}
+	for i, o := range r.OrderBy {
+		if len(o) != 2 || (o[1] != "asc" && o[1] != "desc") {
+			return nil, qerr("order_by", "entry %d: want [name, \"asc\"|\"desc\"]", i)
+		}
+		by := o[0]
+		if by == "time" {
+			by = "time:day"
+		}
+		q.OrderBy = append(q.OrderBy, Order{By: by, Desc: o[1] == "desc"})
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+func parseFilter(raw json.RawMessage, field string) (Filter, error) {
+	var parts []json.RawMessage
+	if err := json.Unmarshal(raw, &parts); err != nil || len(parts) < 2 {
+		return Filter{}, qerr(field, "want [operator, dimension, [values]] or [\"and\"|\"or\", [filters]] or [\"not\", filter]")
+	}
+	var op string
+	if err := json.Unmarshal(parts[0], &op); err != nil {
+		return Filter{}, qerr(field, "the operator must be a string")
+	}
+	switch op {
+	case "and", "or":
+		var subs []json.RawMessage
+		if err := json.Unmarshal(parts[1], &subs); err != nil || len(subs) == 0 || len(parts) != 2 {
+			return Filter{}, qerr(field, "%q takes a list of filters", op)
+		}
+		f := Filter{Op: op}
+		for i, s := range subs {
+			sf, err := parseFilter(s, fmt.Sprintf("%s[1][%d]", field, i))
+			if err != nil {
+				return Filter{}, err
+			}
+			f.Sub = append(f.Sub, sf)
+		}
+		return f, nil
+	case "not":
+		if len(parts) != 2 {
+			return Filter{}, qerr(field, "\"not\" takes one filter")
+		}
+		sf, err := parseFilter(parts[1], field+"[1]")
+		if err != nil {
+			return Filter{}, err
+		}
+		return Filter{Op: "not", Sub: []Filter{sf}}, nil
+	case "is", "is_not", "contains", "contains_not", "matches", "matches_not":
+	default:
+		return Filter{}, qerr(field, "unknown operator %q", op)
+	}
+	if len(parts) < 3 || len(parts) > 4 {
+		return Filter{}, qerr(field, "%q takes a dimension and a list of values", op)
+	}
+	var dim string
+	if err := json.Unmarshal(parts[1], &dim); err != nil {
+		return Filter{}, qerr(field, "the dimension must be a string")
+	}
+	d, ok := LookupDim(dim)
+	if !ok || d.Time != "" {
+		return Filter{}, qerr(field, "cannot filter on unknown dimension %q", dim)
+	}
+	var vals []string
+	if err := json.Unmarshal(parts[2], &vals); err != nil {
+		return Filter{}, qerr(field, "the values must be a list of strings")
+	}
+	f := Filter{Op: op, Dim: d, Values: vals}
+	if err := f.compile(); err != nil {
+		return Filter{}, err
+	}
+	return f, nil
+}
+
+// parseDateRange reads Plausible's date_range: a period name or a pair of
+// dates (inclusive, in the site's zone).
+func parseDateRange(raw json.RawMessage, tz string, now time.Time) (Range, error) {
+	if len(raw) == 0 {
+		return Range{}, qerr("date_range", "required")
+	}
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		r, err := ParsePeriod(name, tz, now)
+		if err != nil {
+			return Range{}, qerr("date_range", "%v", err)
+		}
+		return r, nil
+	}
+	var pair []string
+	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
+		return Range{}, qerr("date_range", "want a period name or [\"YYYY-MM-DD\", \"YYYY-MM-DD\"]")
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return Range{}, err
+	}
+	from, err1 := time.ParseInLocation(time.DateOnly, pair[0], loc)
+	to, err2 := time.ParseInLocation(time.DateOnly, pair[1], loc)
+	if err1 != nil || err2 != nil {
+		return Range{}, qerr("date_range", "dates must be YYYY-MM-DD")
+	}
+	if to.Before(from) {
+		return Range{}, qerr("date_range", "the end is before the start")
+	}
+	if to.Sub(from) > 5*366*24*time.Hour {
+		return Range{}, qerr("date_range", "longer than five years")
+	}
+	end := to.AddDate(0, 0, 1)
+	return Range{From: from.UTC(), To: end.UTC(), FromDay: pair[0], ToDay: pair[1], Period: "custom", TimeZone: tz}, nil
+}
+
+// Response builds the v2 answer.
+func Response(q *Query, req *APIRequest, res *Result) APIResponse {
+	out := APIResponse{Results: res.Rows, Meta: map[string]any{}, Query: map[string]any{
+		"site_id":    req.SiteID,
+		"metrics":    q.Metrics,
+		"date_range": []string{q.Range.From.Format(time.RFC3339), q.Range.To.Add(-time.Second).Format(time.RFC3339)},
+		"dimensions": dimNames(q.Dimensions),
+	}}
+	if out.Results == nil {
+		out.Results = []Row{}
+	}
+	return out
+}
+
+func dimNames(ds []Dim) []string {
+	out := []string{}
+	for _, d := range ds {
+		out = append(out, d.Name)
+	}
+	return out
+}

@@ -1,0 +1,295 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"fjord/internal/store"
+)
+
+// Metric names, as Plausible's Stats API v2 spells them.
+const (
+	MVisitors      = "visitors"
+	MVisits        = "visits"
+	MPageviews     = "pageviews"
+	MViewsPerVisit = "views_per_visit"
+	MBounceRate    = "bounce_rate"
+	MVisitDuration = "visit_duration"
+	MEvents        = "events"
+	MPercentage    = "percentage"
+)
+
+// Metrics lists the metrics a query may ask for.
+var Metrics = []string{MVisitors, MVisits, MPageviews, MViewsPerVisit, MBounceRate, MVisitDuration, MEvents, MPercentage}
+
+// Dim describes one dimension: its API name and where its value comes
+// from. Session dimensions are the values of a visit's first event (a
+// visit's later pageviews have the site itself as referrer); event
+// dimensions are per event.
+type Dim struct {
+	Name    string
+	Column  string // column of events, or of the visit for session dims
+	Session bool
+	Time    string // time:hour|day|week|month: the date_trunc unit
+}
+
+// Dims are the dimensions of PRODUCT §2.2 under Plausible's names.
+var Dims = []Dim{
+	{Name: "event:page", Column: "path"},
+	{Name: "event:hostname", Column: "hostname"},
+	{Name: "event:name", Column: "name"},
+	{Name: "visit:entry_page", Column: "entry_page", Session: true},
+	{Name: "visit:exit_page", Column: "exit_page", Session: true},
+	{Name: "visit:source", Column: "source", Session: true},
+	{Name: "visit:referrer", Column: "referrer", Session: true},
+	{Name: "visit:channel", Column: "channel", Session: true},
+	{Name: "visit:utm_source", Column: "utm_source", Session: true},
+	{Name: "visit:utm_medium", Column: "utm_medium", Session: true},
+	{Name: "visit:utm_campaign", Column: "utm_campaign", Session: true},
+	{Name: "visit:utm_content", Column: "utm_content", Session: true},
+	{Name: "visit:utm_term", Column: "utm_term", Session: true},
+	{Name: "visit:country", Column: "country", Session: true},
+	{Name: "visit:region", Column: "region", Session: true},
+	{Name: "visit:city", Column: "city", Session: true},
+	{Name: "visit:browser", Column: "browser", Session: true},
+	{Name: "visit:browser_version", Column: "browser_version", Session: true},
+	{Name: "visit:os", Column: "os", Session: true},
+	{Name: "visit:os_version", Column: "os_version", Session: true},
+	{Name: "visit:device", Column: "device", Session: true},
+	{Name: "time:hour", Time: "hour"},
+	{Name: "time:day", Time: "day"},
+	{Name: "time:week", Time: "week"},
+	{Name: "time:month", Time: "month"},
+}
+
+// LookupDim finds a dimension by API name; "time" is time:day.
+func LookupDim(name string) (Dim, bool) {
+	if name == "time" {
+		name = "time:day"
+	}
+	for _, d := range Dims {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Dim{}, false
+}
+
+// Filter is one condition, or a combination of conditions.
+type Filter struct {
+	Op     string   // is, is_not, contains, contains_not, matches, matches_not, and, or, not
+	Dim    Dim      // for conditions
+	Values []string // for conditions: any of them matches
+	Sub    []Filter // for and, or, not
+	re     []*regexp.Regexp
+}
+
+// Query is one question about one site.
+type Query struct {
+	Site       store.Site
+	Metrics    []string
+	Range      Range
+	Dimensions []Dim
+	Filter     *Filter // nil: no filter
+	OrderBy    []Order
+	Limit      int
+	Offset     int
+}
+
+// Order sorts by a metric or a dimension.
+type Order struct {
+	By   string // a metric or a dimension name of the query
+	Desc bool
+}
+
+// Row is one result row.
+type Row struct {
+	Dimensions []string  `json:"dimensions"`
+	Metrics    []float64 `json:"metrics"`
+}
+
+// Result is a query's answer.
+type Result struct {
+	Rows []Row
+}
+
+// Engine answers queries; each event store has one.
+type Engine interface {
+	Run(ctx context.Context, q *Query) (*Result, error)
+}
+
+// QueryError is a bad query; its message names the offending field.
+type QueryError struct{ Field, Msg string }
+
+func (e *QueryError) Error() string { return e.Field + ": " + e.Msg }
+
+func qerr(field, format string, args ...any) error {
+	return &QueryError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the parts a caller assembled and compiles regexps.
+func (q *Query) Validate() error {
+	if len(q.Metrics) == 0 {
+		return qerr("metrics", "at least one metric is required")
+	}
+	for _, m := range q.Metrics {
+		ok := false
+		for _, k := range Metrics {
+			ok = ok || k == m
+		}
+		if !ok {
+			return qerr("metrics", "unknown metric %q (known: %s)", m, strings.Join(Metrics, ", "))
+		}
+	}
+	if q.Limit <= 0 {
+		q.Limit = 10000
+	}
+	if q.Limit > 10000 {
+		return qerr("pagination", "limit above 10000")
+	}
+	if q.Offset < 0 {
+		return qerr("pagination", "negative offset")
+	}
+	if q.Filter != nil {
+		if err := q.Filter.compile(); err != nil {
+			return err
+		}
+	}
+	for _, o := range q.OrderBy {
+		ok := false
+		for _, m := range q.Metrics {
+			ok = ok || m == o.By
+		}
+		for _, d := range q.Dimensions {
+			ok = ok || d.Name == o.By
+		}
+		if !ok {
+			return qerr("order_by", "%q is neither a metric nor a dimension of the query", o.By)
+		}
+	}
+	if !q.Range.To.After(q.Range.From) {
+		return qerr("date_range", "the range is empty")
+	}
+	return nil
+}
+
+func (f *Filter) compile() error {
+	switch f.Op {
+	case "and", "or", "not":
+		if len(f.Sub) == 0 || (f.Op == "not" && len(f.Sub) != 1) {
+			return qerr("filters", "%q needs sub-filters", f.Op)
+		}
+		for i := range f.Sub {
+			if err := f.Sub[i].compile(); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "is", "is_not", "contains", "contains_not":
+	case "matches", "matches_not":
+		f.re = f.re[:0]
+		for _, v := range f.Values {
+			re, err := regexp.Compile(v)
+			if err != nil {
+				return qerr("filters", "bad regular expression %q: %v", v, err)
+			}
+			f.re = append(f.re, re)
+		}
+	default:
+		return qerr("filters", "unknown operator %q", f.Op)
+	}
+	if f.Dim.Time != "" {
+		return qerr("filters", "cannot filter on %s", f.Dim.Name)
+	}
+	if len(f.Values) == 0 {
+		return qerr("filters", "%s %s needs at least one value", f.Op, f.Dim.Name)
+	}
+	return nil
+}
+
+// TimeLabel formats a time bucket as Plausible does.
+func TimeLabel(unit string, t time.Time) string {
+	switch unit {
+	case "hour":
+		return t.Format("2006-01-02 15:04:05")
+	case "month", "week", "day":
+		return t.Format(time.DateOnly)
+	}
+	return t.Format(time.RFC3339)
+}
+
+// Sort orders rows as the query asks; by default time dimensions ascend,
+// otherwise the first metric descends; ties break on the dimensions so
+// answers are stable across engines.
+func Sort(q *Query, rows []Row) {
+	keys := q.OrderBy
+	if len(keys) == 0 {
+		if len(q.Dimensions) > 0 && q.Dimensions[0].Time != "" {
+			keys = []Order{{By: q.Dimensions[0].Name}}
+		} else {
+			keys = []Order{{By: q.Metrics[0], Desc: true}}
+		}
+	}
+	idx := func(name string) (int, bool) {
+		for i, m := range q.Metrics {
+			if m == name {
+				return i, true
+			}
+		}
+		for i, d := range q.Dimensions {
+			if d.Name == name {
+				return i, false
+			}
+		}
+		return -1, false
+	}
+	sort.SliceStable(rows, func(a, b int) bool {
+		for _, k := range keys {
+			i, metric := idx(k.By)
+			var c int
+			if metric {
+				c = cmpFloat(rows[a].Metrics[i], rows[b].Metrics[i])
+			} else {
+				c = strings.Compare(rows[a].Dimensions[i], rows[b].Dimensions[i])
+			}
+			if k.Desc {
+				c = -c
+			}
+			if c != 0 {
+				return c < 0
+			}
+		}
+		for i := range rows[a].Dimensions {
+			if c := strings.Compare(rows[a].Dimensions[i], rows[b].Dimensions[i]); c != 0 {
+				return c < 0
+			}
+		}
+		return false
+	})
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Page applies offset and limit.
+func Page(q *Query, rows []Row) []Row {
+	if q.Offset >= len(rows) {
+		return []Row{}
+	}
+	rows = rows[q.Offset:]
+	if q.Limit > 0 && len(rows) > q.Limit {
+		rows = rows[:q.Limit]
+	}
+	return rows
+}

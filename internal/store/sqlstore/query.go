@@ -1,0 +1,298 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"fjord/internal/report"
+	"fjord/internal/store"
+)
+
+// sessionCols are the per-visit values, taken from a visit's first event.
+var sessionCols = []string{"source", "referrer", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_content",
+	"utm_term", "country", "region", "city", "browser", "browser_version", "os", "os_version", "device"}
+
+// Regex returns the dialect's regular-expression match of col against ?.
+func (d Dialect) regex(col string) string {
+	if d.Name == "postgres" {
+		return col + " ~ ?"
+	}
+	return "regexp_matches(" + col + ", ?)"
+}
+
+type qbuilder struct {
+	d    Dialect
+	args []any
+	tz   string
+}
+
+func (b *qbuilder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "?"
+}
+
+// bucket is the local-time bucket of a unix-milliseconds column.
+func (b *qbuilder) bucket(unit, col string) string {
+	return fmt.Sprintf("date_trunc('%s', to_timestamp(%s / 1000.0) AT TIME ZONE %s)", unit, col, b.arg(b.tz))
+}
+
+// eventExpr is a dimension's value on a row of e (one event with its
+// visit's values); visitExpr the same on a row of fv/v (one visit).
+func (b *qbuilder) eventExpr(d report.Dim) string {
+	if d.Time != "" {
+		return b.bucket(d.Time, "ts")
+	}
+	return d.Column
+}
+
+func (b *qbuilder) visitExpr(d report.Dim) string {
+	if d.Time != "" {
+		return b.bucket(d.Time, "start_ts")
+	}
+	return d.Column
+}
+
+func (b *qbuilder) filter(f *report.Filter) string {
+	switch f.Op {
+	case "and", "or":
+		parts := make([]string, len(f.Sub))
+		for i := range f.Sub {
+			parts[i] = b.filter(&f.Sub[i])
+		}
+		return "(" + strings.Join(parts, " "+strings.ToUpper(f.Op)+" ") + ")"
+	case "not":
+		return "(NOT " + b.filter(&f.Sub[0]) + ")"
+	}
+	col := f.Dim.Column
+	var parts []string
+	for _, v := range f.Values {
+		switch strings.TrimSuffix(f.Op, "_not") {
+		case "is":
+			parts = append(parts, col+" = "+b.arg(v))
+		case "contains":
+			parts = append(parts, "strpos("+col+", "+b.arg(v)+") > 0")
+		case "matches":
+			b.args = append(b.args, v)
+			parts = append(parts, b.d.regex(col))
+		}
+	}
+	expr := "(" + strings.Join(parts, " OR ") + ")"
+	if strings.HasSuffix(f.Op, "_not") {
+		expr = "(NOT " + expr + ")"
+	}
+	return expr
+}
+
+// Run answers a report query from raw events. Visits are derived as in
+// Summary; a filter keeps the events it matches and the visits that have
+// at least one such event. Event metrics (visitors, pageviews, events)
+// count matching events; visit metrics (visits, bounce rate, duration,
+// views per visit) count whole matching visits.
+func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, error) {
+	b := &qbuilder{d: e.D, tz: q.Site.TimeZone}
+	var sb strings.Builder
+	sess := make([]string, len(sessionCols))
+	for i, c := range sessionCols {
+		sess[i] = fmt.Sprintf("MAX(CASE WHEN starts = 1 THEN %s END) AS %s", c, c)
+	}
+	fmt.Fprintf(&sb, `WITH b AS (
+	SELECT visitor_id, ts, name, path, hostname, interactive, %s,
+		CASE WHEN ts - LAG(ts) OVER w <= %d THEN 0 ELSE 1 END AS starts,
+		CASE WHEN LEAD(ts) OVER w - ts <= %d THEN 0 ELSE 1 END AS ends
+	FROM events WHERE site_id = %s AND ts >= %s AND ts < %s AND name <> 'engagement'
+	WINDOW w AS (PARTITION BY visitor_id ORDER BY ts)
+), n AS (
+	SELECT *, SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS visit FROM b
+), v AS (
+	SELECT visitor_id, visit, MIN(ts) AS start_ts, MAX(ts) - MIN(ts) AS dur,
+		SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pv,
+		SUM(CASE WHEN name = 'pageview' OR interactive THEN 1 ELSE 0 END) AS inter,
+		MAX(CASE WHEN starts = 1 THEN path END) AS entry_page,
+		MAX(CASE WHEN ends = 1 THEN path END) AS exit_page,
+		%s
+	FROM n GROUP BY visitor_id, visit
+), e AS (
+	SELECT n.visitor_id, n.visit, n.ts, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page, %s
+	FROM n JOIN v ON n.visitor_id = v.visitor_id AND n.visit = v.visit
+), fe AS (
+	SELECT * FROM e`,
+		strings.Join(sessionCols, ", "),
+		store.SessionTimeout.Milliseconds(), store.SessionTimeout.Milliseconds(),
+		b.arg(q.Site.ID), b.arg(store.Millis(q.Range.From)), b.arg(store.Millis(q.Range.To)),
+		strings.Join(sess, ",\n\t\t"),
+		"v."+strings.Join(sessionCols, ", v."))
+	if q.Filter != nil {
+		sb.WriteString(" WHERE " + b.filter(q.Filter))
+	}
+	sb.WriteString("\n)")
+	nd := len(q.Dimensions)
+	var eDims, vDims, dAlias []string
+	for i, d := range q.Dimensions {
+		a := fmt.Sprintf("d%d", i)
+		dAlias = append(dAlias, a)
+		eDims = append(eDims, b.eventExpr(d)+" AS "+a)
+		vDims = append(vDims, b.visitExpr(d)+" AS "+a)
+	}
+	group := func(prefix string) string {
+		if nd == 0 {
+			return ""
+		}
+		return " GROUP BY " + prefix + strings.Join(dAlias, ", "+prefix)
+	}
+	sel := func(list []string) string {
+		if len(list) == 0 {
+			return ""
+		}
+		return strings.Join(list, ", ") + ", "
+	}
+	fmt.Fprintf(&sb, `, ea AS (
+	SELECT %sCOUNT(DISTINCT visitor_id) AS visitors, SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pageviews, COUNT(*) AS events
+	FROM fe%s
+), fv AS (
+	SELECT DISTINCT %svisitor_id, visit FROM fe
+), va AS (
+	SELECT %sCOUNT(*) AS visits, SUM(CASE WHEN v.inter <= 1 THEN 1 ELSE 0 END) AS bounces, SUM(v.dur) AS dur, SUM(v.pv) AS vpv
+	FROM fv JOIN v ON fv.visitor_id = v.visitor_id AND fv.visit = v.visit%s
+)
+SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlias)), group("fv."))
+	var outDims []string
+	for _, a := range dAlias {
+		outDims = append(outDims, fmt.Sprintf("COALESCE(ea.%s, va.%s)", a, a))
+	}
+	sb.WriteString(sel(outDims))
+	sb.WriteString("COALESCE(ea.visitors, 0), COALESCE(ea.pageviews, 0), COALESCE(ea.events, 0), COALESCE(va.visits, 0), COALESCE(va.bounces, 0), COALESCE(va.dur, 0), COALESCE(va.vpv, 0) FROM ea")
+	if nd == 0 {
+		sb.WriteString(" CROSS JOIN va")
+	} else {
+		var on []string
+		for _, a := range dAlias {
+			on = append(on, fmt.Sprintf("ea.%s = va.%s", a, a))
+		}
+		sb.WriteString(" FULL JOIN va ON " + strings.Join(on, " AND "))
+	}
+	// the time zone of bucket() is bound once per use; rebind in order
+	rows, err := e.DB.QueryContext(ctx, e.q(sb.String()), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("query of site %d: %w", q.Site.ID, err)
+	}
+	defer rows.Close()
+	type raw struct {
+		dims []string
+		sums [7]int64
+	}
+	var all []raw
+	for rows.Next() {
+		dv := make([]any, nd)
+		for i, d := range q.Dimensions {
+			if d.Time != "" {
+				dv[i] = new(time.Time)
+			} else {
+				dv[i] = new(sql.NullString)
+			}
+		}
+		var r raw
+		dest := append([]any{}, dv...)
+		for i := range r.sums {
+			dest = append(dest, &r.sums[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("query of site %d: %w", q.Site.ID, err)
+		}
+		for i, d := range q.Dimensions {
+			if d.Time != "" {
+				r.dims = append(r.dims, report.TimeLabel(d.Time, *dv[i].(*time.Time)))
+			} else {
+				r.dims = append(r.dims, dv[i].(*sql.NullString).String)
+			}
+		}
+		if nd == 0 && r.sums == [7]int64{} && len(all) > 0 {
+			continue
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query of site %d: %w", q.Site.ID, err)
+	}
+	var totalVisitors int64
+	for _, m := range q.Metrics {
+		if m == report.MPercentage {
+			if nd == 0 {
+				totalVisitors = -1 // 100% of itself
+			} else {
+				tq := *q
+				tq.Dimensions, tq.Metrics, tq.OrderBy = nil, []string{report.MVisitors}, nil
+				tr, err := e.Run(ctx, &tq)
+				if err != nil {
+					return nil, err
+				}
+				if len(tr.Rows) > 0 {
+					totalVisitors = int64(tr.Rows[0].Metrics[0])
+				}
+			}
+		}
+	}
+	res := &report.Result{}
+	for _, r := range all {
+		row := report.Row{Dimensions: r.dims}
+		if row.Dimensions == nil {
+			row.Dimensions = []string{}
+		}
+		visitors, pageviews, events, visits, bounces, dur, vpv := r.sums[0], r.sums[1], r.sums[2], r.sums[3], r.sums[4], r.sums[5], r.sums[6]
+		for _, m := range q.Metrics {
+			var x float64
+			switch m {
+			case report.MVisitors:
+				x = float64(visitors)
+			case report.MVisits:
+				x = float64(visits)
+			case report.MPageviews:
+				x = float64(pageviews)
+			case report.MEvents:
+				x = float64(events)
+			case report.MBounceRate:
+				if visits > 0 {
+					x = math.Round(float64(bounces) * 100 / float64(visits))
+				}
+			case report.MVisitDuration:
+				if visits > 0 {
+					x = math.Round(float64(dur) / float64(visits) / 1000)
+				}
+			case report.MViewsPerVisit:
+				if visits > 0 {
+					x = math.Round(float64(vpv)*100/float64(visits)) / 100
+				}
+			case report.MPercentage:
+				switch {
+				case totalVisitors == -1:
+					x = 100
+				case totalVisitors > 0:
+					x = math.Round(float64(visitors)*1000/float64(totalVisitors)) / 10
+				}
+			}
+			row.Metrics = append(row.Metrics, x)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	report.Sort(q, res.Rows)
+	res.Rows = report.Page(q, res.Rows)
+	return res, nil
+}
+
+func groupBy(n int, alias []string) string {
+	if n == 0 {
+		return ""
+	}
+	return " GROUP BY " + strings.Join(alias, ", ")
+}
+
+func prefixed(p string, xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = p + x + " AS " + x
+	}
+	return out
+}

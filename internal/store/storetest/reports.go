@@ -1,0 +1,400 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"fjord/internal/report"
+	"fjord/internal/store"
+)
+
+// truthEvents makes a varied event set: visitors with several visits,
+// sources only on entry, custom and non-interactive events, engagement.
+func truthEvents(site int64, start time.Time) []store.Event {
+	r := rand.New(rand.NewPCG(3, 5))
+	paths := []string{"/", "/pricing", "/blog/a", "/blog/b", "/docs"}
+	sources := [][3]string{{"", "Direct", ""}, {"Google", "Organic Search", "https://www.google.com/"}, {"Facebook", "Organic Social", "https://facebook.com/"}, {"Newsletter", "Email", ""}}
+	countries := []string{"FI", "DE", "US", "SE"}
+	browsers := []string{"Firefox", "Chrome", "Safari"}
+	var out []store.Event
+	for v := uint64(1); v <= 80; v++ {
+		at := start.Add(time.Duration(r.IntN(60*60*40)) * time.Second)
+		country, browser := countries[r.IntN(4)], browsers[r.IntN(3)]
+		for visit := 0; visit < 1+r.IntN(3); visit++ {
+			src := sources[r.IntN(4)]
+			for p := 0; p < 1+r.IntN(4); p++ {
+				e := Ev(site, v, at, "pageview", paths[r.IntN(len(paths))])
+				e.Country, e.Browser = country, browser
+				e.Channel = "Direct"
+				if p > 0 && r.IntN(10) == 0 {
+					e.Country = "NL" // a visit's country is its first event's, whatever comes later
+				}
+				if p == 0 {
+					e.Source, e.Channel, e.Referrer = src[0], src[1], src[2]
+					if src[0] == "Newsletter" {
+						e.UTMSource, e.UTMMedium = "newsletter", "email"
+					}
+				}
+				out = append(out, e)
+				switch r.IntN(6) {
+				case 0:
+					c := e
+					c.ID[0]++
+					c.Name, c.Time, c.Source, c.Channel, c.Referrer = "Signup", at.Add(3*time.Second), "", "Direct", ""
+					out = append(out, c)
+				case 1:
+					c := e
+					c.ID[0] += 2
+					c.Name, c.Time, c.Interactive = "Scroll", at.Add(4*time.Second), false
+					out = append(out, c)
+				case 2:
+					c := e
+					c.ID[0] += 3
+					c.Name, c.Time, c.Interactive, c.EngagedMS = "engagement", at.Add(5*time.Second), false, 3000
+					out = append(out, c)
+				}
+				at = at.Add(time.Duration(5+r.IntN(20*60)) * time.Second)
+			}
+			at = at.Add(time.Duration(31+r.IntN(300)) * time.Minute)
+		}
+	}
+	return out
+}
+
+type truthRow struct {
+	e     store.Event
+	visit int
+	first store.Event // the visit's first event
+	entry, exit string
+}
+
+// truthRows is the independent model of visits: sort each visitor's
+// events, split at gaps over the timeout; a visit's dimensions are its
+// first event's.
+func truthRows(evs []store.Event, from, to time.Time) ([]truthRow, map[[2]int]*truthVisit) {
+	byV := map[uint64][]store.Event{}
+	for _, e := range evs {
+		if e.Name == "engagement" || e.Time.Before(from) || !e.Time.Before(to) {
+			continue
+		}
+		byV[e.VisitorID] = append(byV[e.VisitorID], e)
+	}
+	var rows []truthRow
+	visits := map[[2]int]*truthVisit{}
+	for vid, list := range byV {
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Time.Before(list[j].Time) })
+		n := 0
+		startIdx := 0
+		for i := range list {
+			if i > 0 && list[i].Time.Sub(list[i-1].Time) > store.SessionTimeout {
+				n++
+				startIdx = i
+			}
+			k := [2]int{int(vid), n}
+			tv := visits[k]
+			if tv == nil {
+				tv = &truthVisit{start: list[i].Time, first: list[startIdx]}
+				visits[k] = tv
+			}
+			tv.last = list[i].Time
+			tv.exit = list[i].Path
+			if list[i].Name == "pageview" {
+				tv.pv++
+			}
+			if list[i].Name == "pageview" || list[i].Interactive {
+				tv.inter++
+			}
+			rows = append(rows, truthRow{e: list[i], visit: n, first: list[startIdx]})
+		}
+	}
+	for i := range rows {
+		tv := visits[[2]int{int(rows[i].e.VisitorID), rows[i].visit}]
+		rows[i].entry, rows[i].exit = tv.first.Path, tv.exit
+	}
+	return rows, visits
+}
+
+type truthVisit struct {
+	start, last time.Time
+	first       store.Event
+	exit        string
+	pv, inter   int
+}
+
+func dimValue(d report.Dim, r truthRow, loc *time.Location, visitStart time.Time, forVisit bool) string {
+	if d.Time != "" {
+		t := r.e.Time
+		if forVisit {
+			t = visitStart
+		}
+		t = t.In(loc)
+		switch d.Time {
+		case "hour":
+			t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, time.UTC)
+		case "day":
+			t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		case "week":
+			t = time.Date(t.Year(), t.Month(), t.Day()-(int(t.Weekday())+6)%7, 0, 0, 0, 0, time.UTC)
+		case "month":
+			t = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		}
+		return report.TimeLabel(d.Time, t)
+	}
+	f := r.first
+	switch d.Column {
+	case "path":
+		return r.e.Path
+	case "hostname":
+		return r.e.Hostname
+	case "name":
+		return r.e.Name
+	case "entry_page":
+		return r.entry
+	case "exit_page":
+		return r.exit
+	case "source":
+		return f.Source
+	case "referrer":
+		return f.Referrer
+	case "channel":
+		return f.Channel
+	case "utm_source":
+		return f.UTMSource
+	case "utm_medium":
+		return f.UTMMedium
+	case "country":
+		return f.Country
+	case "browser":
+		return f.Browser
+	case "device":
+		return f.Device
+	}
+	panic("truth model lacks " + d.Column)
+}
+
+func truthMatch(f *report.Filter, r truthRow, loc *time.Location) bool {
+	if f == nil {
+		return true
+	}
+	switch f.Op {
+	case "and":
+		for i := range f.Sub {
+			if !truthMatch(&f.Sub[i], r, loc) {
+				return false
+			}
+		}
+		return true
+	case "or":
+		for i := range f.Sub {
+			if truthMatch(&f.Sub[i], r, loc) {
+				return true
+			}
+		}
+		return false
+	case "not":
+		return !truthMatch(&f.Sub[0], r, loc)
+	}
+	v := dimValue(f.Dim, r, loc, time.Time{}, false)
+	any := false
+	for _, want := range f.Values {
+		switch strings.TrimSuffix(f.Op, "_not") {
+		case "is":
+			any = any || v == want
+		case "contains":
+			any = any || strings.Contains(v, want)
+		case "matches":
+			any = any || regexp.MustCompile(want).MatchString(v)
+		}
+	}
+	if strings.HasSuffix(f.Op, "_not") {
+		return !any
+	}
+	return any
+}
+
+// truthAnswer computes a query's rows from the model.
+func truthAnswer(q *report.Query, evs []store.Event) []report.Row {
+	loc, _ := time.LoadLocation(q.Site.TimeZone)
+	rows, visits := truthRows(evs, q.Range.From, q.Range.To)
+	type agg struct {
+		visitors                 map[uint64]bool
+		pv, ev                   int
+		visits, bounces, dur, vp int64
+		seenVisit                map[[2]int]bool
+	}
+	groups := map[string]*agg{}
+	keyOf := func(r truthRow, forVisit bool) string {
+		var parts []string
+		tv := visits[[2]int{int(r.e.VisitorID), r.visit}]
+		for _, d := range q.Dimensions {
+			parts = append(parts, dimValue(d, r, loc, tv.start, forVisit))
+		}
+		return strings.Join(parts, "\x00")
+	}
+	get := func(k string) *agg {
+		if groups[k] == nil {
+			groups[k] = &agg{visitors: map[uint64]bool{}, seenVisit: map[[2]int]bool{}}
+		}
+		return groups[k]
+	}
+	totalVisitors := map[uint64]bool{}
+	for _, r := range rows {
+		if !truthMatch(q.Filter, r, loc) {
+			continue
+		}
+		totalVisitors[r.e.VisitorID] = true
+		a := get(keyOf(r, false))
+		a.visitors[r.e.VisitorID] = true
+		a.ev++
+		if r.e.Name == "pageview" {
+			a.pv++
+		}
+		vk := [2]int{int(r.e.VisitorID), r.visit}
+		b := get(keyOf(r, true))
+		if !b.seenVisit[vk] {
+			b.seenVisit[vk] = true
+			tv := visits[vk]
+			b.visits++
+			if tv.inter <= 1 {
+				b.bounces++
+			}
+			b.dur += tv.last.Sub(tv.start).Milliseconds()
+			b.vp += int64(tv.pv)
+		}
+	}
+	var out []report.Row
+	for k, a := range groups {
+		row := report.Row{Dimensions: []string{}}
+		if len(q.Dimensions) > 0 {
+			row.Dimensions = strings.Split(k, "\x00")
+		}
+		for _, m := range q.Metrics {
+			var x float64
+			switch m {
+			case report.MVisitors:
+				x = float64(len(a.visitors))
+			case report.MPageviews:
+				x = float64(a.pv)
+			case report.MEvents:
+				x = float64(a.ev)
+			case report.MVisits:
+				x = float64(a.visits)
+			case report.MBounceRate:
+				if a.visits > 0 {
+					x = math.Round(float64(a.bounces) * 100 / float64(a.visits))
+				}
+			case report.MVisitDuration:
+				if a.visits > 0 {
+					x = math.Round(float64(a.dur) / float64(a.visits) / 1000)
+				}
+			case report.MViewsPerVisit:
+				if a.visits > 0 {
+					x = math.Round(float64(a.vp)*100/float64(a.visits)) / 100
+				}
+			case report.MPercentage:
+				if len(q.Dimensions) == 0 {
+					x = 100
+				} else if len(totalVisitors) > 0 {
+					x = math.Round(float64(len(a.visitors))*1000/float64(len(totalVisitors))) / 10
+				}
+			}
+			row.Metrics = append(row.Metrics, x)
+		}
+		out = append(out, row)
+	}
+	if len(q.Dimensions) == 0 && len(out) == 0 {
+		out = append(out, report.Row{Dimensions: []string{}, Metrics: make([]float64, len(q.Metrics))})
+	}
+	report.Sort(q, out)
+	return report.Page(q, out)
+}
+
+// Reports checks an engine's answers against the independent model.
+func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
+	ctx := context.Background()
+	s := open(t)
+	eng, ok := s.(report.Engine)
+	if !ok {
+		t.Fatalf("%T is not a report.Engine", s)
+	}
+	site := store.Site{ID: 1, Domain: "a.example", TimeZone: "Europe/Helsinki"}
+	start := time.Date(2026, 3, 27, 8, 0, 0, 0, time.UTC) // spans the DST change of 29 March
+	evs := truthEvents(1, start)
+	other := truthEvents(2, start)[:50]
+	if err := s.Apply(ctx, append(evs, other...), store.JournalPos{Segment: 1, Offset: 1}); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{report.MVisitors, report.MVisits, report.MPageviews, report.MViewsPerVisit, report.MBounceRate, report.MVisitDuration, report.MEvents, report.MPercentage}
+	dim := func(n string) report.Dim { d, _ := report.LookupDim(n); return d }
+	rng, _ := report.ParsePeriod("7d", site.TimeZone, start.Add(4*24*time.Hour))
+	cases := []struct {
+		name   string
+		dims   []string
+		filter *report.Filter
+		order  []report.Order
+		limit  int
+	}{
+		{name: "aggregate"},
+		{name: "by source", dims: []string{"visit:source"}},
+		{name: "by page", dims: []string{"event:page"}},
+		{name: "by entry page", dims: []string{"visit:entry_page"}},
+		{name: "by exit page", dims: []string{"visit:exit_page"}},
+		{name: "by channel", dims: []string{"visit:channel"}},
+		{name: "by country and browser", dims: []string{"visit:country", "visit:browser"}},
+		{name: "by event name", dims: []string{"event:name"}},
+		{name: "by day (DST)", dims: []string{"time:day"}},
+		{name: "by hour", dims: []string{"time:hour"}},
+		{name: "by utm source", dims: []string{"visit:utm_source"}},
+		{name: "country is FI", filter: &report.Filter{Op: "is", Dim: dim("visit:country"), Values: []string{"FI"}}},
+		{name: "page contains blog, by source", dims: []string{"visit:source"}, filter: &report.Filter{Op: "contains", Dim: dim("event:page"), Values: []string{"blog"}}},
+		{name: "source is Google and browser is not Safari, by page", dims: []string{"event:page"},
+			filter: &report.Filter{Op: "and", Sub: []report.Filter{
+				{Op: "is", Dim: dim("visit:source"), Values: []string{"Google"}},
+				{Op: "is_not", Dim: dim("visit:browser"), Values: []string{"Safari"}},
+			}}},
+		{name: "or and not, by day", dims: []string{"time:day"},
+			filter: &report.Filter{Op: "or", Sub: []report.Filter{
+				{Op: "matches", Dim: dim("event:page"), Values: []string{"^/docs"}},
+				{Op: "not", Sub: []report.Filter{{Op: "is", Dim: dim("visit:country"), Values: []string{"FI", "DE"}}}},
+			}}},
+		{name: "ordered and paged", dims: []string{"event:page"}, order: []report.Order{{By: report.MPageviews, Desc: false}}, limit: 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit}
+			for _, d := range c.dims {
+				q.Dimensions = append(q.Dimensions, dim(d))
+			}
+			if err := q.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := eng.Run(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := truthAnswer(q, evs)
+			if len(want) == 0 {
+				t.Fatal("the truth model has no rows: the case tests nothing")
+			}
+			if !reflect.DeepEqual(got.Rows, want) {
+				t.Fatalf("rows differ\n got %s\nwant %s", fmtRows(got.Rows), fmtRows(want))
+			}
+		})
+	}
+}
+
+func fmtRows(rows []report.Row) string {
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "\n  %v %v", r.Dimensions, r.Metrics)
+	}
+	return b.String()
+}
