@@ -62,8 +62,8 @@ func newEnv(t *testing.T, opts journal.Options) *testEnv {
 	sites := &collect.SiteCache{Store: acc}
 	srv := &Server{Log: log, Accounts: acc, Events: ev, Journal: j, Loader: loader, Salts: salts,
 		Collector: &collect.Collector{Sites: sites, Salts: salts, UA: enrich.NewUAParser(100)},
-		Reports: ev, StatsAPIToken: testToken,
-		Now:     time.Now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
+		Reports:   ev, StatsAPIToken: testToken,
+		Now: time.Now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

@@ -70,9 +70,9 @@ func truthEvents(site int64, start time.Time) []store.Event {
 }
 
 type truthRow struct {
-	e     store.Event
-	visit int
-	first store.Event // the visit's first event
+	e           store.Event
+	visit       int
+	first       store.Event // the visit's first event
 	entry, exit string
 }
 
