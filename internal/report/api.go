@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"fjord/internal/store"
@@ -19,8 +20,11 @@ type APIRequest struct {
 	Filters    []json.RawMessage `json:"filters"`
 	OrderBy    [][]string        `json:"order_by"`
 	Include    struct {
-		TimeLabels bool `json:"time_labels"`
-		TotalRows  bool `json:"total_rows"`
+		TimeLabels  bool `json:"time_labels"`
+		TotalRows   bool `json:"total_rows"`
+		Comparisons *struct {
+			Mode string `json:"mode"`
+		} `json:"comparisons"`
 	} `json:"include"`
 	Pagination struct {
 		Limit  int `json:"limit"`
@@ -89,10 +93,43 @@ func (r *APIRequest) Build(site store.Site, now time.Time) (*Query, error) {
 		}
 		q.OrderBy = append(q.OrderBy, Order{By: by, Desc: o[1] == "desc"})
 	}
+	if c := r.Include.Comparisons; c != nil && c.Mode != "previous_period" {
+		return nil, qerr("include.comparisons.mode", "only \"previous_period\" is supported")
+	}
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	return q, nil
+}
+
+// Compare attaches the previous period's figures to each row: matched by
+// dimension values, or by position when the first dimension is time (the
+// n-th day is compared with the n-th day before).
+func Compare(q *Query, cur, prev *Result) {
+	byKey := map[string]Row{}
+	for _, r := range prev.Rows {
+		byKey[strings.Join(r.Dimensions, "\x00")] = r
+	}
+	timed := len(q.Dimensions) > 0 && q.Dimensions[0].Time != ""
+	for i := range cur.Rows {
+		var p Row
+		var ok bool
+		if timed {
+			if ok = i < len(prev.Rows); ok {
+				p = prev.Rows[i]
+			}
+		} else {
+			p, ok = byKey[strings.Join(cur.Rows[i].Dimensions, "\x00")]
+		}
+		if !ok {
+			p = Row{Dimensions: cur.Rows[i].Dimensions, Metrics: make([]float64, len(q.Metrics))}
+		}
+		c := &Comparison{Dimensions: p.Dimensions, Metrics: p.Metrics}
+		for j, m := range q.Metrics {
+			c.Change = append(c.Change, Change(m, cur.Rows[i].Metrics[j], p.Metrics[j]))
+		}
+		cur.Rows[i].Comparison = c
+	}
 }
 
 func parseFilter(raw json.RawMessage, field string) (Filter, error) {

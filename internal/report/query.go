@@ -108,8 +108,16 @@ type Order struct {
 
 // Row is one result row.
 type Row struct {
+	Dimensions []string    `json:"dimensions"`
+	Metrics    []float64   `json:"metrics"`
+	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// Comparison is a row's figures in the comparison period and the change.
+type Comparison struct {
 	Dimensions []string  `json:"dimensions"`
 	Metrics    []float64 `json:"metrics"`
+	Change     []any     `json:"change"`
 }
 
 // Result is a query's answer.
@@ -292,4 +300,11 @@ func Page(q *Query, rows []Row) []Row {
 		rows = rows[:q.Limit]
 	}
 	return rows
+}
+
+// Realtime is the query of visitors in the last five minutes (§2.6).
+func Realtime(site store.Site, now time.Time) *Query {
+	q := &Query{Site: site, Metrics: []string{MVisitors}, Limit: 1,
+		Range: Range{From: now.Add(-5 * time.Minute).UTC(), To: now.Add(time.Second).UTC(), Period: "realtime", TimeZone: site.TimeZone}}
+	return q
 }

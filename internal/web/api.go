@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -39,19 +40,19 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
-	defer cancel()
-	if s.Loader != nil {
-		if err := s.Loader.Flush(ctx); err != nil {
-			s.writeError(w, http.StatusServiceUnavailable, err.Error())
+	res, ok := s.run(w, r, q)
+	if !ok {
+		return
+	}
+	if req.Include.Comparisons != nil {
+		pq := *q
+		pq.Range = q.Range.Previous()
+		pq.Limit, pq.Offset = 10000, 0
+		prev, ok := s.run(w, r, &pq)
+		if !ok {
 			return
 		}
-	}
-	res, err := s.Reports.Run(ctx, q)
-	if err != nil {
-		s.Log.Error("query", "site", site.Domain, "err", err)
-		s.writeError(w, 500, "the query failed")
-		return
+		report.Compare(q, res, prev)
 	}
 	s.writeJSON(w, 200, report.Response(q, req, res))
 }
@@ -66,4 +67,139 @@ func (s *Server) siteByAPIID(ctx context.Context, id string) (store.Site, error)
 		}
 	}
 	return site, err
+}
+
+// v1 runs a legacy v1 request: site_id and the shared parsing.
+func (s *Server) v1(w http.ResponseWriter, r *http.Request, dimension, defMetrics string) (*report.Query, *report.Result, bool) {
+	p := r.URL.Query()
+	site, err := s.siteByAPIID(r.Context(), p.Get("site_id"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(p.Get("site_id")))
+		return nil, nil, false
+	}
+	if err != nil {
+		s.Log.Error("v1: site", "err", err)
+		s.writeError(w, 500, "looking up the site failed")
+		return nil, nil, false
+	}
+	q, err := report.V1Query(site, p, dimension, defMetrics, s.Now())
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return nil, nil, false
+	}
+	res, ok := s.run(w, r, q)
+	return q, res, ok
+}
+
+func (s *Server) run(w http.ResponseWriter, r *http.Request, q *report.Query) (*report.Result, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	if s.Loader != nil {
+		if err := s.Loader.Flush(ctx); err != nil {
+			s.writeError(w, http.StatusServiceUnavailable, err.Error())
+			return nil, false
+		}
+	}
+	res, err := s.Reports.Run(ctx, q)
+	if err != nil {
+		s.Log.Error("query", "site", q.Site.Domain, "err", err)
+		s.writeError(w, 500, "the query failed")
+		return nil, false
+	}
+	return res, true
+}
+
+func (s *Server) v1Aggregate(w http.ResponseWriter, r *http.Request) {
+	q, res, ok := s.v1(w, r, "", "visitors")
+	if !ok {
+		return
+	}
+	var prev *report.Result
+	if c := r.URL.Query().Get("compare"); c != "" {
+		if c != "previous_period" {
+			s.writeError(w, 400, "compare: only previous_period is supported")
+			return
+		}
+		pq := *q
+		pq.Range = q.Range.Previous()
+		if prev, ok = s.run(w, r, &pq); !ok {
+			return
+		}
+	}
+	out := map[string]any{}
+	for i, m := range q.Metrics {
+		v := map[string]any{"value": res.Rows[0].Metrics[i]}
+		if prev != nil {
+			v["change"] = report.Change(m, res.Rows[0].Metrics[i], prev.Rows[0].Metrics[i])
+		}
+		out[m] = v
+	}
+	s.writeJSON(w, 200, map[string]any{"results": out})
+}
+
+func (s *Server) v1Timeseries(w http.ResponseWriter, r *http.Request) {
+	interval := r.URL.Query().Get("interval")
+	switch interval {
+	case "", "date", "day":
+		interval = "time:day"
+	case "month", "week", "hour":
+		interval = "time:" + interval
+	default:
+		s.writeError(w, 400, "interval: want date, hour, week or month")
+		return
+	}
+	q, res, ok := s.v1(w, r, interval, "visitors")
+	if !ok {
+		return
+	}
+	s.writeJSON(w, 200, map[string]any{"results": v1Rows(q, res)})
+}
+
+func (s *Server) v1Breakdown(w http.ResponseWriter, r *http.Request) {
+	prop := r.URL.Query().Get("property")
+	if prop == "" {
+		s.writeError(w, 400, "property: required, e.g. visit:source")
+		return
+	}
+	if d, ok := report.LookupDim(prop); ok && d.Time != "" {
+		s.writeError(w, 400, "property: use the timeseries endpoint for time")
+		return
+	}
+	q, res, ok := s.v1(w, r, prop, "visitors")
+	if !ok {
+		return
+	}
+	s.writeJSON(w, 200, map[string]any{"results": v1Rows(q, res)})
+}
+
+func v1Rows(q *report.Query, res *report.Result) []map[string]any {
+	out := []map[string]any{}
+	for _, row := range res.Rows {
+		m := map[string]any{report.V1Key(q.Dimensions[0]): row.Dimensions[0]}
+		for i, name := range q.Metrics {
+			m[name] = row.Metrics[i]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// v1Realtime answers the number of visitors in the last five minutes.
+func (s *Server) v1Realtime(w http.ResponseWriter, r *http.Request) {
+	site, err := s.siteByAPIID(r.Context(), r.URL.Query().Get("site_id"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(r.URL.Query().Get("site_id")))
+		return
+	}
+	if err != nil {
+		s.writeError(w, 500, "looking up the site failed")
+		return
+	}
+	q := report.Realtime(site, s.Now())
+	res, ok := s.run(w, r, q)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, "%d\n", int64(res.Rows[0].Metrics[0]))
 }

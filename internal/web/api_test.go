@@ -142,3 +142,69 @@ func TestQueryAPIPlausibleShape(t *testing.T) {
 		t.Fatalf("timeseries: %d %v", code, m)
 	}
 }
+
+func (e *testEnv) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(e.http.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestV1AndRealtime(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.post(t, `{"n":"pageview","u":"https://site.test/","d":"site.test","r":"https://www.google.com/"}`).Body.Close()
+	// a second visitor (another browser), arriving directly
+	e.post(t, `{"n":"pageview","u":"https://site.test/blog","d":"site.test"}`, "User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15").Body.Close()
+	code, body := e.get(t, "/api/v1/stats/realtime/visitors?site_id=site.test")
+	if code != 200 || strings.TrimSpace(body) != "2" {
+		t.Fatalf("realtime: %d %q", code, body)
+	}
+	code, body = e.get(t, "/api/v1/stats/aggregate?site_id=site.test&period=7d&metrics=visitors,pageviews,bounce_rate&compare=previous_period")
+	var agg struct {
+		Results map[string]struct {
+			Value  float64
+			Change *float64
+		}
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &agg) != nil || agg.Results["pageviews"].Value != 2 || agg.Results["pageviews"].Change == nil || *agg.Results["pageviews"].Change != 100 {
+		t.Fatalf("aggregate: %d %s", code, body)
+	}
+	code, body = e.get(t, "/api/v1/stats/breakdown?site_id=site.test&period=7d&property=event:page&metrics=visitors,pageviews&filters=visit:source%3D%3DGoogle")
+	if code != 200 || !strings.Contains(body, `"page":"/"`) || strings.Contains(body, "/blog") {
+		t.Fatalf("breakdown: %d %s", code, body)
+	}
+	code, body = e.get(t, "/api/v1/stats/timeseries?site_id=site.test&period=7d&interval=date")
+	if code != 200 || !strings.Contains(body, `"date":"`) || !strings.Contains(body, `"visitors":2`) {
+		t.Fatalf("timeseries: %d %s", code, body)
+	}
+	for path, field := range map[string]string{
+		"/api/v1/stats/aggregate?site_id=nope.test":                             "site_id",
+		"/api/v1/stats/aggregate?site_id=site.test&period=forever":              "period",
+		"/api/v1/stats/aggregate?site_id=site.test&period=custom":               "date",
+		"/api/v1/stats/aggregate?site_id=site.test&metrics=fun":                 "metrics",
+		"/api/v1/stats/breakdown?site_id=site.test":                             "property",
+		"/api/v1/stats/breakdown?site_id=site.test&property=visit:nope":         "property",
+		"/api/v1/stats/breakdown?site_id=site.test&property=event:page&limit=0": "limit",
+		"/api/v1/stats/timeseries?site_id=site.test&interval=fortnight":         "interval",
+		"/api/v1/stats/aggregate?site_id=site.test&filters=visit:country":       "filters",
+	} {
+		code, body := e.get(t, path)
+		if code/100 != 4 || !strings.Contains(body, field) {
+			t.Errorf("%s: %d %s (want 4xx naming %s)", path, code, body, field)
+		}
+	}
+	// v2 with the comparison extension
+	code2, m := e.query(t, `{"site_id":"site.test","metrics":["pageviews"],"date_range":"7d","dimensions":["event:page"],"include":{"comparisons":{"mode":"previous_period"}}}`)
+	if code2 != 200 {
+		t.Fatalf("%d %v", code2, m)
+	}
+	row := m["results"].([]any)[0].(map[string]any)
+	cmp := row["comparison"].(map[string]any)
+	if cmp["metrics"].([]any)[0].(float64) != 0 || cmp["change"].([]any)[0].(float64) != 100 {
+		t.Fatalf("comparison: %v", row)
+	}
+}

@@ -60,6 +60,10 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /{$}", PermLocalDashboard, s.overview)
 	m.Handle("GET /api/stats", PermLocalDashboard, s.apiStats)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
+	m.Handle("GET /api/v1/stats/aggregate", PermStatsAPI, s.v1Aggregate)
+	m.Handle("GET /api/v1/stats/timeseries", PermStatsAPI, s.v1Timeseries)
+	m.Handle("GET /api/v1/stats/breakdown", PermStatsAPI, s.v1Breakdown)
+	m.Handle("GET /api/v1/stats/realtime/visitors", PermStatsAPI, s.v1Realtime)
 	return m
 }
 
