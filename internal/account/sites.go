@@ -44,3 +44,26 @@ func AddSite(ctx context.Context, s store.AccountStore, domain, tz string) (stor
 	}
 	return s.AddSite(ctx, store.Site{Domain: d, TimeZone: tz})
 }
+
+// AddGoal validates and stores a goal: a custom event name, or a page
+// path pattern starting with / (* matches within a segment, ** across).
+func AddGoal(ctx context.Context, s store.AccountStore, siteID int64, event, page string) (store.Goal, error) {
+	g := store.Goal{SiteID: siteID}
+	switch {
+	case event != "" && page != "":
+		return g, fmt.Errorf("a goal is an event or a page, not both")
+	case event != "":
+		if len(event) > 120 {
+			return g, fmt.Errorf("goal event name is longer than 120 bytes")
+		}
+		g.Kind, g.Value = "event", strings.TrimSpace(event)
+	case page != "":
+		if !strings.HasPrefix(page, "/") || len(page) > 2000 {
+			return g, fmt.Errorf("goal page %q must be a path starting with / (at most 2000 bytes)", page)
+		}
+		g.Kind, g.Value = "page", page
+	default:
+		return g, fmt.Errorf("give the goal's --event NAME or --page PATTERN")
+	}
+	return s.AddGoal(ctx, g)
+}

@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,6 +51,18 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return errors.New("usage: fjord site add DOMAIN [--timezone ZONE] | fjord site list")
+	case "goal":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "add":
+				return GoalAdd(rest[1:], stdout, stderr)
+			case "list":
+				return GoalList(rest[1:], stdout, stderr)
+			case "remove":
+				return GoalRemove(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord goal add DOMAIN --event NAME|--page PATTERN | fjord goal list DOMAIN | fjord goal remove DOMAIN ID")
 	case "stats":
 		return Stats(rest, stdout, stderr)
 	case "bench":
@@ -86,6 +100,9 @@ Commands:
   fjord config check                 explain every problem in the configuration
   fjord site add DOMAIN [--timezone ZONE]
   fjord site list
+  fjord goal add DOMAIN --event NAME | --page PATTERN
+  fjord goal list DOMAIN
+  fjord goal remove DOMAIN ID
   fjord stats --site DOMAIN [--period today|yesterday|7d|30d|90d] [--json]
   fjord bench ingest                 load harness (see BENCHMARKS.md)
   fjord version
@@ -257,9 +274,7 @@ func Stats(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
-func urlEscape(s string) string {
-	return strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", " ", "%20", "#", "%23", "?", "%3F").Replace(s)
-}
+func urlEscape(s string) string { return url.QueryEscape(s) }
 
 // ConfigCheck runs `fjord config check`.
 func ConfigCheck(args []string, stdout, stderr io.Writer) error {
@@ -281,5 +296,99 @@ func ConfigCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "configuration is valid: listen %s, data dir %s, account store %s, event store %s\n",
 		cfg.Listen, cfg.DataDir, config.Redact(cfg.AccountsURL()), config.Redact(cfg.EventsURL()))
+	return nil
+}
+
+// GoalAdd runs `fjord goal add DOMAIN --event NAME | --page PATTERN`.
+func GoalAdd(args []string, stdout, stderr io.Writer) error {
+	var event, page *string
+	cfg, pos, err := parse("goal add", args, stderr, func(fs *flag.FlagSet) {
+		event = fs.String("event", "", "custom event name")
+		page = fs.String("page", "", "page path pattern, e.g. /blog/** or /product/*/buy")
+	})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("usage: fjord goal add DOMAIN --event NAME | --page PATTERN")
+	}
+	var g store.Goal
+	err = withEngine(cfg, func(c *control) error {
+		return c.do("POST", "/sites/"+url.PathEscape(pos[0])+"/goals", map[string]string{"Event": *event, "Page": *page}, &g)
+	}, func(e *engine) error {
+		ctx := context.Background()
+		site, err := e.st.Accounts.SiteByDomain(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		g, err = account.AddGoal(ctx, e.st.Accounts, site.ID, *event, *page)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "goal %d added: %s\n", g.ID, g.Name())
+	return nil
+}
+
+// GoalList runs `fjord goal list DOMAIN`.
+func GoalList(args []string, stdout, stderr io.Writer) error {
+	cfg, pos, err := parse("goal list", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("usage: fjord goal list DOMAIN")
+	}
+	var goals []store.Goal
+	err = withEngine(cfg, func(c *control) error {
+		return c.do("GET", "/sites/"+url.PathEscape(pos[0])+"/goals", nil, &goals)
+	}, func(e *engine) error {
+		ctx := context.Background()
+		site, err := e.st.Accounts.SiteByDomain(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		goals, err = e.st.Accounts.Goals(ctx, site.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tGOAL")
+	for _, g := range goals {
+		fmt.Fprintf(tw, "%d\t%s\n", g.ID, g.Name())
+	}
+	return tw.Flush()
+}
+
+// GoalRemove runs `fjord goal remove DOMAIN ID`.
+func GoalRemove(args []string, stdout, stderr io.Writer) error {
+	cfg, pos, err := parse("goal remove", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return errors.New("usage: fjord goal remove DOMAIN ID")
+	}
+	id, err := strconv.ParseInt(pos[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("goal id %q is not a number", pos[1])
+	}
+	err = withEngine(cfg, func(c *control) error {
+		return c.do("DELETE", "/sites/"+url.PathEscape(pos[0])+"/goals/"+pos[1], nil, nil)
+	}, func(e *engine) error {
+		ctx := context.Background()
+		site, err := e.st.Accounts.SiteByDomain(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return e.st.Accounts.DeleteGoal(ctx, site.ID, id)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "goal %d removed\n", id)
 	return nil
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,5 +96,71 @@ func TestServeRefusesSecondServerOnSameDataDir(t *testing.T) {
 	out := fjordFails(t, nil, "serve", "--data-dir", dir, "--listen", freePort(t))
 	if !strings.Contains(out, "in use") {
 		t.Fatalf("second server: %s", out)
+	}
+}
+
+func TestGoalsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, "--trusted-proxies", "127.0.0.1")
+	fjord(t, "site", "add", "goals.test", "--data-dir", dir)
+	if out := fjord(t, "goal", "add", "goals.test", "--event", "Signup", "--data-dir", dir); !strings.Contains(out, "Signup") {
+		t.Fatal(out)
+	}
+	fjord(t, "goal", "add", "goals.test", "--page", "/thanks/*", "--data-dir", dir)
+	if out := fjordFails(t, nil, "goal", "add", "goals.test", "--page", "thanks", "--data-dir", dir); !strings.Contains(out, "starting with /") {
+		t.Fatalf("bad pattern: %s", out)
+	}
+	post := func(ip, body string) {
+		req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/event", strings.NewReader(body))
+		req.Header.Set("User-Agent", browserUA)
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 202 {
+			t.Fatalf("%v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	// four visitors; two sign up, one of them also reaches /thanks/a
+	for i, ip := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"} {
+		post(ip, `{"n":"pageview","u":"https://goals.test/","d":"goals.test"}`)
+		if i < 2 {
+			post(ip, `{"n":"Signup","u":"https://goals.test/","d":"goals.test"}`)
+		}
+		if i == 0 {
+			post(ip, `{"n":"pageview","u":"https://goals.test/thanks/a","d":"goals.test"}`)
+		}
+	}
+	resp, err := http.Post("http://"+s.Addr+"/api/v2/query", "application/json", strings.NewReader(
+		`{"site_id":"goals.test","metrics":["visitors","events","conversion_rate"],"date_range":"day","dimensions":["event:goal"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []struct {
+			Dimensions []string
+			Metrics    []float64
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	want := map[string][3]float64{"Signup": {2, 2, 50}, "Visit /thanks/*": {1, 1, 25}}
+	if len(out.Results) != 2 {
+		t.Fatalf("%+v", out.Results)
+	}
+	for _, r := range out.Results {
+		w := want[r.Dimensions[0]]
+		if r.Metrics[0] != w[0] || r.Metrics[1] != w[1] || r.Metrics[2] != w[2] {
+			t.Errorf("%s: %v, want %v", r.Dimensions[0], r.Metrics, w)
+		}
+	}
+	list := fjord(t, "goal", "list", "goals.test", "--data-dir", dir)
+	if !strings.Contains(list, "Visit /thanks/*") {
+		t.Fatal(list)
+	}
+	fjord(t, "goal", "remove", "goals.test", "1", "--data-dir", dir)
+	if list := fjord(t, "goal", "list", "goals.test", "--data-dir", dir); strings.Contains(list, "Signup") {
+		t.Fatalf("removed goal still listed: %s", list)
 	}
 }

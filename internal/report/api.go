@@ -55,8 +55,8 @@ func DecodeAPIRequest(body []byte) (*APIRequest, error) {
 }
 
 // Build turns a decoded request for a known site into a validated Query.
-func (r *APIRequest) Build(site store.Site, now time.Time) (*Query, error) {
-	q := &Query{Site: site, Metrics: r.Metrics, Limit: r.Pagination.Limit, Offset: r.Pagination.Offset}
+func (r *APIRequest) Build(site store.Site, goals []store.Goal, now time.Time) (*Query, error) {
+	q := &Query{Site: site, Goals: goals, Metrics: r.Metrics, Limit: r.Pagination.Limit, Offset: r.Pagination.Offset}
 	rng, err := parseDateRange(r.DateRange, site.TimeZone, now)
 	if err != nil {
 		return nil, err

@@ -21,10 +21,11 @@ const (
 	MVisitDuration = "visit_duration"
 	MEvents        = "events"
 	MPercentage    = "percentage"
+	MConversion    = "conversion_rate"
 )
 
 // Metrics lists the metrics a query may ask for.
-var Metrics = []string{MVisitors, MVisits, MPageviews, MViewsPerVisit, MBounceRate, MVisitDuration, MEvents, MPercentage}
+var Metrics = []string{MVisitors, MVisits, MPageviews, MViewsPerVisit, MBounceRate, MVisitDuration, MEvents, MPercentage, MConversion}
 
 // Dim describes one dimension: its API name and where its value comes
 // from. Session dimensions are the values of a visit's first event (a
@@ -35,6 +36,7 @@ type Dim struct {
 	Column  string // column of events, or of the visit for session dims
 	Session bool
 	Time    string // time:hour|day|week|month: the date_trunc unit
+	Goal    bool   // event:goal: the goals an event completes
 }
 
 // Dims are the dimensions of PRODUCT §2.2 under Plausible's names.
@@ -42,6 +44,7 @@ var Dims = []Dim{
 	{Name: "event:page", Column: "path"},
 	{Name: "event:hostname", Column: "hostname"},
 	{Name: "event:name", Column: "name"},
+	{Name: "event:goal", Column: "goal", Goal: true},
 	{Name: "visit:entry_page", Column: "entry_page", Session: true},
 	{Name: "visit:exit_page", Column: "exit_page", Session: true},
 	{Name: "visit:source", Column: "source", Session: true},
@@ -98,6 +101,8 @@ type Query struct {
 	OrderBy    []Order
 	Limit      int
 	Offset     int
+	// Goals are the site's goals; event:goal and conversion_rate use them.
+	Goals []store.Goal
 }
 
 // Order sorts by a metric or a dimension.
@@ -165,6 +170,14 @@ func (q *Query) Validate() error {
 	if q.Filter != nil {
 		if err := q.Filter.compile(); err != nil {
 			return err
+		}
+		if err := q.checkGoalFilters(); err != nil {
+			return err
+		}
+	}
+	for _, m := range q.Metrics {
+		if m == MConversion && !q.HasGoal() {
+			return qerr("metrics", "conversion_rate needs the event:goal dimension or an event:goal filter")
 		}
 	}
 	for _, o := range q.OrderBy {
@@ -307,4 +320,112 @@ func Realtime(site store.Site, now time.Time) *Query {
 	q := &Query{Site: site, Metrics: []string{MVisitors}, Limit: 1,
 		Range: Range{From: now.Add(-5 * time.Minute).UTC(), To: now.Add(time.Second).UTC(), Period: "realtime", TimeZone: site.TimeZone}}
 	return q
+}
+
+// HasGoal reports whether the query breaks down or filters by goal.
+func (q *Query) HasGoal() bool {
+	for _, d := range q.Dimensions {
+		if d.Goal {
+			return true
+		}
+	}
+	return len(q.GoalFilters()) > 0
+}
+
+// GoalFilters are the top-level event:goal conditions.
+func (q *Query) GoalFilters() []Filter {
+	if q.Filter == nil {
+		return nil
+	}
+	list := []Filter{*q.Filter}
+	if q.Filter.Op == "and" {
+		list = q.Filter.Sub
+	}
+	var out []Filter
+	for _, f := range list {
+		if f.Dim.Goal {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// WithoutGoalFilters is the filter with the top-level goal conditions
+// removed: the population a conversion rate divides by.
+func (q *Query) WithoutGoalFilters() *Filter {
+	if q.Filter == nil || (q.Filter.Dim.Goal && q.Filter.Op != "and") {
+		return nil
+	}
+	if q.Filter.Op != "and" {
+		return q.Filter
+	}
+	var keep []Filter
+	for _, f := range q.Filter.Sub {
+		if !f.Dim.Goal {
+			keep = append(keep, f)
+		}
+	}
+	switch len(keep) {
+	case 0:
+		return nil
+	case 1:
+		return &keep[0]
+	}
+	return &Filter{Op: "and", Sub: keep}
+}
+
+// checkGoalFilters: goal conditions are "is" at the top level and name
+// known goals.
+func (q *Query) checkGoalFilters() error {
+	var walk func(f *Filter, top bool) error
+	walk = func(f *Filter, top bool) error {
+		for i := range f.Sub {
+			if err := walk(&f.Sub[i], top && f.Op == "and"); err != nil {
+				return err
+			}
+		}
+		if !f.Dim.Goal {
+			return nil
+		}
+		if !top || f.Op != "is" {
+			return qerr("filters", "event:goal takes \"is\" at the top level of the filters")
+		}
+		for _, v := range f.Values {
+			if _, ok := q.GoalByName(v); !ok {
+				return qerr("filters", "no goal %q on this site", v)
+			}
+		}
+		return nil
+	}
+	return walk(q.Filter, true)
+}
+
+// GoalByName finds a goal of the query's site.
+func (q *Query) GoalByName(name string) (store.Goal, bool) {
+	for _, g := range q.Goals {
+		if g.Name() == name {
+			return g, true
+		}
+	}
+	return store.Goal{}, false
+}
+
+// GoalRegexp turns a page goal's pattern into an anchored regular
+// expression: ** is any run of characters, * any run without /.
+func GoalRegexp(pattern string) string {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(pattern); i++ {
+		switch {
+		case strings.HasPrefix(pattern[i:], "**"):
+			b.WriteString(".*")
+			i++
+		case pattern[i] == '*':
+			b.WriteString("[^/]*")
+		default:
+			b.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+		}
+	}
+	b.WriteString("$")
+	return b.String()
 }

@@ -15,12 +15,12 @@ import (
 // V1Query builds a Query from v1 parameters (site_id is resolved by the
 // caller). dimension is "" for aggregate, a property for breakdown, or a
 // time dimension for timeseries.
-func V1Query(site store.Site, p url.Values, dimension string, defMetrics string, now time.Time) (*Query, error) {
+func V1Query(site store.Site, goals []store.Goal, p url.Values, dimension string, defMetrics string, now time.Time) (*Query, error) {
 	metrics := p.Get("metrics")
 	if metrics == "" {
 		metrics = defMetrics
 	}
-	q := &Query{Site: site, Metrics: strings.Split(metrics, ",")}
+	q := &Query{Site: site, Goals: goals, Metrics: strings.Split(metrics, ",")}
 	period := p.Get("period")
 	if period == "" {
 		period = "30d"

@@ -31,7 +31,44 @@ type AccountStore interface {
 	SiteByDomain(ctx context.Context, domain string) (Site, error)
 	SiteByID(ctx context.Context, id int64) (Site, error)
 	Sites(ctx context.Context) ([]Site, error)
+
+	AddGoal(ctx context.Context, g Goal) (Goal, error)
+	Goals(ctx context.Context, siteID int64) ([]Goal, error)
+	DeleteGoal(ctx context.Context, siteID, id int64) error
+
+	SaveReport(ctx context.Context, r SavedReport) (SavedReport, error)
+	SavedReport(ctx context.Context, siteID, id int64) (SavedReport, error)
+	SavedReports(ctx context.Context, siteID int64) ([]SavedReport, error)
+	DeleteSavedReport(ctx context.Context, siteID, id int64) error
 	Close() error
+}
+
+// Goal is a conversion: a custom event by name, or a pageview whose path
+// matches a pattern (* is any run of characters but /, ** any run at all).
+type Goal struct {
+	ID     int64  `json:"id"`
+	SiteID int64  `json:"site_id"`
+	Kind   string `json:"kind"` // "event" or "page"
+	Value  string `json:"value"`
+}
+
+// Name is how a goal is shown and filtered: the event name, or
+// "Visit /path" as Plausible names pageview goals.
+func (g Goal) Name() string {
+	if g.Kind == "page" {
+		return "Visit " + g.Value
+	}
+	return g.Value
+}
+
+// SavedReport is a named query definition (the body of a v2 query).
+type SavedReport struct {
+	ID         int64     `json:"id"`
+	SiteID     int64     `json:"site_id"`
+	OwnerID    *int64    `json:"owner_id"` // users arrive with the accounts issue
+	Name       string    `json:"name"`
+	Definition string    `json:"definition"`
+	Created    time.Time `json:"created"`
 }
 
 // Event is one stored event. Visitor IP addresses never reach this type.

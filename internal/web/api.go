@@ -35,7 +35,13 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, 500, "looking up the site failed")
 		return
 	}
-	q, err := req.Build(site, s.Now())
+	goals, err := s.Accounts.Goals(r.Context(), site.ID)
+	if err != nil {
+		s.Log.Error("query: goals", "err", err)
+		s.writeError(w, 500, "looking up the goals failed")
+		return
+	}
+	q, err := req.Build(site, goals, s.Now())
 	if err != nil {
 		s.writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -82,7 +88,12 @@ func (s *Server) v1(w http.ResponseWriter, r *http.Request, dimension, defMetric
 		s.writeError(w, 500, "looking up the site failed")
 		return nil, nil, false
 	}
-	q, err := report.V1Query(site, p, dimension, defMetrics, s.Now())
+	goals, err := s.Accounts.Goals(r.Context(), site.ID)
+	if err != nil {
+		s.writeError(w, 500, "looking up the goals failed")
+		return nil, nil, false
+	}
+	q, err := report.V1Query(site, goals, p, dimension, defMetrics, s.Now())
 	if err != nil {
 		s.writeError(w, http.StatusBadRequest, err.Error())
 		return nil, nil, false

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,9 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("GET /sites", PermOperator, s.ctlSites)
 	m.Handle("POST /sites", PermOperator, s.ctlAddSite)
 	m.Handle("GET /stats", PermOperator, s.apiStats)
+	m.Handle("GET /sites/{domain}/goals", PermOperator, s.ctlGoals)
+	m.Handle("POST /sites/{domain}/goals", PermOperator, s.ctlAddGoal)
+	m.Handle("DELETE /sites/{domain}/goals/{id}", PermOperator, s.ctlDeleteGoal)
 	m.Handle("GET /metrics", PermOperator, s.metrics)
 	return m
 }
@@ -198,6 +202,76 @@ func (s *Server) ctlAddSite(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Collector.Sites.Put(site)
 	s.writeJSON(w, 201, site)
+}
+
+func (s *Server) ctlSite(w http.ResponseWriter, r *http.Request) (store.Site, bool) {
+	site, err := s.Accounts.SiteByDomain(r.Context(), r.PathValue("domain"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, 404, "no site "+domainQuote(r.PathValue("domain")))
+		return site, false
+	}
+	if err != nil {
+		s.writeError(w, 500, err.Error())
+		return site, false
+	}
+	return site, true
+}
+
+func (s *Server) ctlGoals(w http.ResponseWriter, r *http.Request) {
+	site, ok := s.ctlSite(w, r)
+	if !ok {
+		return
+	}
+	goals, err := s.Accounts.Goals(r.Context(), site.ID)
+	if err != nil {
+		s.writeError(w, 500, err.Error())
+		return
+	}
+	if goals == nil {
+		goals = []store.Goal{}
+	}
+	s.writeJSON(w, 200, goals)
+}
+
+func (s *Server) ctlAddGoal(w http.ResponseWriter, r *http.Request) {
+	site, ok := s.ctlSite(w, r)
+	if !ok {
+		return
+	}
+	var in struct{ Event, Page string }
+	if err := json.NewDecoder(io.LimitReader(r.Body, 8192)).Decode(&in); err != nil {
+		s.writeError(w, 400, "want {\"Event\":...} or {\"Page\":...}")
+		return
+	}
+	g, err := account.AddGoal(r.Context(), s.Accounts, site.ID, in.Event, in.Page)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		s.writeError(w, 409, err.Error())
+	case err != nil:
+		s.writeError(w, 400, err.Error())
+	default:
+		s.writeJSON(w, 201, g)
+	}
+}
+
+func (s *Server) ctlDeleteGoal(w http.ResponseWriter, r *http.Request) {
+	site, ok := s.ctlSite(w, r)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.writeError(w, 400, "goal id must be a number")
+		return
+	}
+	if err := s.Accounts.DeleteGoal(r.Context(), site.ID, id); errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, 404, err.Error())
+		return
+	} else if err != nil {
+		s.writeError(w, 500, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {

@@ -118,3 +118,105 @@ func (a *Accounts) Sites(ctx context.Context) ([]store.Site, error) {
 }
 
 func (a *Accounts) Close() error { return a.DB.Close() }
+
+func (a *Accounts) AddGoal(ctx context.Context, g store.Goal) (store.Goal, error) {
+	err := a.DB.QueryRowContext(ctx, a.q(`INSERT INTO goals (site_id, kind, value, created_at) VALUES (?, ?, ?, ?) RETURNING id`),
+		g.SiteID, g.Kind, g.Value, time.Now().UnixMilli()).Scan(&g.ID)
+	if err != nil {
+		if a.D.IsUnique != nil && a.D.IsUnique(err) {
+			return g, fmt.Errorf("goal %q: %w", g.Name(), store.ErrExists)
+		}
+		return g, fmt.Errorf("add goal %q: %w", g.Name(), err)
+	}
+	return g, nil
+}
+
+func (a *Accounts) Goals(ctx context.Context, siteID int64) ([]store.Goal, error) {
+	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT id, site_id, kind, value FROM goals WHERE site_id = ? ORDER BY id`), siteID)
+	if err != nil {
+		return nil, fmt.Errorf("goals of site %d: %w", siteID, err)
+	}
+	defer rows.Close()
+	var out []store.Goal
+	for rows.Next() {
+		var g store.Goal
+		if err := rows.Scan(&g.ID, &g.SiteID, &g.Kind, &g.Value); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+func (a *Accounts) DeleteGoal(ctx context.Context, siteID, id int64) error {
+	return a.deleteOne(ctx, "goals", siteID, id)
+}
+
+func (a *Accounts) deleteOne(ctx context.Context, table string, siteID, id int64) error {
+	res, err := a.DB.ExecContext(ctx, a.q(`DELETE FROM `+table+` WHERE site_id = ? AND id = ?`), siteID, id)
+	if err != nil {
+		return fmt.Errorf("delete from %s: %w", table, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%s %d: %w", table, id, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (a *Accounts) SaveReport(ctx context.Context, r store.SavedReport) (store.SavedReport, error) {
+	r.Created = time.Now().UTC().Truncate(time.Millisecond)
+	err := a.DB.QueryRowContext(ctx, a.q(`INSERT INTO saved_reports (site_id, owner_id, name, definition, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
+		r.SiteID, r.OwnerID, r.Name, r.Definition, store.Millis(r.Created)).Scan(&r.ID)
+	if err != nil {
+		if a.D.IsUnique != nil && a.D.IsUnique(err) {
+			return r, fmt.Errorf("saved report %q: %w", r.Name, store.ErrExists)
+		}
+		return r, fmt.Errorf("save report %q: %w", r.Name, err)
+	}
+	return r, nil
+}
+
+const reportCols = `id, site_id, owner_id, name, definition, created_at`
+
+func scanReport(row interface{ Scan(...any) error }) (store.SavedReport, error) {
+	var r store.SavedReport
+	var owner sql.NullInt64
+	var created int64
+	if err := row.Scan(&r.ID, &r.SiteID, &owner, &r.Name, &r.Definition, &created); err != nil {
+		return r, err
+	}
+	if owner.Valid {
+		r.OwnerID = &owner.Int64
+	}
+	r.Created = store.FromMillis(created)
+	return r, nil
+}
+
+func (a *Accounts) SavedReport(ctx context.Context, siteID, id int64) (store.SavedReport, error) {
+	r, err := scanReport(a.DB.QueryRowContext(ctx, a.q(`SELECT `+reportCols+` FROM saved_reports WHERE site_id = ? AND id = ?`), siteID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("saved report %d: %w", id, store.ErrNotFound)
+	}
+	return r, err
+}
+
+func (a *Accounts) SavedReports(ctx context.Context, siteID int64) ([]store.SavedReport, error) {
+	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT `+reportCols+` FROM saved_reports WHERE site_id = ? ORDER BY name`), siteID)
+	if err != nil {
+		return nil, fmt.Errorf("saved reports of site %d: %w", siteID, err)
+	}
+	defer rows.Close()
+	var out []store.SavedReport
+	for rows.Next() {
+		r, err := scanReport(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (a *Accounts) DeleteSavedReport(ctx context.Context, siteID, id int64) error {
+	return a.deleteOne(ctx, "saved_reports", siteID, id)
+}

@@ -16,15 +16,25 @@ import (
 var sessionCols = []string{"source", "referrer", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_content",
 	"utm_term", "country", "region", "city", "browser", "browser_version", "os", "os_version", "device"}
 
-// Regex returns the dialect's regular-expression match of col against ?.
-func (d Dialect) regex(col string) string {
+// regex is the dialect's regular-expression match of col against pat.
+func (d Dialect) regex(col, pat string) string {
 	if d.Name == "postgres" {
-		return col + " ~ ?"
+		return col + " ~ " + pat
 	}
-	return "regexp_matches(" + col + ", ?)"
+	return "regexp_matches(" + col + ", " + pat + ")"
+}
+
+// goalMatch is the condition that an event of e completes goal g.
+func (b *qbuilder) goalMatch(g store.Goal) string {
+	if g.Kind == "page" {
+		b.args = append(b.args, report.GoalRegexp(g.Value))
+		return "(name = 'pageview' AND " + b.d.regex("path", "?") + ")"
+	}
+	return "(name = " + b.arg(g.Value) + ")"
 }
 
 type qbuilder struct {
+	q    *report.Query
 	d    Dialect
 	args []any
 	tz   string
@@ -57,6 +67,14 @@ func (b *qbuilder) visitExpr(d report.Dim) string {
 }
 
 func (b *qbuilder) filter(f *report.Filter) string {
+	if f.Dim.Goal {
+		var parts []string
+		for _, name := range f.Values {
+			g, _ := b.q.GoalByName(name) // Validate checked the names
+			parts = append(parts, b.goalMatch(g))
+		}
+		return "(" + strings.Join(parts, " OR ") + ")"
+	}
 	switch f.Op {
 	case "and", "or":
 		parts := make([]string, len(f.Sub))
@@ -77,7 +95,7 @@ func (b *qbuilder) filter(f *report.Filter) string {
 			parts = append(parts, "strpos("+col+", "+b.arg(v)+") > 0")
 		case "matches":
 			b.args = append(b.args, v)
-			parts = append(parts, b.d.regex(col))
+			parts = append(parts, b.d.regex(col, "?"))
 		}
 	}
 	expr := "(" + strings.Join(parts, " OR ") + ")"
@@ -93,7 +111,14 @@ func (b *qbuilder) filter(f *report.Filter) string {
 // count matching events; visit metrics (visits, bounce rate, duration,
 // views per visit) count whole matching visits.
 func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, error) {
-	b := &qbuilder{d: e.D, tz: q.Site.TimeZone}
+	b := &qbuilder{q: q, d: e.D, tz: q.Site.TimeZone}
+	goalDim := false
+	for _, d := range q.Dimensions {
+		goalDim = goalDim || d.Goal
+	}
+	if goalDim && len(q.Goals) == 0 {
+		return &report.Result{Rows: []report.Row{}}, nil
+	}
 	var sb strings.Builder
 	sess := make([]string, len(sessionCols))
 	for i, c := range sessionCols {
@@ -119,12 +144,12 @@ func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, 
 	SELECT n.visitor_id, n.visit, n.ts, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page, %s
 	FROM n JOIN v ON n.visitor_id = v.visitor_id AND n.visit = v.visit
 ), fe AS (
-	SELECT * FROM e`,
+	SELECT %s`,
 		strings.Join(sessionCols, ", "),
 		store.SessionTimeout.Milliseconds(), store.SessionTimeout.Milliseconds(),
 		b.arg(q.Site.ID), b.arg(store.Millis(q.Range.From)), b.arg(store.Millis(q.Range.To)),
 		strings.Join(sess, ",\n\t\t"),
-		"v."+strings.Join(sessionCols, ", v."))
+		"v."+strings.Join(sessionCols, ", v."), b.feFrom(goalDim))
 	if q.Filter != nil {
 		sb.WriteString(" WHERE " + b.filter(q.Filter))
 	}
@@ -235,6 +260,18 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 			}
 		}
 	}
+	var population int64
+	for _, m := range q.Metrics {
+		if m == report.MConversion {
+			pq := *q
+			pq.Dimensions, pq.Metrics, pq.OrderBy, pq.Filter, pq.Limit, pq.Offset = nil, []string{report.MVisitors}, nil, q.WithoutGoalFilters(), 1, 0
+			pr, err := e.Run(ctx, &pq)
+			if err != nil {
+				return nil, err
+			}
+			population = int64(pr.Rows[0].Metrics[0])
+		}
+	}
 	res := &report.Result{}
 	for _, r := range all {
 		row := report.Row{Dimensions: r.dims}
@@ -265,6 +302,10 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 				if visits > 0 {
 					x = math.Round(float64(vpv)*100/float64(visits)) / 100
 				}
+			case report.MConversion:
+				if population > 0 {
+					x = math.Round(float64(visitors)*1000/float64(population)) / 10
+				}
 			case report.MPercentage:
 				switch {
 				case totalVisitors == -1:
@@ -280,6 +321,24 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 	report.Sort(q, res.Rows)
 	res.Rows = report.Page(q, res.Rows)
 	return res, nil
+}
+
+// feFrom is the source of fe: the events, or with a goal breakdown one
+// row per (event, goal it completes).
+func (b *qbuilder) feFrom(goalDim bool) string {
+	if !goalDim {
+		return "* FROM e"
+	}
+	var vals []string
+	for _, g := range b.q.Goals {
+		pat := g.Value
+		if g.Kind == "page" {
+			pat = report.GoalRegexp(g.Value)
+		}
+		vals = append(vals, "("+b.arg(g.Name())+", "+b.arg(g.Kind)+", "+b.arg(pat)+")")
+	}
+	return "e.*, g.goal FROM e JOIN (VALUES " + strings.Join(vals, ", ") + ") AS g (goal, kind, val) ON " +
+		"((g.kind = 'event' AND e.name = g.val) OR (g.kind = 'page' AND e.name = 'pageview' AND " + b.d.regex("e.path", "g.val") + "))"
 }
 
 func groupBy(n int, alias []string) string {

@@ -180,27 +180,44 @@ func dimValue(d report.Dim, r truthRow, loc *time.Location, visitStart time.Time
 	panic("truth model lacks " + d.Column)
 }
 
-func truthMatch(f *report.Filter, r truthRow, loc *time.Location) bool {
+func completes(g store.Goal, e store.Event) bool {
+	if g.Kind == "page" {
+		return e.Name == "pageview" && regexp.MustCompile(report.GoalRegexp(g.Value)).MatchString(e.Path)
+	}
+	return e.Name == g.Value
+}
+
+func truthMatch(f *report.Filter, r truthRow, loc *time.Location, goals []store.Goal) bool {
 	if f == nil {
 		return true
+	}
+	if f.Dim.Goal {
+		for _, g := range goals {
+			for _, v := range f.Values {
+				if g.Name() == v && completes(g, r.e) {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	switch f.Op {
 	case "and":
 		for i := range f.Sub {
-			if !truthMatch(&f.Sub[i], r, loc) {
+			if !truthMatch(&f.Sub[i], r, loc, goals) {
 				return false
 			}
 		}
 		return true
 	case "or":
 		for i := range f.Sub {
-			if truthMatch(&f.Sub[i], r, loc) {
+			if truthMatch(&f.Sub[i], r, loc, goals) {
 				return true
 			}
 		}
 		return false
 	case "not":
-		return !truthMatch(&f.Sub[0], r, loc)
+		return !truthMatch(&f.Sub[0], r, loc, goals)
 	}
 	v := dimValue(f.Dim, r, loc, time.Time{}, false)
 	any := false
@@ -231,13 +248,34 @@ func truthAnswer(q *report.Query, evs []store.Event) []report.Row {
 		seenVisit                map[[2]int]bool
 	}
 	groups := map[string]*agg{}
-	keyOf := func(r truthRow, forVisit bool) string {
-		var parts []string
+	// keysOf lists a row's group keys: one, or one per goal it completes
+	keysOf := func(r truthRow, forVisit bool) []string {
+		keys := []string{""}
 		tv := visits[[2]int{int(r.e.VisitorID), r.visit}]
-		for _, d := range q.Dimensions {
-			parts = append(parts, dimValue(d, r, loc, tv.start, forVisit))
+		for i, d := range q.Dimensions {
+			var vals []string
+			if d.Goal {
+				for _, g := range q.Goals {
+					if completes(g, r.e) {
+						vals = append(vals, g.Name())
+					}
+				}
+			} else {
+				vals = []string{dimValue(d, r, loc, tv.start, forVisit)}
+			}
+			var next []string
+			for _, k := range keys {
+				for _, v := range vals {
+					if i > 0 {
+						next = append(next, k+"\x00"+v)
+					} else {
+						next = append(next, v)
+					}
+				}
+			}
+			keys = next
 		}
-		return strings.Join(parts, "\x00")
+		return keys
 	}
 	get := func(k string) *agg {
 		if groups[k] == nil {
@@ -246,28 +284,36 @@ func truthAnswer(q *report.Query, evs []store.Event) []report.Row {
 		return groups[k]
 	}
 	totalVisitors := map[uint64]bool{}
+	population := map[uint64]bool{}
 	for _, r := range rows {
-		if !truthMatch(q.Filter, r, loc) {
+		if truthMatch(q.WithoutGoalFilters(), r, loc, q.Goals) {
+			population[r.e.VisitorID] = true
+		}
+		if !truthMatch(q.Filter, r, loc, q.Goals) {
 			continue
 		}
 		totalVisitors[r.e.VisitorID] = true
-		a := get(keyOf(r, false))
-		a.visitors[r.e.VisitorID] = true
-		a.ev++
-		if r.e.Name == "pageview" {
-			a.pv++
+		for _, k := range keysOf(r, false) {
+			a := get(k)
+			a.visitors[r.e.VisitorID] = true
+			a.ev++
+			if r.e.Name == "pageview" {
+				a.pv++
+			}
 		}
 		vk := [2]int{int(r.e.VisitorID), r.visit}
-		b := get(keyOf(r, true))
-		if !b.seenVisit[vk] {
-			b.seenVisit[vk] = true
-			tv := visits[vk]
-			b.visits++
-			if tv.inter <= 1 {
-				b.bounces++
+		for _, k := range keysOf(r, true) {
+			b := get(k)
+			if !b.seenVisit[vk] {
+				b.seenVisit[vk] = true
+				tv := visits[vk]
+				b.visits++
+				if tv.inter <= 1 {
+					b.bounces++
+				}
+				b.dur += tv.last.Sub(tv.start).Milliseconds()
+				b.vp += int64(tv.pv)
 			}
-			b.dur += tv.last.Sub(tv.start).Milliseconds()
-			b.vp += int64(tv.pv)
 		}
 	}
 	var out []report.Row
@@ -298,6 +344,10 @@ func truthAnswer(q *report.Query, evs []store.Event) []report.Row {
 			case report.MViewsPerVisit:
 				if a.visits > 0 {
 					x = math.Round(float64(a.vp)*100/float64(a.visits)) / 100
+				}
+			case report.MConversion:
+				if len(population) > 0 {
+					x = math.Round(float64(len(a.visitors))*1000/float64(len(population))) / 10
 				}
 			case report.MPercentage:
 				if len(q.Dimensions) == 0 {
@@ -341,6 +391,7 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 		filter *report.Filter
 		order  []report.Order
 		limit  int
+		goals  bool
 	}{
 		{name: "aggregate"},
 		{name: "by source", dims: []string{"visit:source"}},
@@ -366,10 +417,22 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 				{Op: "not", Sub: []report.Filter{{Op: "is", Dim: dim("visit:country"), Values: []string{"FI", "DE"}}}},
 			}}},
 		{name: "ordered and paged", dims: []string{"event:page"}, order: []report.Order{{By: report.MPageviews, Desc: false}}, limit: 2},
+		{name: "by goal", dims: []string{"event:goal"}, goals: true},
+		{name: "goal Signup, by source", dims: []string{"visit:source"}, goals: true,
+			filter: &report.Filter{Op: "is", Dim: dim("event:goal"), Values: []string{"Signup"}}},
+		{name: "goal page and country, by day", dims: []string{"time:day"}, goals: true,
+			filter: &report.Filter{Op: "and", Sub: []report.Filter{
+				{Op: "is", Dim: dim("event:goal"), Values: []string{"Visit /blog/**"}},
+				{Op: "is_not", Dim: dim("visit:country"), Values: []string{"US"}},
+			}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit}
+			if c.goals {
+				q.Goals = []store.Goal{{ID: 1, SiteID: 1, Kind: "event", Value: "Signup"}, {ID: 2, SiteID: 1, Kind: "page", Value: "/blog/**"}, {ID: 3, SiteID: 1, Kind: "page", Value: "/nothing/*"}}
+				q.Metrics = append(q.Metrics, report.MConversion)
+			}
 			for _, d := range c.dims {
 				q.Dimensions = append(q.Dimensions, dim(d))
 			}

@@ -90,6 +90,55 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 			t.Fatalf("list: %+v %v", all, err)
 		}
 	})
+	t.Run("goals and saved reports", func(t *testing.T) {
+		s := open(t)
+		a, _ := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "UTC"})
+		b, _ := s.AddSite(ctx, store.Site{Domain: "b.example", TimeZone: "UTC"})
+		g1, err := s.AddGoal(ctx, store.Goal{SiteID: a.ID, Kind: "event", Value: "Signup"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddGoal(ctx, store.Goal{SiteID: a.ID, Kind: "page", Value: "/blog/**"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddGoal(ctx, store.Goal{SiteID: a.ID, Kind: "event", Value: "Signup"}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("duplicate goal: %v", err)
+		}
+		if _, err := s.AddGoal(ctx, store.Goal{SiteID: a.ID, Kind: "other", Value: "x"}); err == nil {
+			t.Fatal("goal of unknown kind stored")
+		}
+		gs, err := s.Goals(ctx, a.ID)
+		if err != nil || len(gs) != 2 || gs[1].Name() != "Visit /blog/**" {
+			t.Fatalf("goals: %+v %v", gs, err)
+		}
+		if err := s.DeleteGoal(ctx, b.ID, g1.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleting another site's goal: %v", err)
+		}
+		if err := s.DeleteGoal(ctx, a.ID, g1.ID); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.SaveReport(ctx, store.SavedReport{SiteID: a.ID, Name: "Top pages", Definition: `{"metrics":["visitors"]}`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SaveReport(ctx, store.SavedReport{SiteID: a.ID, Name: "Top pages", Definition: `{}`}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("duplicate name: %v", err)
+		}
+		got, err := s.SavedReport(ctx, a.ID, r.ID)
+		if err != nil || got.Definition != r.Definition || got.OwnerID != nil || !got.Created.Equal(r.Created) {
+			t.Fatalf("saved report: %+v %v", got, err)
+		}
+		if _, err := s.SavedReport(ctx, b.ID, r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another site's report: %v", err)
+		}
+		list, _ := s.SavedReports(ctx, a.ID)
+		if len(list) != 1 {
+			t.Fatalf("list: %+v", list)
+		}
+		if err := s.DeleteSavedReport(ctx, a.ID, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // Ev builds an event for tests.
