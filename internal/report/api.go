@@ -30,6 +30,10 @@ type APIRequest struct {
 		Limit  int `json:"limit"`
 		Offset int `json:"offset"`
 	} `json:"pagination"`
+
+	// Fjord's extensions of the same shape.
+	SavedReport *int64   `json:"saved_report,omitempty"` // run a saved definition (date_range and pagination given here override it)
+	Funnel      []string `json:"funnel,omitempty"`       // goal names in order: one result row per step
 }
 
 // APIResponse is the answer of POST /api/v2/query.
@@ -54,9 +58,43 @@ func DecodeAPIRequest(body []byte) (*APIRequest, error) {
 	return &r, nil
 }
 
+// DecodeDefinition reads a saved report's definition: a v2 body without
+// site_id.
+func DecodeDefinition(def []byte) (*APIRequest, error) {
+	var r APIRequest
+	dec := json.NewDecoder(bytes.NewReader(def))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, qerr("query", "%v", err)
+	}
+	if r.SiteID != "" || r.SavedReport != nil {
+		return nil, qerr("query", "a definition names neither site_id nor saved_report")
+	}
+	return &r, nil
+}
+
+// Merge applies a saved definition under this request's overrides.
+func (r *APIRequest) Merge(def *APIRequest) *APIRequest {
+	out := *def
+	out.SiteID = r.SiteID
+	if len(r.DateRange) > 0 {
+		out.DateRange = r.DateRange
+	}
+	if r.Pagination.Limit != 0 || r.Pagination.Offset != 0 {
+		out.Pagination = r.Pagination
+	}
+	return &out
+}
+
 // Build turns a decoded request for a known site into a validated Query.
 func (r *APIRequest) Build(site store.Site, goals []store.Goal, now time.Time) (*Query, error) {
 	q := &Query{Site: site, Goals: goals, Metrics: r.Metrics, Limit: r.Pagination.Limit, Offset: r.Pagination.Offset}
+	if len(r.Funnel) > 0 {
+		if len(r.Metrics) > 0 || len(r.Dimensions) > 0 {
+			return nil, qerr("funnel", "a funnel query has no metrics or dimensions of its own (it answers %v per step)", FunnelMetrics)
+		}
+		q.Metrics = []string{MVisitors}
+	}
 	rng, err := parseDateRange(r.DateRange, site.TimeZone, now)
 	if err != nil {
 		return nil, err
@@ -238,6 +276,13 @@ func Response(q *Query, req *APIRequest, res *Result) APIResponse {
 	}}
 	if out.Results == nil {
 		out.Results = []Row{}
+	}
+	if len(req.Funnel) > 0 {
+		out.Query["metrics"] = FunnelMetrics
+		out.Query["funnel"] = req.Funnel
+	}
+	if req.SavedReport != nil {
+		out.Query["saved_report"] = *req.SavedReport
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -133,6 +134,51 @@ type Result struct {
 // Engine answers queries; each event store has one.
 type Engine interface {
 	Run(ctx context.Context, q *Query) (*Result, error)
+	// Funnel counts the visitors reaching each step (goal), in order,
+	// within one visit.
+	Funnel(ctx context.Context, q *Query, steps []store.Goal) ([]int64, error)
+}
+
+// FunnelMetrics are the metrics of a funnel answer, one row per step.
+var FunnelMetrics = []string{MVisitors, MConversion, "dropoff"}
+
+// FunnelRows turns step counts into rows: visitors, conversion rate from
+// the first step (percent) and the drop from the step before.
+func FunnelRows(steps []store.Goal, counts []int64) []Row {
+	var rows []Row
+	for i, g := range steps {
+		var conv float64
+		if counts[0] > 0 {
+			conv = math.Round(float64(counts[i])*1000/float64(counts[0])) / 10
+		}
+		var drop int64
+		if i > 0 {
+			drop = counts[i-1] - counts[i]
+		}
+		rows = append(rows, Row{Dimensions: []string{g.Name()}, Metrics: []float64{float64(counts[i]), conv, float64(drop)}})
+	}
+	return rows
+}
+
+// FunnelSteps resolves step names to the site's goals: 2 to 8 distinct.
+func (q *Query) FunnelSteps(names []string) ([]store.Goal, error) {
+	if len(names) < 2 || len(names) > 8 {
+		return nil, qerr("funnel", "a funnel has 2 to 8 steps")
+	}
+	seen := map[string]bool{}
+	var out []store.Goal
+	for _, n := range names {
+		g, ok := q.GoalByName(n)
+		if !ok {
+			return nil, qerr("funnel", "no goal %q on this site", n)
+		}
+		if seen[n] {
+			return nil, qerr("funnel", "step %q appears twice", n)
+		}
+		seen[n] = true
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // QueryError is a bad query; its message names the offending field.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,26 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, 500, "looking up the site failed")
 		return
 	}
+	if req.SavedReport != nil {
+		sr, err := s.Accounts.SavedReport(r.Context(), site.ID, *req.SavedReport)
+		if errors.Is(err, store.ErrNotFound) {
+			s.writeError(w, http.StatusNotFound, "saved_report: no saved report "+strconv.FormatInt(*req.SavedReport, 10)+" on this site")
+			return
+		}
+		if err != nil {
+			s.writeError(w, 500, "looking up the saved report failed")
+			return
+		}
+		def, err := report.DecodeDefinition([]byte(sr.Definition))
+		if err != nil {
+			s.Log.Error("saved report definition", "id", sr.ID, "err", err)
+			s.writeError(w, 500, "the saved report's definition is damaged")
+			return
+		}
+		merged := req.Merge(def)
+		merged.SavedReport = req.SavedReport
+		req = merged
+	}
 	goals, err := s.Accounts.Goals(r.Context(), site.ID)
 	if err != nil {
 		s.Log.Error("query: goals", "err", err)
@@ -44,6 +65,29 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 	q, err := req.Build(site, goals, s.Now())
 	if err != nil {
 		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(req.Funnel) > 0 {
+		steps, err := q.FunnelSteps(req.Funnel)
+		if err != nil {
+			s.writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+		defer cancel()
+		if s.Loader != nil {
+			if err := s.Loader.Flush(ctx); err != nil {
+				s.writeError(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+		}
+		counts, err := s.Reports.Funnel(ctx, q, steps)
+		if err != nil {
+			s.Log.Error("funnel", "site", site.Domain, "err", err)
+			s.writeError(w, 500, "the query failed")
+			return
+		}
+		s.writeJSON(w, 200, report.Response(q, req, &report.Result{Rows: report.FunnelRows(steps, counts)}))
 		return
 	}
 	res, ok := s.run(w, r, q)
@@ -213,4 +257,94 @@ func (s *Server) v1Realtime(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, "%d\n", int64(res.Rows[0].Metrics[0]))
+}
+
+// ---- saved reports
+
+func (s *Server) apiListReports(w http.ResponseWriter, r *http.Request) {
+	site, err := s.siteByAPIID(r.Context(), r.URL.Query().Get("site_id"))
+	if err != nil {
+		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(r.URL.Query().Get("site_id")))
+		return
+	}
+	list, err := s.Accounts.SavedReports(r.Context(), site.ID)
+	if err != nil {
+		s.writeError(w, 500, "listing saved reports failed")
+		return
+	}
+	if list == nil {
+		list = []store.SavedReport{}
+	}
+	s.writeJSON(w, 200, map[string]any{"reports": list})
+}
+
+func (s *Server) apiSaveReport(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		SiteID string          `json:"site_id"`
+		Name   string          `json:"name"`
+		Query  json.RawMessage `json:"query"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		s.writeError(w, 400, "body: "+err.Error())
+		return
+	}
+	if in.Name == "" || len(in.Name) > 200 {
+		s.writeError(w, 400, "name: required, at most 200 bytes")
+		return
+	}
+	site, err := s.siteByAPIID(r.Context(), in.SiteID)
+	if err != nil {
+		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(in.SiteID))
+		return
+	}
+	def, err := report.DecodeDefinition(in.Query)
+	if err != nil {
+		s.writeError(w, 400, err.Error())
+		return
+	}
+	goals, err := s.Accounts.Goals(r.Context(), site.ID)
+	if err != nil {
+		s.writeError(w, 500, "looking up the goals failed")
+		return
+	}
+	def.SiteID = in.SiteID
+	if _, err := def.Build(site, goals, s.Now()); err != nil {
+		s.writeError(w, 400, "query."+err.Error())
+		return
+	}
+	def.SiteID = ""
+	canon, _ := json.Marshal(def)
+	sr, err := s.Accounts.SaveReport(r.Context(), store.SavedReport{SiteID: site.ID, Name: in.Name, Definition: string(canon)})
+	if errors.Is(err, store.ErrExists) {
+		s.writeError(w, 409, "name: a saved report of this name exists on this site")
+		return
+	}
+	if err != nil {
+		s.writeError(w, 500, "saving the report failed")
+		return
+	}
+	s.writeJSON(w, 201, sr)
+}
+
+func (s *Server) apiDeleteReport(w http.ResponseWriter, r *http.Request) {
+	site, err := s.siteByAPIID(r.Context(), r.URL.Query().Get("site_id"))
+	if err != nil {
+		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(r.URL.Query().Get("site_id")))
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.writeError(w, 400, "id: must be a number")
+		return
+	}
+	if err := s.Accounts.DeleteSavedReport(r.Context(), site.ID, id); errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, 404, "id: no saved report "+r.PathValue("id")+" on this site")
+		return
+	} else if err != nil {
+		s.writeError(w, 500, "deleting failed")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

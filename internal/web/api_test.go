@@ -1,14 +1,17 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"fjord/internal/ingest/journal"
+	"fjord/internal/store"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef-test"
@@ -206,5 +209,74 @@ func TestV1AndRealtime(t *testing.T) {
 	cmp := row["comparison"].(map[string]any)
 	if cmp["metrics"].([]any)[0].(float64) != 0 || cmp["change"].([]any)[0].(float64) != 100 {
 		t.Fatalf("comparison: %v", row)
+	}
+}
+
+func TestSavedReportsAndFunnel(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	e.srv.Accounts.AddGoal(ctx, store.Goal{SiteID: site.ID, Kind: "page", Value: "/"})
+	e.srv.Accounts.AddGoal(ctx, store.Goal{SiteID: site.ID, Kind: "event", Value: "Signup"})
+	e.post(t, `{"n":"pageview","u":"https://site.test/","d":"site.test","r":"https://www.google.com/"}`).Body.Close()
+	e.post(t, `{"n":"Signup","u":"https://site.test/","d":"site.test"}`).Body.Close()
+	e.post(t, `{"n":"pageview","u":"https://site.test/","d":"site.test"}`, "User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15").Body.Close()
+
+	code, m := e.query(t, `{"site_id":"site.test","date_range":"day","funnel":["Visit /","Signup"]}`)
+	if code != 200 {
+		t.Fatalf("funnel: %d %v", code, m)
+	}
+	rows := m["results"].([]any)
+	first, second := rows[0].(map[string]any)["metrics"].([]any), rows[1].(map[string]any)["metrics"].([]any)
+	if first[0].(float64) != 2 || second[0].(float64) != 1 || second[1].(float64) != 50 || second[2].(float64) != 1 {
+		t.Fatalf("funnel rows: %v", rows)
+	}
+	for body, field := range map[string]string{
+		`{"site_id":"site.test","date_range":"day","funnel":["Visit /"]}`:                                 "funnel",
+		`{"site_id":"site.test","date_range":"day","funnel":["Visit /","Nope"]}`:                          "funnel",
+		`{"site_id":"site.test","date_range":"day","funnel":["Visit /","Visit /"]}`:                       "funnel",
+		`{"site_id":"site.test","date_range":"day","funnel":["Visit /","Signup"],"metrics":["visitors"]}`: "funnel",
+	} {
+		if code, m := e.query(t, body); code != 400 || !strings.Contains(m["error"].(string), field) {
+			t.Errorf("%s: %d %v", body, code, m)
+		}
+	}
+
+	post := func(body string) (int, map[string]any) {
+		resp, err := http.Post(e.http.URL+"/api/v2/reports", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, saved := post(`{"site_id":"site.test","name":"Sources","query":{"metrics":["visitors"],"date_range":"7d","dimensions":["visit:source"]}}`)
+	if code != 201 {
+		t.Fatalf("save: %d %v", code, saved)
+	}
+	if code, m := post(`{"site_id":"site.test","name":"Sources","query":{"metrics":["visitors"],"date_range":"7d"}}`); code != 409 {
+		t.Fatalf("duplicate: %d %v", code, m)
+	}
+	if code, m := post(`{"site_id":"site.test","name":"Bad","query":{"metrics":["joy"],"date_range":"7d"}}`); code != 400 || !strings.Contains(m["error"].(string), "query.metrics") {
+		t.Fatalf("bad definition: %d %v", code, m)
+	}
+	id := int64(saved["id"].(float64))
+	code, m = e.query(t, `{"site_id":"site.test","saved_report":`+strconv.FormatInt(id, 10)+`,"date_range":"day"}`)
+	if code != 200 || len(m["results"].([]any)) != 2 || m["query"].(map[string]any)["dimensions"].([]any)[0] != "visit:source" {
+		t.Fatalf("run saved: %d %v", code, m)
+	}
+	if code, m := e.query(t, `{"site_id":"site.test","saved_report":999}`); code != 404 || !strings.Contains(m["error"].(string), "saved_report") {
+		t.Fatalf("unknown saved report: %d %v", code, m)
+	}
+	if code, body := e.get(t, "/api/v2/reports?site_id=site.test"); code != 200 || !strings.Contains(body, `"Sources"`) {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	req, _ := http.NewRequest("DELETE", e.http.URL+"/api/v2/reports/"+strconv.FormatInt(id, 10)+"?site_id=site.test", nil)
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("delete: %d", resp.StatusCode)
 	}
 }

@@ -120,40 +120,7 @@ func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, 
 		return &report.Result{Rows: []report.Row{}}, nil
 	}
 	var sb strings.Builder
-	sess := make([]string, len(sessionCols))
-	for i, c := range sessionCols {
-		sess[i] = fmt.Sprintf("MAX(CASE WHEN starts = 1 THEN %s END) AS %s", c, c)
-	}
-	fmt.Fprintf(&sb, `WITH b AS (
-	SELECT visitor_id, ts, name, path, hostname, interactive, %s,
-		CASE WHEN ts - LAG(ts) OVER w <= %d THEN 0 ELSE 1 END AS starts,
-		CASE WHEN LEAD(ts) OVER w - ts <= %d THEN 0 ELSE 1 END AS ends
-	FROM events WHERE site_id = %s AND ts >= %s AND ts < %s AND name <> 'engagement'
-	WINDOW w AS (PARTITION BY visitor_id ORDER BY ts)
-), n AS (
-	SELECT *, SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS visit FROM b
-), v AS (
-	SELECT visitor_id, visit, MIN(ts) AS start_ts, MAX(ts) - MIN(ts) AS dur,
-		SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pv,
-		SUM(CASE WHEN name = 'pageview' OR interactive THEN 1 ELSE 0 END) AS inter,
-		MAX(CASE WHEN starts = 1 THEN path END) AS entry_page,
-		MAX(CASE WHEN ends = 1 THEN path END) AS exit_page,
-		%s
-	FROM n GROUP BY visitor_id, visit
-), e AS (
-	SELECT n.visitor_id, n.visit, n.ts, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page, %s
-	FROM n JOIN v ON n.visitor_id = v.visitor_id AND n.visit = v.visit
-), fe AS (
-	SELECT %s`,
-		strings.Join(sessionCols, ", "),
-		store.SessionTimeout.Milliseconds(), store.SessionTimeout.Milliseconds(),
-		b.arg(q.Site.ID), b.arg(store.Millis(q.Range.From)), b.arg(store.Millis(q.Range.To)),
-		strings.Join(sess, ",\n\t\t"),
-		"v."+strings.Join(sessionCols, ", v."), b.feFrom(goalDim))
-	if q.Filter != nil {
-		sb.WriteString(" WHERE " + b.filter(q.Filter))
-	}
-	sb.WriteString("\n)")
+	b.ctes(&sb, goalDim)
 	nd := len(q.Dimensions)
 	var eDims, vDims, dAlias []string
 	for i, d := range q.Dimensions {
@@ -341,6 +308,48 @@ func (b *qbuilder) feFrom(goalDim bool) string {
 		"((g.kind = 'event' AND e.name = g.val) OR (g.kind = 'page' AND e.name = 'pageview' AND " + b.d.regex("e.path", "g.val") + "))"
 }
 
+// ctes writes the common table expressions every query starts from: b
+// (events with visit boundaries), n (numbered visits), v (one row per
+// visit with its dimensions), e (events with their visit's dimensions) and
+// fe (e filtered; with goalDim one row per completed goal).
+func (b *qbuilder) ctes(sb *strings.Builder, goalDim bool) {
+	q := b.q
+	sess := make([]string, len(sessionCols))
+	for i, c := range sessionCols {
+		sess[i] = fmt.Sprintf("MAX(CASE WHEN starts = 1 THEN %s END) AS %s", c, c)
+	}
+	fmt.Fprintf(sb, `WITH b AS (
+	SELECT visitor_id, ts, name, path, hostname, interactive, %s,
+		CASE WHEN ts - LAG(ts) OVER w <= %d THEN 0 ELSE 1 END AS starts,
+		CASE WHEN LEAD(ts) OVER w - ts <= %d THEN 0 ELSE 1 END AS ends
+	FROM events WHERE site_id = %s AND ts >= %s AND ts < %s AND name <> 'engagement'
+	WINDOW w AS (PARTITION BY visitor_id ORDER BY ts)
+), n AS (
+	SELECT *, SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS visit FROM b
+), v AS (
+	SELECT visitor_id, visit, MIN(ts) AS start_ts, MAX(ts) - MIN(ts) AS dur,
+		SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pv,
+		SUM(CASE WHEN name = 'pageview' OR interactive THEN 1 ELSE 0 END) AS inter,
+		MAX(CASE WHEN starts = 1 THEN path END) AS entry_page,
+		MAX(CASE WHEN ends = 1 THEN path END) AS exit_page,
+		%s
+	FROM n GROUP BY visitor_id, visit
+), e AS (
+	SELECT n.visitor_id, n.visit, n.ts, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page, %s
+	FROM n JOIN v ON n.visitor_id = v.visitor_id AND n.visit = v.visit
+), fe AS (
+	SELECT %s`,
+		strings.Join(sessionCols, ", "),
+		store.SessionTimeout.Milliseconds(), store.SessionTimeout.Milliseconds(),
+		b.arg(q.Site.ID), b.arg(store.Millis(q.Range.From)), b.arg(store.Millis(q.Range.To)),
+		strings.Join(sess, ",\n\t\t"),
+		"v."+strings.Join(sessionCols, ", v."), b.feFrom(goalDim))
+	if q.Filter != nil {
+		sb.WriteString(" WHERE " + b.filter(q.Filter))
+	}
+	sb.WriteString("\n)")
+}
+
 func groupBy(n int, alias []string) string {
 	if n == 0 {
 		return ""
@@ -354,4 +363,48 @@ func prefixed(p string, xs []string) []string {
 		out[i] = p + x + " AS " + x
 	}
 	return out
+}
+
+// Funnel counts the visitors who completed the steps (goals) in order
+// within one visit: visitors[i] reached step i. Filters apply as in Run.
+func (e *EventReads) Funnel(ctx context.Context, q *report.Query, steps []store.Goal) ([]int64, error) {
+	fq := *q
+	fq.Goals, fq.Dimensions = steps, nil
+	b := &qbuilder{q: &fq, d: e.D, tz: q.Site.TimeZone}
+	var sb strings.Builder
+	b.ctes(&sb, true)
+	sb.WriteString("\nSELECT visitor_id, visit, goal FROM fe ORDER BY visitor_id, visit, ts")
+	rows, err := e.DB.QueryContext(ctx, e.q(sb.String()), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("funnel of site %d: %w", q.Site.ID, err)
+	}
+	defer rows.Close()
+	reached := make([]map[int64]bool, len(steps))
+	for i := range reached {
+		reached[i] = map[int64]bool{}
+	}
+	var curV, curVisit int64 = -1, -1
+	next := 0
+	for rows.Next() {
+		var vid, visit int64
+		var goal string
+		if err := rows.Scan(&vid, &visit, &goal); err != nil {
+			return nil, fmt.Errorf("funnel of site %d: %w", q.Site.ID, err)
+		}
+		if vid != curV || visit != curVisit {
+			curV, curVisit, next = vid, visit, 0
+		}
+		if next < len(steps) && goal == steps[next].Name() {
+			reached[next][vid] = true
+			next++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(steps))
+	for i, m := range reached {
+		out[i] = int64(len(m))
+	}
+	return out, nil
 }

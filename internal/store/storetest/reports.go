@@ -426,6 +426,23 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 				{Op: "is_not", Dim: dim("visit:country"), Values: []string{"US"}},
 			}}},
 	}
+	t.Run("funnel", func(t *testing.T) {
+		steps := []store.Goal{{Kind: "page", Value: "/"}, {Kind: "page", Value: "/blog/*"}, {Kind: "event", Value: "Signup"}}
+		for _, f := range []*report.Filter{nil, {Op: "is", Dim: dim("visit:country"), Values: []string{"FI", "SE"}}} {
+			q := &report.Query{Site: site, Metrics: []string{report.MVisitors}, Range: rng, Goals: steps, Filter: f}
+			got, err := eng.Funnel(ctx, q, steps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := truthFunnel(q, evs, steps)
+			if want[1] == 0 || want[2] == 0 || want[2] >= want[0] {
+				t.Fatalf("the data makes a poor funnel: %v", want)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("funnel %v, want %v", got, want)
+			}
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit}
@@ -452,6 +469,44 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 			}
 		})
 	}
+}
+
+// truthFunnel walks each visit's events in time order.
+func truthFunnel(q *report.Query, evs []store.Event, steps []store.Goal) []int64 {
+	loc, _ := time.LoadLocation(q.Site.TimeZone)
+	rows, _ := truthRows(evs, q.Range.From, q.Range.To)
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.e.VisitorID != b.e.VisitorID {
+			return a.e.VisitorID < b.e.VisitorID
+		}
+		if a.visit != b.visit {
+			return a.visit < b.visit
+		}
+		return a.e.Time.Before(b.e.Time)
+	})
+	reached := make([]map[uint64]bool, len(steps))
+	for i := range reached {
+		reached[i] = map[uint64]bool{}
+	}
+	next, cur := 0, [2]int{-1, -1}
+	for _, r := range rows {
+		if k := [2]int{int(r.e.VisitorID), r.visit}; k != cur {
+			cur, next = k, 0
+		}
+		if !truthMatch(q.Filter, r, loc, q.Goals) {
+			continue
+		}
+		if next < len(steps) && completes(steps[next], r.e) {
+			reached[next][r.e.VisitorID] = true
+			next++
+		}
+	}
+	out := make([]int64, len(steps))
+	for i := range reached {
+		out[i] = int64(len(reached[i]))
+	}
+	return out
 }
 
 func fmtRows(rows []report.Row) string {
