@@ -60,6 +60,7 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /api/event", PermPublic, s.collectPixel)
 	m.Handle("GET /{$}", PermLocalDashboard, s.overview)
 	m.Handle("GET /api/stats", PermLocalDashboard, s.apiStats)
+	m.Handle("GET /api/openapi.json", PermPublic, s.openapi)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
 	m.Handle("GET /api/v2/reports", PermStatsAPI, s.apiListReports)
 	m.Handle("POST /api/v2/reports", PermStatsAPI, s.apiSaveReport)
