@@ -80,6 +80,21 @@ func jsonSafe(s string) string {
 	return strings.NewReplacer(`"`, "", `\`, "").Replace(s)
 }
 
+// ParseURLFilters reads the dashboard's filters: each "dim==value" (or
+// !=, ~) string is one condition, all combined with and.
+func ParseURLFilters(list []string) (*Filter, error) {
+	var parts []string
+	for _, f := range list {
+		if strings.TrimSpace(f) != "" {
+			parts = append(parts, strings.ReplaceAll(f, ";", ""))
+		}
+	}
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	return parseV1Filters(strings.Join(parts, ";"))
+}
+
 // parseV1Filters reads "visit:browser==Firefox;event:page!=/a|/b" (";" is
 // and, "|" separates values, "!=" negates, "~" is contains).
 func parseV1Filters(s string) (*Filter, error) {

@@ -59,6 +59,10 @@ func (s *Server) Handler() *Mux {
 	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
 	m.Handle("GET /api/event", PermPublic, s.collectPixel)
 	m.Handle("GET /{$}", PermLocalDashboard, s.overview)
+	m.Handle("GET /dashboard/{domain}", PermLocalDashboard, s.dashboard)
+	m.Handle("GET /dashboard/{domain}/export", PermLocalDashboard, s.export)
+	m.Handle("GET /dashboard/go", PermLocalDashboard, s.dashboardGo)
+	m.Handle("GET /static/{file}", PermPublic, s.static)
 	m.Handle("GET /api/stats", PermLocalDashboard, s.apiStats)
 	m.Handle("GET /api/openapi.json", PermPublic, s.openapi)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
@@ -95,6 +99,9 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 				http.NotFound(w, r)
 				return
 			}
+			w.Header().Set("Content-Security-Policy", pageCSP)
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Referrer-Policy", "same-origin")
 			h.ServeHTTP(w, r)
 		})
 	case PermStatsAPI:
@@ -329,14 +336,12 @@ func domainQuote(d string) string {
 var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fjord</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">
-<style>body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b2733}
-table{border-collapse:collapse;width:100%}th,td{text-align:right;padding:.4rem .6rem;border-bottom:1px solid #dde3ea}
-th:first-child,td:first-child{text-align:left}h1{font-weight:600}small{color:#5b6b7b}</style></head>
-<body><h1>Fjord</h1><p><small>Last 30 days, each site in its own time zone. Reports, sign-in and the full dashboard arrive with later releases.</small></p>
+<link rel="stylesheet" href="/static/dashboard.css"></head>
+<body><div class="wrap"><h1>Fjord</h1><p><small>Last 30 days, each site in its own time zone. Reports, sign-in and the full dashboard arrive with later releases.</small></p>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
-{{range .}}<tr><td>{{.Site}}</td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
+{{range .}}<tr><td><a href="/dashboard/{{.Site}}">{{.Site}}</a></td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
 {{else}}<tr><td colspan="7">No sites yet: <code>fjord site add example.com</code></td></tr>{{end}}
-</table></body></html>`))
+</table></div></body></html>`))
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	sites, err := s.Accounts.Sites(r.Context())
@@ -357,6 +362,41 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	overviewTmpl.Execute(w, rows)
+}
+
+// pageCSP allows only this origin's stylesheet and script: no inline code.
+const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// dashboardGo is the site picker's target when JavaScript is off.
+func (s *Server) dashboardGo(w http.ResponseWriter, r *http.Request) {
+	to := r.URL.Query().Get("to")
+	if !strings.HasPrefix(to, "/dashboard/") || strings.HasPrefix(to, "//") {
+		http.Error(w, "to: not a dashboard", 400)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	var ctype string
+	switch {
+	case strings.HasSuffix(name, ".css"):
+		ctype = "text/css; charset=utf-8"
+	case strings.HasSuffix(name, ".js"):
+		ctype = "application/javascript; charset=utf-8"
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	b, err := staticFiles.ReadFile("static/" + name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(b)
 }
 
 // ---- counters
