@@ -15,6 +15,7 @@ import (
 
 	"fjord/internal/config"
 	"fjord/internal/demo"
+	"fjord/internal/report"
 	"fjord/internal/web"
 )
 
@@ -137,12 +138,37 @@ func listenControl(path string) (net.Listener, error) {
 }
 
 // runJobs is the periodic work of a server: counters to the store every
-// ten seconds, salts destroyed when 48 hours old (checked hourly).
+// ten seconds, salts destroyed when 48 hours old (checked hourly), daily
+// rollups of the days that are over (checked every ten minutes).
 func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 	counts := time.NewTicker(10 * time.Second)
 	salts := time.NewTicker(time.Hour)
+	rollups := time.NewTicker(10 * time.Minute)
 	defer counts.Stop()
 	defer salts.Stop()
+	defer rollups.Stop()
+	refresh := func() {
+		ru, ok := eng.reports.(report.Rollups)
+		if !ok {
+			return
+		}
+		sites, err := eng.st.Accounts.Sites(ctx)
+		if err != nil {
+			srv.Log.Error("rollups: list sites", "err", err)
+			return
+		}
+		for _, site := range sites {
+			start := time.Now()
+			n, err := ru.RefreshRollups(ctx, site, time.Now())
+			if err != nil {
+				srv.Log.Error("rollups", "site", site.Domain, "err", err)
+				continue
+			}
+			if n > 0 {
+				srv.Log.Info("rollups built", "site", site.Domain, "days", n, "seconds", time.Since(start).Seconds())
+			}
+		}
+	}
 	dropSalts := func() {
 		if n, err := eng.salts.Drop(ctx, time.Now()); err != nil {
 			srv.Log.Error("drop old salts", "err", err)
@@ -151,6 +177,7 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 		}
 	}
 	dropSalts()
+	refresh()
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,6 +188,8 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 			}
 		case <-salts.C:
 			dropSalts()
+		case <-rollups.C:
+			refresh()
 		}
 	}
 }

@@ -139,6 +139,12 @@ type Engine interface {
 	Funnel(ctx context.Context, q *Query, steps []store.Goal) ([]int64, error)
 }
 
+// Rollups is implemented by engines that keep daily rollups: a job calls
+// it to build the days that are over.
+type Rollups interface {
+	RefreshRollups(ctx context.Context, site store.Site, now time.Time) (int, error)
+}
+
 // FunnelMetrics are the metrics of a funnel answer, one row per step.
 var FunnelMetrics = []string{MVisitors, MConversion, "dropoff"}
 

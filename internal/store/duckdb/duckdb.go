@@ -102,6 +102,11 @@ func (s *Store) Apply(ctx context.Context, events []store.Event, pos store.Journ
 			return fmt.Errorf("apply %d events: %w", len(events), err)
 		}
 	}
+	for site, span := range sqlstore.TimeSpans(events) {
+		if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.InvalidateSQL), site, span[0], span[1]); err != nil {
+			return fmt.Errorf("apply: invalidate rollups: %w", err)
+		}
+	}
 	if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.SetPositionSQL), int64(pos.Segment), pos.Offset); err != nil {
 		return fmt.Errorf("apply: record position: %w", err)
 	}

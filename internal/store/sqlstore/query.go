@@ -110,14 +110,14 @@ func (b *qbuilder) filter(f *report.Filter) string {
 // at least one such event. Event metrics (visitors, pageviews, events)
 // count matching events; visit metrics (visits, bounce rate, duration,
 // views per visit) count whole matching visits.
-func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, error) {
+func (e *EventReads) rawSums(ctx context.Context, q *report.Query) ([]sumRow, error) {
 	b := &qbuilder{q: q, d: e.D, tz: q.Site.TimeZone}
 	goalDim := false
 	for _, d := range q.Dimensions {
 		goalDim = goalDim || d.Goal
 	}
 	if goalDim && len(q.Goals) == 0 {
-		return &report.Result{Rows: []report.Row{}}, nil
+		return nil, nil
 	}
 	var sb strings.Builder
 	b.ctes(&sb, goalDim)
@@ -172,11 +172,7 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 		return nil, fmt.Errorf("query of site %d: %w", q.Site.ID, err)
 	}
 	defer rows.Close()
-	type raw struct {
-		dims []string
-		sums [7]int64
-	}
-	var all []raw
+	var all []sumRow
 	for rows.Next() {
 		dv := make([]any, nd)
 		for i, d := range q.Dimensions {
@@ -186,7 +182,7 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 				dv[i] = new(sql.NullString)
 			}
 		}
-		var r raw
+		var r sumRow
 		dest := append([]any{}, dv...)
 		for i := range r.sums {
 			dest = append(dest, &r.sums[i])
@@ -209,6 +205,25 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query of site %d: %w", q.Site.ID, err)
 	}
+	return all, nil
+}
+
+// sumRow is one group's additive sums: visitors, pageviews, events,
+// visits, bounces, duration (ms) and pageviews of the visits. Because the
+// visitor id changes every local day, each is a sum over days.
+type sumRow struct {
+	dims []string
+	sums [7]int64
+}
+
+// Run answers a query: from the rollups where they can (see plan), from
+// raw events otherwise.
+func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, error) {
+	all, err := e.sums(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	nd := len(q.Dimensions)
 	var totalVisitors int64
 	for _, m := range q.Metrics {
 		if m == report.MPercentage {
@@ -407,4 +422,13 @@ func (e *EventReads) Funnel(ctx context.Context, q *report.Query, steps []store.
 		out[i] = int64(len(m))
 	}
 	return out, nil
+}
+
+// sums is where the planner decides: rollups (with raw events for days not
+// built) when the question allows, raw events otherwise.
+func (e *EventReads) sums(ctx context.Context, q *report.Query) ([]sumRow, error) {
+	if rollupable(q) {
+		return e.planned(ctx, q)
+	}
+	return e.rawSums(ctx, q)
 }

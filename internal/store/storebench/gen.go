@@ -274,7 +274,7 @@ func (g *Gen) visit(person uint64, day int, t, dayEnd time.Time) time.Time {
 			break // the next day has another visitor id: the rest is lost
 		}
 		path := pathNames[0]
-		if p > 0 || r.IntN(3) > 0 { // a third of visits land on "/"
+		if p > 0 || r.IntN(3) > 0 { // at least a third of visits enter on "/"
 			path = pathNames[g.paths.Uint64()]
 		}
 		gap := time.Duration(r.ExpFloat64() * float64(meanGap))
