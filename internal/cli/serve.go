@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -82,7 +83,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
+		// net/http's own messages name the client's address; none of
+		// them may reach the log.
+		ErrorLog: stdlog.New(io.Discard, "", 0),
 	}
 	ctlSrv := &http.Server{Handler: srv.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 2)

@@ -109,6 +109,7 @@ func (c *Collector) Process(ctx context.Context, h Hit, cl Client, now time.Time
 		Props: PropsJSON(h.Props), Interactive: h.Interactive || h.Name == "pageview",
 		ScrollDepth: h.ScrollDepth, EngagedMS: h.EngagedMS,
 	}
+	clean(&base)
 	events := make([]store.Event, 0, len(sites))
 	for i, s := range sites {
 		salt, err := c.Salts.Salt(ctx, s, at)
@@ -127,6 +128,22 @@ func (c *Collector) Process(ctx context.Context, h Hit, cl Client, now time.Time
 	}
 	return events, drops, nil
 }
+
+// clean makes every string storable by both engines: valid UTF-8 (a
+// percent-decoded path need not be), no NUL (PostgreSQL text refuses it),
+// and bounded.
+func clean(e *store.Event) {
+	for _, p := range e.Strings() {
+		v := strings.ToValidUTF8(*p, "\uFFFD")
+		if strings.IndexByte(v, 0) >= 0 {
+			v = strings.ReplaceAll(v, "\x00", "")
+		}
+		*p = truncate(v, MaxStored)
+	}
+}
+
+// MaxStored bounds any stored string; the journal record allows 8 KiB.
+const MaxStored = 4096
 
 // referrerURL is the stored referrer: scheme, host and path only (queries
 // may carry personal data), and nothing for direct or internal traffic.
@@ -183,9 +200,14 @@ func (c *SiteCache) Lookup(ctx context.Context, domain string) (store.Site, erro
 	if s, ok := c.get(domain); ok {
 		return s, nil
 	}
-	c.mu.RLock()
+	// One reload per second however many misses arrive: the first one
+	// claims the slot.
+	c.mu.Lock()
 	fresh := time.Since(c.loaded) < time.Second
-	c.mu.RUnlock()
+	if !fresh {
+		c.loaded = time.Now()
+	}
+	c.mu.Unlock()
 	if !fresh {
 		if err := c.Reload(ctx); err != nil {
 			return store.Site{}, err

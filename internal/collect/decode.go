@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -336,14 +335,20 @@ func PropsJSON(m map[string]string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		kj, _ := json.Marshal(k)
-		vj, _ := json.Marshal(m[k])
-		b.Write(kj)
+		writeJSONString(&b, k)
 		b.WriteByte(':')
-		b.Write(vj)
+		writeJSONString(&b, m[k])
 	}
 	b.WriteByte('}')
 	return b.String()
 }
 
-var errNoSite = errors.New("no such site")
+// writeJSONString writes s as a JSON string without HTML escaping, so
+// the stored form is no longer than what the client sent.
+func writeJSONString(b *strings.Builder, s string) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	b.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}

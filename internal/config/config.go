@@ -221,7 +221,12 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 	var errs []error
 	for _, s := range Settings {
 		if err := s.set(c, values[s.Name]); err != nil {
-			errs = append(errs, fmt.Errorf("%s = %q: %w", s.Name, values[s.Name], err))
+			shown := fmt.Sprintf("%q", values[s.Name])
+			switch s.Name {
+			case "database", "events-database", "stats-api-token":
+				shown = "(value hidden: it may hold a secret)"
+			}
+			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -201,6 +201,14 @@ func (l *Loader) Flush(ctx context.Context) error {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
+		l.mu.Lock()
+		for i, w := range l.waiters {
+			if w.ch == ch {
+				l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
+				break
+			}
+		}
+		l.mu.Unlock()
 		return errors.New("loader: timed out waiting for the event store to catch up with the journal")
 	}
 }

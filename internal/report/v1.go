@@ -56,7 +56,7 @@ func V1Query(site store.Site, goals []store.Goal, p url.Values, dimension string
 		}
 		q.Filter = flt
 	}
-	if l := p.Get("limit"); l != "" {
+	if l := p.Get("limit"); l != "" && dimension != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 1000 {
 			return nil, qerr("limit", "want 1 to 1000")

@@ -181,6 +181,10 @@ func (s *Server) v1Aggregate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if len(res.Rows) == 0 || (prev != nil && len(prev.Rows) == 0) {
+		s.writeError(w, 400, "page: an aggregate has one page")
+		return
+	}
 	out := map[string]any{}
 	for i, m := range q.Metrics {
 		v := map[string]any{"value": res.Rows[0].Metrics[i]}
@@ -252,7 +256,7 @@ func (s *Server) v1Realtime(w http.ResponseWriter, r *http.Request) {
 	}
 	q := report.Realtime(site, s.Now())
 	res, ok := s.run(w, r, q)
-	if !ok {
+	if !ok || len(res.Rows) == 0 {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -83,6 +83,7 @@ func TestQueryAPIAccess(t *testing.T) {
 		{"203.0.113.9:1", "Bearer " + testToken, 200},
 	} {
 		r := httptest.NewRequest("POST", "/api/v2/query", strings.NewReader(body))
+		r.Host = "127.0.0.1:8080"
 		r.RemoteAddr = c.remote
 		if c.auth != "" {
 			r.Header.Set("Authorization", c.auth)

@@ -62,7 +62,11 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 	if err != nil {
 		var de *collect.DecodeError
 		if errors.As(err, &de) {
-			s.refuse(w, http.StatusBadRequest, de.Reason, de.Error())
+			code := http.StatusBadRequest
+			if de.Reason == collect.ReasonTooLarge {
+				code = http.StatusRequestEntityTooLarge
+			}
+			s.refuse(w, code, de.Reason, de.Error())
 			return
 		}
 		s.refuse(w, http.StatusBadRequest, "bad_request", "bad request")
@@ -94,6 +98,12 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 	recs := make([][]byte, len(events))
 	for i := range events {
 		recs[i] = ingest.EncodeEvent(nil, &events[i])
+		// The loader must be able to read back what we acknowledge: check
+		// here, where the client can still be told.
+		if _, err := ingest.DecodeEvent(recs[i]); err != nil {
+			s.refuse(w, http.StatusBadRequest, "unstorable", "the event cannot be stored: "+err.Error())
+			return
+		}
 	}
 	// The client's disconnect must not abandon a record half-way: the
 	// journal decides, and the answer follows what it decided.

@@ -125,9 +125,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if s.Loader != nil {
-		s.Loader.Flush(ctx)
-	}
+	s.flushBriefly(ctx)
 	d := dashData{Site: site}
 	sites, _ := s.Accounts.Sites(ctx)
 	for _, x := range sites {
@@ -241,6 +239,17 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if err := dashTmpl.Execute(w, d); err != nil {
 		s.Log.Error("dashboard template", "err", err)
 	}
+}
+
+// flushBriefly lets the loader catch up, but a page does not wait long for
+// it: slightly stale numbers beat no numbers.
+func (s *Server) flushBriefly(ctx context.Context) {
+	if s.Loader == nil {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	s.Loader.Flush(fctx)
 }
 
 // dashQuery is the query every panel starts from.
@@ -490,9 +499,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	if p.Dim == "event:goal" {
 		base.Metrics = append(base.Metrics, report.MConversion)
 	}
-	if s.Loader != nil {
-		s.Loader.Flush(ctx)
-	}
+	s.flushBriefly(ctx)
 	res, err := s.Reports.Run(ctx, base)
 	if err != nil {
 		s.Log.Error("export", "err", err)

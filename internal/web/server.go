@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -95,7 +96,7 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 		return h
 	case PermLocalDashboard:
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !directLoopback(r) {
+			if !s.directLoopback(r) {
 				http.NotFound(w, r)
 				return
 			}
@@ -106,7 +107,7 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 		})
 	case PermStatsAPI:
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if directLoopback(r) || s.validToken(r) {
+			if s.directLoopback(r) || s.validToken(r) {
 				h.ServeHTTP(w, r)
 				return
 			}
@@ -126,9 +127,28 @@ func (s *Server) validToken(r *http.Request) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.StatsAPIToken)) == 1
 }
 
-func directLoopback(r *http.Request) bool {
+// directLoopback: a request made on this machine, not relayed by a proxy
+// (a trusted proxy on loopback may omit X-Forwarded-For), and addressed to
+// a loopback name, so a web page cannot reach it by DNS rebinding.
+func (s *Server) directLoopback(r *http.Request) bool {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && ap.Addr().Unmap().IsLoopback() && r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
+	if err != nil || !ap.Addr().Unmap().IsLoopback() || r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
+		return false
+	}
+	for _, p := range s.TrustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return false
+		}
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -457,5 +477,17 @@ func (s *Server) FlushCounts(ctx context.Context) error {
 		k.N = n
 		cs = append(cs, k)
 	}
-	return s.Events.AddCounts(ctx, cs)
+	if err := s.Events.AddCounts(ctx, cs); err != nil {
+		// keep them for the next flush
+		s.perDay.mu.Lock()
+		if s.perDay.m == nil {
+			s.perDay.m = map[store.Count]int64{}
+		}
+		for k, n := range m {
+			s.perDay.m[k] += n
+		}
+		s.perDay.mu.Unlock()
+		return err
+	}
+	return nil
 }

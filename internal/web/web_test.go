@@ -260,8 +260,16 @@ func TestDashboardOnlyFromLoopback(t *testing.T) {
 	for _, c := range []struct {
 		remote, xff string
 		code        int
-	}{{"127.0.0.1:5", "", 200}, {"203.0.113.5:5", "", 404}, {"127.0.0.1:5", "203.0.113.5", 404}} {
+		host        string
+	}{
+		{"127.0.0.1:5", "", 200, "127.0.0.1:8080"},
+		{"127.0.0.1:5", "", 200, "localhost:8080"},
+		{"203.0.113.5:5", "", 404, "127.0.0.1:8080"},
+		{"127.0.0.1:5", "203.0.113.5", 404, "127.0.0.1:8080"},
+		{"127.0.0.1:5", "", 404, "rebind.evil.example:8080"}, // DNS rebinding
+	} {
 		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = c.host
 		r.RemoteAddr = c.remote
 		if c.xff != "" {
 			r.Header.Set("X-Forwarded-For", c.xff)
@@ -313,4 +321,33 @@ func TestFullQueueSheds(t *testing.T) {
 		t.Fatalf("queue_full counter %d, shed %d", e.srv.Counters.Refused()[collect.ReasonQueueFull], shed.Load())
 	}
 	t.Logf("acknowledged %d, shed %d", acked.Load(), shed.Load())
+}
+
+// TestAcknowledgedIsStorable: inputs that decode but would not survive the
+// journal record or the stores (invalid UTF-8 after percent-decoding, NUL,
+// HTML characters that JSON escaping would inflate) are stored cleaned,
+// never acknowledged and then dropped.
+func TestAcknowledgedIsStorable(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	big := strings.Repeat("<", 1400)
+	bodies := []string{
+		`{"n":"pageview","u":"https://site.test/%ff%fe","d":"site.test"}`,
+		`{"n":"pageview","u":"https://site.test/a%00b","d":"site.test"}`,
+		`{"n":"Sign\u0000up","u":"https://site.test/","d":"site.test"}`,
+		`{"n":"x","u":"https://site.test/","d":"site.test","p":{"a":"` + big + `","b":"` + big + `","c":"` + big + `"}}`,
+	}
+	acked := 0
+	for _, b := range bodies {
+		resp := e.post(t, b)
+		resp.Body.Close()
+		if resp.StatusCode == 202 {
+			acked++
+		}
+	}
+	if got := e.pageviews(t); got != int64(acked) || acked < 3 {
+		t.Fatalf("acknowledged %d, stored %d", acked, got)
+	}
+	if e.srv.Loader.Corrupt.Load() != 0 {
+		t.Fatal("the loader met records it could not read")
+	}
 }

@@ -431,7 +431,9 @@ func checkRecord(rec []byte) error {
 //
 // If ctx ends while waiting, Append returns ctx.Err() but the record stays
 // queued and may still become durable: a caller that answers an error then
-// may see the record later, which the loader's idempotent event ids absorb.
+// may see the record later. A client that retries then sends the same
+// event twice; counting an event id once is the fail-over issue's work
+// (the tracker already sends one id per event).
 // rec is copied before Append returns, whichever way it returns.
 func (j *Journal) Append(ctx context.Context, rec []byte) error {
 	if err := checkRecord(rec); err != nil {

@@ -231,7 +231,7 @@ func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, 
 				totalVisitors = -1 // 100% of itself
 			} else {
 				tq := *q
-				tq.Dimensions, tq.Metrics, tq.OrderBy = nil, []string{report.MVisitors}, nil
+				tq.Dimensions, tq.Metrics, tq.OrderBy, tq.Limit, tq.Offset = nil, []string{report.MVisitors}, nil, 1, 0
 				tr, err := e.Run(ctx, &tq)
 				if err != nil {
 					return nil, err

@@ -277,7 +277,7 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, er
 		}
 	}
 	if len(built) > 0 {
-		rows, err := e.rollupSums(ctx, q, days[0], days[len(days)-1])
+		rows, err := e.rollupSums(ctx, q, built)
 		if err != nil {
 			return nil, err
 		}
@@ -321,8 +321,10 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, er
 	return out, nil
 }
 
-// rollupSums reads the rollups of the built days in [fromDay, toDay].
-func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, fromDay, toDay string) ([]sumRow, error) {
+// rollupSums reads the rollups of exactly the given days, the ones the
+// planner found built (so a day built or un-built meanwhile is neither
+// counted twice nor lost).
+func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, built map[string]int64) ([]sumRow, error) {
 	dim, key := "", "''"
 	var bucket string
 	if len(q.Dimensions) == 1 {
@@ -340,11 +342,16 @@ func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, fromDay, t
 	if key != "''" {
 		group = " GROUP BY " + key
 	}
+	args := []any{q.Site.ID, dim}
+	marks := make([]string, 0, len(built))
+	for d := range built {
+		args = append(args, d)
+		marks = append(marks, "?")
+	}
 	query := fmt.Sprintf(`SELECT %s, COALESCE(SUM(visitors), 0), COALESCE(SUM(pageviews), 0), COALESCE(SUM(events), 0),
 		COALESCE(SUM(visits), 0), COALESCE(SUM(bounces), 0), COALESCE(SUM(dur), 0), COALESCE(SUM(vpv), 0)
-		FROM rollups WHERE site_id = ? AND dim = ? AND day >= ? AND day <= ?
-		AND day IN (SELECT day FROM rollup_days WHERE site_id = ? AND day >= ? AND day <= ?)%s`, key, group)
-	rows, err := e.DB.QueryContext(ctx, e.q(query), q.Site.ID, dim, fromDay, toDay, q.Site.ID, fromDay, toDay)
+		FROM rollups WHERE site_id = ? AND dim = ? AND day IN (%s)%s`, key, strings.Join(marks, ", "), group)
+	rows, err := e.DB.QueryContext(ctx, e.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("rollups of site %d: %w", q.Site.ID, err)
 	}
