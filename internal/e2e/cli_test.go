@@ -101,7 +101,8 @@ func TestServeRefusesSecondServerOnSameDataDir(t *testing.T) {
 
 func TestGoalsEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, "--trusted-proxies", "127.0.0.1")
+	const token = "e2e-token-e2e-token-e2e-token-e2e-token"
+	s := startServer(t, dir, "--trusted-proxies", "127.0.0.1", "--stats-api-token", token)
 	fjord(t, "site", "add", "goals.test", "--data-dir", dir)
 	if out := fjord(t, "goal", "add", "goals.test", "--event", "Signup", "--data-dir", dir); !strings.Contains(out, "Signup") {
 		t.Fatal(out)
@@ -130,8 +131,11 @@ func TestGoalsEndToEnd(t *testing.T) {
 			post(ip, `{"n":"pageview","u":"https://goals.test/thanks/a","d":"goals.test"}`)
 		}
 	}
-	resp, err := http.Post("http://"+s.Addr+"/api/v2/query", "application/json", strings.NewReader(
+	// the peer is a trusted proxy here, so the API wants the token
+	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(
 		`{"site_id":"goals.test","metrics":["visitors","events","conversion_rate"],"date_range":"day","dimensions":["event:goal"]}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
