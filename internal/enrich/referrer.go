@@ -164,7 +164,7 @@ func normalizeHost(h string) string {
 	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
 		h = h[:i]
 	}
-	h = strings.TrimSuffix(h, ".")
+	h = strings.TrimRight(h, ".")
 	if h == "" || len(h) > maxHostLen {
 		return ""
 	}
