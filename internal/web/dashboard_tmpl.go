@@ -6,7 +6,7 @@ var dashTmpl = template.Must(template.New("dash").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.Site.Domain}} · Fjord</title>
-<link rel="stylesheet" href="/static/dashboard.css">
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css">
 <script defer src="/static/dashboard.js"></script>
 </head><body><div class="wrap">
 <header class="top">

@@ -356,7 +356,7 @@ func domainQuote(d string) string {
 var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fjord</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">
-<link rel="stylesheet" href="/static/dashboard.css"></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><h1>Fjord</h1><p><small>Last 30 days, each site in its own time zone. Reports, sign-in and the full dashboard arrive with later releases.</small></p>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
 {{range .}}<tr><td><a href="/dashboard/{{.Site}}">{{.Site}}</a></td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
