@@ -277,6 +277,12 @@ func Response(q *Query, req *APIRequest, res *Result) APIResponse {
 	if out.Results == nil {
 		out.Results = []Row{}
 	}
+	if req.Include.TotalRows {
+		out.Meta["total_rows"] = res.Total
+	}
+	if req.Include.TimeLabels && len(q.Dimensions) > 0 && q.Dimensions[0].Time != "" {
+		out.Meta["time_labels"] = TimeLabels(q.Range, q.Dimensions[0].Time)
+	}
 	if len(req.Funnel) > 0 {
 		out.Query["metrics"] = FunnelMetrics
 		out.Query["funnel"] = req.Funnel
@@ -291,6 +297,41 @@ func dimNames(ds []Dim) []string {
 	out := []string{}
 	for _, d := range ds {
 		out = append(out, d.Name)
+	}
+	return out
+}
+
+// TimeLabels lists every bucket of a range, empty ones included, as the
+// time dimension labels them.
+func TimeLabels(r Range, unit string) []string {
+	loc, err := time.LoadLocation(r.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	out := []string{}
+	seen := map[string]bool{}
+	for t := r.From.In(loc); t.Before(r.To); {
+		var key time.Time
+		switch unit {
+		case "hour":
+			key = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, time.UTC)
+			t = t.Add(time.Hour)
+		case "week":
+			d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+			key = d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+		case "month":
+			key = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+			t = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+		default:
+			key = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+		}
+		l := TimeLabel(unit, key)
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
 	}
 	return out
 }

@@ -128,7 +128,8 @@ type Comparison struct {
 
 // Result is a query's answer.
 type Result struct {
-	Rows []Row
+	Rows  []Row
+	Total int // rows before pagination
 }
 
 // Engine answers queries; each event store has one.

@@ -281,3 +281,25 @@ func TestSavedReportsAndFunnel(t *testing.T) {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
 }
+
+func TestQueryAPIIncludes(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.post(t, `{"n":"pageview","u":"https://site.test/a","d":"site.test"}`).Body.Close()
+	e.post(t, `{"n":"pageview","u":"https://site.test/b","d":"site.test"}`).Body.Close()
+	code, m := e.query(t, `{"site_id":"site.test","metrics":["visitors"],"date_range":"7d","dimensions":["time:day"],"include":{"time_labels":true,"total_rows":true}}`)
+	if code != 200 {
+		t.Fatalf("%d %v", code, m)
+	}
+	meta := m["meta"].(map[string]any)
+	if labels := meta["time_labels"].([]any); len(labels) != 7 || meta["total_rows"].(float64) != 1 {
+		t.Fatalf("meta: %v", meta)
+	}
+	code, m = e.query(t, `{"site_id":"site.test","metrics":["pageviews","percentage"],"date_range":"7d","dimensions":["event:page"],"include":{"total_rows":true},"pagination":{"limit":1,"offset":1}}`)
+	rows := m["results"].([]any)
+	if code != 200 || len(rows) != 1 || m["meta"].(map[string]any)["total_rows"].(float64) != 2 {
+		t.Fatalf("paged: %d %v", code, m)
+	}
+	if pct := rows[0].(map[string]any)["metrics"].([]any)[1].(float64); pct != 100 {
+		t.Fatalf("percentage on page 2: %v (one visitor saw both pages)", pct)
+	}
+}

@@ -301,6 +301,7 @@ func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, 
 		res.Rows = append(res.Rows, row)
 	}
 	report.Sort(q, res.Rows)
+	res.Total = len(res.Rows)
 	res.Rows = report.Page(q, res.Rows)
 	return res, nil
 }
