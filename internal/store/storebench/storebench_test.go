@@ -101,7 +101,7 @@ func openPG(t testing.TB) engine {
 		size: func() (int64, error) {
 			// Heap, TOAST and both indexes (primary key none; events_site_ts).
 			var n int64
-			err := st.DB.QueryRowContext(ctx, "SELECT pg_total_relation_size('events')").Scan(&n)
+			err := st.DB.QueryRowContext(ctx, "SELECT pg_total_relation_size('events') + pg_total_relation_size('rollups') + pg_total_relation_size('rollup_days')").Scan(&n)
 			return n, err
 		},
 	}
