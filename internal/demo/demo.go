@@ -87,11 +87,6 @@ var referrers = []weighted[ref]{
 	{2, ref{"https://forum.example.org/thread/42", ""}},
 }
 
-type client struct {
-	ua     string
-	weight float64
-}
-
 var clients = []weighted[string]{
 	{30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"},
 	{8, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"},
@@ -133,8 +128,7 @@ func Ensure(ctx context.Context, d Deps, now time.Time) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		d.Collector.Sites.Put(site)
-		col.Sites.Put(site)
+		d.Collector.Sites.Put(site) // col shares the cache
 		res.Sites = append(res.Sites, site)
 		n, err := generate(ctx, r, &col, d.Journal, site, spec, now)
 		res.Events += n
