@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"fjord/internal/collect"
 	"fjord/internal/config"
@@ -62,7 +63,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*en
 	if st := e.j.Stats(); st.TornBytesDropped > 0 {
 		log.Warn("journal: dropped a torn tail left by a crash (never acknowledged)", "bytes", st.TornBytesDropped)
 	}
-	e.loader = &ingest.Loader{J: e.j, Store: e.st.Events, Log: log}
+	e.loader = &ingest.Loader{J: e.j, Store: e.st.Events, Log: log, RejectFile: filepath.Join(cfg.DataDir, "rejected-events.log")}
 	lctx, cancel := context.WithCancel(context.Background())
 	e.stopLoader = cancel
 	e.loaderDone = make(chan error, 1)

@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,10 @@ type Loader struct {
 	// DuckDB commit costs ~0.75 ms of CPU whatever its size).
 	MaxBatch int
 	Interval time.Duration
+	// RejectFile receives, fsynced, the records the store refuses for good
+	// (found by isolating a batch that keeps failing), so one bad record
+	// neither stops collection nor is lost.
+	RejectFile string
 
 	mu      sync.Mutex
 	applied journal.Pos
@@ -36,6 +42,7 @@ type Loader struct {
 	Batches  atomic.Uint64
 	Corrupt  atomic.Uint64 // records that passed the journal's CRC but not DecodeEvent
 	Failures atomic.Uint64 // failed Apply attempts (retried)
+	Rejected atomic.Uint64 // records set aside in RejectFile
 }
 
 type waiter struct {
@@ -67,9 +74,16 @@ func (l *Loader) Run(ctx context.Context) error {
 	pos := journal.Pos{Segment: sp.Segment, Offset: sp.Offset}
 	l.setApplied(pos)
 	backoff := 100 * time.Millisecond
+	failed := 0
 	for {
 		n, next, err := l.step(ctx, pos)
+		if err != nil && failed >= 2 {
+			// The same batch failed three times: if the store refuses some
+			// of its records but takes the others, set those aside.
+			n, next, err = l.isolate(ctx, pos)
+		}
 		if err != nil {
+			failed++
 			l.Failures.Add(1)
 			l.Log.Error("loader: apply failed, will retry", "pos", pos.String(), "err", err)
 			select {
@@ -80,7 +94,7 @@ func (l *Loader) Run(ctx context.Context) error {
 			backoff = min(2*backoff, 10*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		backoff, failed = 100*time.Millisecond, 0
 		pos = next
 		if n >= l.MaxBatch {
 			continue
@@ -147,6 +161,66 @@ func (l *Loader) step(ctx context.Context, pos journal.Pos) (int, journal.Pos, e
 		l.Log.Warn("loader: release journal segments", "err", err)
 	}
 	return len(recs), next, nil
+}
+
+// isolate checks the batch at pos event by event. Only when the store takes
+// some and refuses others (a poison record, not a store that is down) are
+// the refused ones written to RejectFile and the rest applied.
+func (l *Loader) isolate(ctx context.Context, pos journal.Pos) (int, journal.Pos, error) {
+	recs, next, err := l.J.Read(pos, l.MaxBatch, 16<<20)
+	if err != nil || len(recs) == 0 {
+		return 0, pos, fmt.Errorf("isolate at %s: %v", pos, err)
+	}
+	var good []store.Event
+	var bad [][]byte
+	var reasons []string
+	for _, r := range recs {
+		e, err := DecodeEvent(r)
+		if err != nil {
+			l.Corrupt.Add(1)
+			continue
+		}
+		if err := l.Store.Check(ctx, []store.Event{e}); err != nil {
+			bad, reasons = append(bad, r), append(reasons, err.Error())
+			continue
+		}
+		good = append(good, e)
+	}
+	if len(bad) == 0 || len(good) == 0 || l.RejectFile == "" {
+		return 0, pos, fmt.Errorf("batch at %s fails as a whole (%d of %d records refused alone)", pos, len(bad), len(recs))
+	}
+	if err := writeRejects(l.RejectFile, bad, reasons); err != nil {
+		return 0, pos, fmt.Errorf("set aside refused records: %w", err)
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := l.Store.Apply(actx, good, store.JournalPos{Segment: next.Segment, Offset: next.Offset}); err != nil {
+		return 0, pos, err
+	}
+	l.Rejected.Add(uint64(len(bad)))
+	l.Log.Error("loader: records the event store refuses were set aside", "count", len(bad), "file", l.RejectFile, "near", pos.String())
+	l.Applied.Add(uint64(len(good)))
+	l.Batches.Add(1)
+	l.setApplied(next)
+	l.J.Release(next)
+	return len(recs), next, nil
+}
+
+// writeRejects appends one line per record: the store's reason and the
+// record in base64 (it can be decoded with DecodeEvent), then fsyncs.
+func writeRejects(path string, recs [][]byte, reasons []string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	for i, r := range recs {
+		fmt.Fprintf(f, "%s\t%q\t%s\n", time.Now().UTC().Format(time.RFC3339), reasons[i], base64.StdEncoding.EncodeToString(r))
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (l *Loader) setApplied(p journal.Pos) {

@@ -2,15 +2,20 @@ package ingest
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"fjord/internal/ingest/journal"
 	"fjord/internal/store"
 	"fjord/internal/store/duckdb"
+	"fjord/internal/store/postgres"
+	"fjord/internal/store/storetest"
 )
 
 func startLoader(t *testing.T, dir string) (*Loader, *journal.Journal, *duckdb.Store, func()) {
@@ -79,5 +84,59 @@ func TestLoaderResumesWithoutRepeats(t *testing.T) {
 			t.Fatalf("round %d: %d events stored", round, got)
 		}
 		stop()
+	}
+}
+
+// TestPoisonRecordIsSetAside: PostgreSQL refuses a NUL in text. A batch
+// holding such a record (the collector cleans them; this one comes from
+// elsewhere) must neither stop the loader nor be lost: the others are
+// applied, the refused one is written to the reject file.
+func TestPoisonRecordIsSetAside(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.OpenEvents(ctx, storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	j, err := journal.Open(journal.Options{Dir: filepath.Join(dir, "journal")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		e := store.Event{SiteID: 1, Time: day.Add(time.Duration(i) * time.Second), Name: "pageview", Path: "/ok", Interactive: true, ScrollDepth: -1}
+		e.ID[0] = byte(i)
+		if i == 2 {
+			e.Path = "/bad\x00path"
+		}
+		if err := j.Append(ctx, EncodeEvent(nil, &e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reject := filepath.Join(dir, "rejected-events.log")
+	l := &Loader{J: j, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Interval: time.Millisecond, RejectFile: reject}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(lctx) }()
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer fcancel()
+	if err := l.Flush(fctx); err != nil {
+		t.Fatalf("the loader did not get past the poison record: %v", err)
+	}
+	cancel()
+	<-done
+	if n, _ := st.CountEvents(ctx, 1, day, day.Add(time.Hour)); n != 4 {
+		t.Fatalf("stored %d events, want 4", n)
+	}
+	data, err := os.ReadFile(reject)
+	if err != nil || strings.Count(string(data), "\n") != 1 || l.Rejected.Load() != 1 {
+		t.Fatalf("reject file: %q %v (rejected %d)", data, err, l.Rejected.Load())
+	}
+	b64 := strings.TrimSpace(string(data)[strings.LastIndexByte(strings.TrimSpace(string(data)), '\t')+1:])
+	raw, _ := base64.StdEncoding.DecodeString(b64)
+	if e, err := DecodeEvent(raw); err != nil || e.Path != "/bad\x00path" {
+		t.Fatalf("the set-aside record does not decode back: %+v %v", e, err)
 	}
 }

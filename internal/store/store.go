@@ -136,6 +136,9 @@ type EventStore interface {
 	// Apply stores events and records pos as applied, atomically: either
 	// both are durable or neither is.
 	Apply(ctx context.Context, events []Event, pos JournalPos) error
+	// Check tells whether Apply would accept the events, storing nothing;
+	// the loader uses it to find a record the store refuses for good.
+	Check(ctx context.Context, events []Event) error
 	// Position is the journal position recorded by the last Apply.
 	Position(ctx context.Context) (JournalPos, error)
 	// Summary answers the headline numbers for [from, to). Visits are

@@ -32,6 +32,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "# TYPE fjord_loader_batches_total counter\nfjord_loader_batches_total %d\n", s.Loader.Batches.Load())
 		fmt.Fprintf(w, "# TYPE fjord_loader_failures_total counter\nfjord_loader_failures_total %d\n", s.Loader.Failures.Load())
 		fmt.Fprintf(w, "# TYPE fjord_loader_corrupt_records_total counter\nfjord_loader_corrupt_records_total %d\n", s.Loader.Corrupt.Load())
+		fmt.Fprintf(w, "# TYPE fjord_loader_rejected_records_total counter\nfjord_loader_rejected_records_total %d\n", s.Loader.Rejected.Load())
 		fmt.Fprintf(w, "# TYPE fjord_loader_lag_bytes gauge\nfjord_loader_lag_bytes %d\n", s.Loader.Lag())
 	}
 }

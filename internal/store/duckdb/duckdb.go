@@ -75,7 +75,17 @@ func explainLock(err error) error {
 
 // Apply appends the batch with DuckDB's Appender and records the journal
 // position in the same transaction: one commit (one WAL fsync) per batch.
-func (s *Store) Apply(ctx context.Context, events []store.Event, pos store.JournalPos) (err error) {
+func (s *Store) Apply(ctx context.Context, events []store.Event, pos store.JournalPos) error {
+	return s.apply(ctx, events, &pos)
+}
+
+// Check tells whether Apply would accept the events, storing nothing.
+func (s *Store) Check(ctx context.Context, events []store.Event) error {
+	return s.apply(ctx, events, nil)
+}
+
+// apply inserts the events in one transaction; with pos nil it rolls back.
+func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.JournalPos) (err error) {
 	if _, err := s.writer.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		return fmt.Errorf("apply: begin: %w", err)
 	}
@@ -101,6 +111,10 @@ func (s *Store) Apply(ctx context.Context, events []store.Event, pos store.Journ
 		if err != nil {
 			return fmt.Errorf("apply %d events: %w", len(events), err)
 		}
+	}
+	if pos == nil {
+		_, err = s.writer.ExecContext(ctx, "ROLLBACK")
+		return err
 	}
 	for site, span := range sqlstore.TimeSpans(events) {
 		if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.InvalidateSQL), site, span[0], span[1]); err != nil {

@@ -78,6 +78,16 @@ var eventColumns = []string{
 // Apply copies the batch in with COPY and records the journal position in
 // the same transaction.
 func (s *Events) Apply(ctx context.Context, events []store.Event, pos store.JournalPos) error {
+	return s.apply(ctx, events, &pos)
+}
+
+// Check tells whether Apply would accept the events, storing nothing.
+func (s *Events) Check(ctx context.Context, events []store.Event) error {
+	return s.apply(ctx, events, nil)
+}
+
+// apply copies the events in one transaction; with pos nil it rolls back.
+func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.JournalPos) error {
 	conn, err := s.DB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -104,6 +114,9 @@ func (s *Events) Apply(ctx context.Context, events []store.Event, pos store.Jour
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, rows); err != nil {
 				return fmt.Errorf("apply %d events: %w", len(events), err)
 			}
+		}
+		if pos == nil {
+			return tx.Rollback(ctx)
 		}
 		for site, span := range sqlstore.TimeSpans(events) {
 			if _, err := tx.Exec(ctx, s.D.Rebind(sqlstore.InvalidateSQL), site, span[0], span[1]); err != nil {
