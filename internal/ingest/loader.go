@@ -67,7 +67,7 @@ func (l *Loader) Run(ctx context.Context) error {
 		l.kick = make(chan struct{}, 1)
 	}
 	l.mu.Unlock()
-	sp, err := l.Store.Position(ctx)
+	sp, err := l.Store.Position(ctx, l.J.ID())
 	if err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
@@ -151,7 +151,7 @@ func (l *Loader) step(ctx context.Context, pos journal.Pos) (int, journal.Pos, e
 	// Apply must not be cut short by shutdown: use a context of its own.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := l.Store.Apply(actx, events, store.JournalPos{Segment: next.Segment, Offset: next.Offset}); err != nil {
+	if err := l.Store.Apply(actx, events, store.JournalPos{Journal: l.J.ID(), Segment: next.Segment, Offset: next.Offset}); err != nil {
 		return 0, pos, err
 	}
 	l.Applied.Add(uint64(len(events)))
@@ -194,7 +194,7 @@ func (l *Loader) isolate(ctx context.Context, pos journal.Pos) (int, journal.Pos
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := l.Store.Apply(actx, good, store.JournalPos{Segment: next.Segment, Offset: next.Offset}); err != nil {
+	if err := l.Store.Apply(actx, good, store.JournalPos{Journal: l.J.ID(), Segment: next.Segment, Offset: next.Offset}); err != nil {
 		return 0, pos, err
 	}
 	l.Rejected.Add(uint64(len(bad)))

@@ -106,6 +106,7 @@ type Event struct {
 // events in one transaction so a replay after a crash neither loses nor
 // repeats events.
 type JournalPos struct {
+	Journal string // the journal's ID
 	Segment uint64
 	Offset  int64
 }
@@ -139,8 +140,9 @@ type EventStore interface {
 	// Check tells whether Apply would accept the events, storing nothing;
 	// the loader uses it to find a record the store refuses for good.
 	Check(ctx context.Context, events []Event) error
-	// Position is the journal position recorded by the last Apply.
-	Position(ctx context.Context) (JournalPos, error)
+	// Position is the position of the named journal recorded by the last
+	// Apply of its events (zero for a journal never applied).
+	Position(ctx context.Context, journal string) (JournalPos, error)
 	// Summary answers the headline numbers for [from, to). Visits are
 	// derived from the stored events: a visitor's events belong to one
 	// visit while each follows the previous within SessionTimeout.

@@ -43,12 +43,15 @@ package journal
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -149,6 +152,7 @@ type request struct {
 type Journal struct {
 	opts  Options
 	hooks hooks
+	id    string   // names this journal where its consumer records a position
 	dir   *os.File // for fsync after creating a segment
 	lock  *os.File
 
@@ -231,6 +235,9 @@ func openJournal(opts Options, h hooks) (*Journal, error) {
 	}
 	if j.dir, err = os.Open(opts.Dir); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if j.id, err = readOrCreateID(opts.Dir, j.dir); err != nil {
+		return nil, err
 	}
 	nums, err := listSegments(opts.Dir)
 	if err != nil {
@@ -732,4 +739,42 @@ func (j *Journal) closeFiles() error {
 		errs = append(errs, j.lock.Close()) // releases the flock
 	}
 	return errors.Join(errs...)
+}
+
+// ID names this journal: several journals (servers, edge collectors) may
+// feed one store, and each position belongs to one of them.
+func (j *Journal) ID() string { return j.id }
+
+// readOrCreateID reads the journal's ID file, or writes a new random one
+// (fsynced, with the directory) the first time.
+func readOrCreateID(dir string, d *os.File) (string, error) {
+	path := filepath.Join(dir, "ID")
+	if b, err := os.ReadFile(path); err == nil {
+		id := strings.TrimSpace(string(b))
+		if len(id) != 32 {
+			return "", fmt.Errorf("journal: %s is damaged (want 32 hex digits)", path)
+		}
+		return id, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(b[:])
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	if _, err := f.WriteString(id + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	f.Close()
+	return id, d.Sync()
 }

@@ -121,7 +121,7 @@ func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.Jour
 			return fmt.Errorf("apply: invalidate rollups: %w", err)
 		}
 	}
-	if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.SetPositionSQL), int64(pos.Segment), pos.Offset); err != nil {
+	if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.SetPositionSQL), pos.Journal, int64(pos.Segment), pos.Offset); err != nil {
 		return fmt.Errorf("apply: record position: %w", err)
 	}
 	if _, err = s.writer.ExecContext(ctx, "COMMIT"); err != nil {

@@ -40,7 +40,7 @@ func TestSecondOpenNamesTheServer(t *testing.T) {
 	s.Close()
 	s2 := open(t, path)
 	defer s2.Close()
-	p, err := s2.Position(context.Background())
+	p, err := s2.Position(context.Background(), "")
 	if err != nil || p.Segment != 1 {
 		t.Fatalf("position after reopen: %+v %v", p, err)
 	}

@@ -123,7 +123,7 @@ func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.Jou
 				return fmt.Errorf("apply: invalidate rollups: %w", err)
 			}
 		}
-		if _, err := tx.Exec(ctx, s.D.Rebind(sqlstore.SetPositionSQL), int64(pos.Segment), pos.Offset); err != nil {
+		if _, err := tx.Exec(ctx, s.D.Rebind(sqlstore.SetPositionSQL), pos.Journal, int64(pos.Segment), pos.Offset); err != nil {
 			return fmt.Errorf("apply: record position: %w", err)
 		}
 		if err := tx.Commit(ctx); err != nil {

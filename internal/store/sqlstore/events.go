@@ -19,12 +19,12 @@ type EventReads struct {
 
 func (e *EventReads) q(s string) string { return e.D.Rebind(s) }
 
-func (e *EventReads) Position(ctx context.Context) (store.JournalPos, error) {
-	var p store.JournalPos
+func (e *EventReads) Position(ctx context.Context, journal string) (store.JournalPos, error) {
+	p := store.JournalPos{Journal: journal}
 	var seg int64
-	err := e.DB.QueryRowContext(ctx, `SELECT segment, off FROM journal_state WHERE id = 1`).Scan(&seg, &p.Offset)
+	err := e.DB.QueryRowContext(ctx, e.q(`SELECT segment, off FROM journal_positions WHERE journal = ?`), journal).Scan(&seg, &p.Offset)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.JournalPos{}, nil
+		return p, nil
 	}
 	if err != nil {
 		return p, fmt.Errorf("journal position: %w", err)
@@ -35,8 +35,8 @@ func (e *EventReads) Position(ctx context.Context) (store.JournalPos, error) {
 
 // SetPositionSQL records the applied journal position; engines run it inside
 // the transaction that inserts the batch.
-const SetPositionSQL = `INSERT INTO journal_state (id, segment, off) VALUES (1, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, off = excluded.off`
+const SetPositionSQL = `INSERT INTO journal_positions (journal, segment, off) VALUES (?, ?, ?)
+	ON CONFLICT (journal) DO UPDATE SET segment = excluded.segment, off = excluded.off`
 
 // summarySQL derives visits from the events themselves: a visitor's
 // (non-engagement) events form one visit while each follows the previous

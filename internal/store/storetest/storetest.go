@@ -155,7 +155,7 @@ func Events(t *testing.T, open func(t *testing.T) store.EventStore) {
 	t0 := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	t.Run("apply and summary", func(t *testing.T) {
 		s := open(t)
-		if p, err := s.Position(ctx); err != nil || p != (store.JournalPos{}) {
+		if p, err := s.Position(ctx, "j1"); err != nil || p != (store.JournalPos{Journal: "j1"}) {
 			t.Fatalf("fresh position: %+v %v", p, err)
 		}
 		m := time.Minute
@@ -179,13 +179,13 @@ func Events(t *testing.T, open func(t *testing.T) store.EventStore) {
 		evs[7].Interactive = false
 		evs[7].EngagedMS = 15000
 		evs[7].ScrollDepth = 80
-		if err := s.Apply(ctx, evs[:4], store.JournalPos{Segment: 1, Offset: 100}); err != nil {
+		if err := s.Apply(ctx, evs[:4], store.JournalPos{Journal: "j1", Segment: 1, Offset: 100}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Apply(ctx, evs[4:], store.JournalPos{Segment: 2, Offset: 50}); err != nil {
+		if err := s.Apply(ctx, evs[4:], store.JournalPos{Journal: "j1", Segment: 2, Offset: 50}); err != nil {
 			t.Fatal(err)
 		}
-		if p, err := s.Position(ctx); err != nil || p != (store.JournalPos{Segment: 2, Offset: 50}) {
+		if p, err := s.Position(ctx, "j1"); err != nil || p != (store.JournalPos{Journal: "j1", Segment: 2, Offset: 50}) {
 			t.Fatalf("position: %+v %v", p, err)
 		}
 		sum, err := s.Summary(ctx, 1, t0, t0.Add(time.Hour))
@@ -211,32 +211,47 @@ func Events(t *testing.T, open func(t *testing.T) store.EventStore) {
 	})
 	t.Run("apply of nothing moves the position", func(t *testing.T) {
 		s := open(t)
-		if err := s.Apply(ctx, nil, store.JournalPos{Segment: 3, Offset: 7}); err != nil {
+		if err := s.Apply(ctx, nil, store.JournalPos{Journal: "j1", Segment: 3, Offset: 7}); err != nil {
 			t.Fatal(err)
 		}
-		if p, _ := s.Position(ctx); p != (store.JournalPos{Segment: 3, Offset: 7}) {
+		if p, _ := s.Position(ctx, "j1"); p != (store.JournalPos{Journal: "j1", Segment: 3, Offset: 7}) {
 			t.Fatalf("position: %+v", p)
+		}
+	})
+	t.Run("a position per journal", func(t *testing.T) {
+		s := open(t)
+		if err := s.Apply(ctx, nil, store.JournalPos{Journal: "a", Segment: 5, Offset: 9}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, nil, store.JournalPos{Journal: "b", Segment: 1, Offset: 3}); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := s.Position(ctx, "a"); p != (store.JournalPos{Journal: "a", Segment: 5, Offset: 9}) {
+			t.Fatalf("a: %+v", p)
+		}
+		if p, _ := s.Position(ctx, "b"); p != (store.JournalPos{Journal: "b", Segment: 1, Offset: 3}) {
+			t.Fatalf("b: %+v", p)
 		}
 	})
 	t.Run("failed apply stores nothing", func(t *testing.T) {
 		s := open(t)
-		if err := s.Apply(ctx, []store.Event{Ev(1, 1, t0, "pageview", "/")}, store.JournalPos{Segment: 1, Offset: 10}); err != nil {
+		if err := s.Apply(ctx, []store.Event{Ev(1, 1, t0, "pageview", "/")}, store.JournalPos{Journal: "j1", Segment: 1, Offset: 10}); err != nil {
 			t.Fatal(err)
 		}
 		bad := Ev(1, 1, t0, "pageview", "/")
 		bad.Path = string([]byte{0xff, 0xfe}) // invalid UTF-8 is refused by both engines
-		err := s.Apply(ctx, []store.Event{Ev(1, 2, t0, "pageview", "/ok"), bad}, store.JournalPos{Segment: 1, Offset: 20})
+		err := s.Apply(ctx, []store.Event{Ev(1, 2, t0, "pageview", "/ok"), bad}, store.JournalPos{Journal: "j1", Segment: 1, Offset: 20})
 		if err == nil {
 			t.Skip("engine accepted invalid UTF-8; atomicity not exercised")
 		}
-		if p, _ := s.Position(ctx); p != (store.JournalPos{Segment: 1, Offset: 10}) {
+		if p, _ := s.Position(ctx, "j1"); p != (store.JournalPos{Journal: "j1", Segment: 1, Offset: 10}) {
 			t.Fatalf("position moved on failed apply: %+v", p)
 		}
 		if n, _ := s.CountEvents(ctx, 1, t0.Add(-time.Hour), t0.Add(time.Hour)); n != 1 {
 			t.Fatalf("failed apply left %d events, want 1", n)
 		}
 		// the store is still usable
-		if err := s.Apply(ctx, []store.Event{Ev(1, 2, t0, "pageview", "/ok")}, store.JournalPos{Segment: 1, Offset: 20}); err != nil {
+		if err := s.Apply(ctx, []store.Event{Ev(1, 2, t0, "pageview", "/ok")}, store.JournalPos{Journal: "j1", Segment: 1, Offset: 20}); err != nil {
 			t.Fatal(err)
 		}
 	})
