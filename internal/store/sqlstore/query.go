@@ -306,6 +306,70 @@ func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, 
 	return res, nil
 }
 
+// visitorPushdown narrows the visit derivation to the visitors that have
+// at least one event meeting a relaxed form of the filter. A visit matches
+// only if one of its events does (event dimensions), or its first event
+// does (visit dimensions, and the entry and exit pages are some event's
+// path), so every visitor with a matching visit passes: the answer is
+// unchanged, and the window passes run over far fewer rows. Only positive
+// conditions relax this way; "not", the negated operators and goals are
+// left out (an "and" keeps its other members, an "or" with any such member
+// gives up).
+func (b *qbuilder) visitorPushdown() string {
+	if b.q.Filter == nil {
+		return ""
+	}
+	// the condition's arguments follow the range's in the text: build it
+	// on a scratch builder and append its arguments after
+	sub := &qbuilder{q: b.q, d: b.d, tz: b.tz}
+	cond, ok := sub.relaxed(b.q.Filter)
+	if !ok {
+		return ""
+	}
+	sql := " AND visitor_id IN (SELECT visitor_id FROM events WHERE site_id = " + b.arg(b.q.Site.ID) +
+		" AND ts >= " + b.arg(store.Millis(b.q.Range.From)) + " AND ts < " + b.arg(store.Millis(b.q.Range.To)) + " AND " + cond + ")"
+	b.args = append(b.args, sub.args...)
+	return sql
+}
+
+func (b *qbuilder) relaxed(f *report.Filter) (string, bool) {
+	switch f.Op {
+	case "and":
+		var parts []string
+		for i := range f.Sub {
+			if c, ok := b.relaxed(&f.Sub[i]); ok {
+				parts = append(parts, c)
+			}
+		}
+		if len(parts) == 0 {
+			return "", false
+		}
+		return "(" + strings.Join(parts, " AND ") + ")", true
+	case "or":
+		var parts []string
+		for i := range f.Sub {
+			c, ok := b.relaxed(&f.Sub[i])
+			if !ok {
+				return "", false
+			}
+			parts = append(parts, c)
+		}
+		return "(" + strings.Join(parts, " OR ") + ")", true
+	case "is", "contains", "matches":
+	default:
+		return "", false
+	}
+	if f.Dim.Goal || f.Dim.Time != "" {
+		return "", false
+	}
+	raw := *f
+	switch f.Dim.Column {
+	case "entry_page", "exit_page":
+		raw.Dim.Column = "path"
+	}
+	return b.filter(&raw), true
+}
+
 // feFrom is the source of fe: the events, or with a goal breakdown one
 // row per (event, goal it completes).
 func (b *qbuilder) feFrom(goalDim bool) string {
@@ -338,7 +402,7 @@ func (b *qbuilder) ctes(sb *strings.Builder, goalDim bool) {
 	SELECT visitor_id, ts, name, path, hostname, interactive, %s,
 		CASE WHEN ts - LAG(ts) OVER w <= %d THEN 0 ELSE 1 END AS starts,
 		CASE WHEN LEAD(ts) OVER w - ts <= %d THEN 0 ELSE 1 END AS ends
-	FROM events WHERE site_id = %s AND ts >= %s AND ts < %s AND name <> 'engagement'
+	FROM events WHERE site_id = %s AND ts >= %s AND ts < %s AND name <> 'engagement'%s
 	WINDOW w AS (PARTITION BY visitor_id ORDER BY ts)
 ), n AS (
 	SELECT *, SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS visit FROM b
@@ -358,6 +422,7 @@ func (b *qbuilder) ctes(sb *strings.Builder, goalDim bool) {
 		strings.Join(sessionCols, ", "),
 		store.SessionTimeout.Milliseconds(), store.SessionTimeout.Milliseconds(),
 		b.arg(q.Site.ID), b.arg(store.Millis(q.Range.From)), b.arg(store.Millis(q.Range.To)),
+		b.visitorPushdown(),
 		strings.Join(sess, ",\n\t\t"),
 		"v."+strings.Join(sessionCols, ", v."), b.feFrom(goalDim))
 	if q.Filter != nil {
