@@ -482,8 +482,11 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 			t.Fatalf("rows differ\n got %s\nwant %s", fmtRows(got.Rows), fmtRows(want))
 		}
 	}
-	ru, hasRollups := s.(report.Rollups)
-	if hasRollups {
+	// Nothing is rolled up yet: raw events answer every case.
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { check(t, c, evs) })
+	}
+	if ru, ok := s.(report.Rollups); ok {
 		// With rollups built for the days before "now", answers must not
 		// change; a late event for a built day must show at once.
 		t.Run("rollups", func(t *testing.T) {
@@ -510,33 +513,6 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 			}
 			check(t, cases[2], evs)
 			check(t, cases[0], evs)
-		})
-		return
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit}
-			if c.goals {
-				q.Goals = []store.Goal{{ID: 1, SiteID: 1, Kind: "event", Value: "Signup"}, {ID: 2, SiteID: 1, Kind: "page", Value: "/blog/**"}, {ID: 3, SiteID: 1, Kind: "page", Value: "/nothing/*"}}
-				q.Metrics = append(q.Metrics, report.MConversion)
-			}
-			for _, d := range c.dims {
-				q.Dimensions = append(q.Dimensions, dim(d))
-			}
-			if err := q.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			got, err := eng.Run(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := truthAnswer(q, evs)
-			if len(want) == 0 {
-				t.Fatal("the truth model has no rows: the case tests nothing")
-			}
-			if !reflect.DeepEqual(got.Rows, want) {
-				t.Fatalf("rows differ\n got %s\nwant %s", fmtRows(got.Rows), fmtRows(want))
-			}
 		})
 	}
 }
