@@ -233,7 +233,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Panels = kept
 	d.Stats = headStats(headMetrics, head, prev)
-	d.Chart = chartSVG(series, base.Range, unit, site.TimeZone)
+	d.Chart = chartSVG(series, base.Range, unit, s.Now())
 	d.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := dashTmpl.Execute(w, d); err != nil {
@@ -393,33 +393,26 @@ func formatMetric(m string, v float64) string {
 // chartSVG draws visitors per bucket as an area chart. Every bucket of the
 // range is drawn, empty ones as zero. Only numbers and escaped labels go
 // into the markup.
-func chartSVG(series *report.Result, rng report.Range, unit, tz string) template.HTML {
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		loc = time.UTC
-	}
+func chartSVG(series *report.Result, rng report.Range, unit string, now time.Time) template.HTML {
 	byLabel := map[string]float64{}
 	for _, r := range series.Rows {
 		byLabel[r.Dimensions[0]] = r.Metrics[0]
 	}
+	// every bucket of the range up to the current one (none in the future)
+	loc, err := time.LoadLocation(rng.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	l := now.In(loc)
+	current := report.TimeLabel(unit, time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), 0, 0, 0, time.UTC))
 	var labels []string
 	var vals []float64
-	for t := rng.From.In(loc); t.Before(rng.To) && t.Before(time.Now().Add(time.Hour)); {
-		var key time.Time
-		switch unit {
-		case "hour":
-			key = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, time.UTC)
-			t = t.Add(time.Hour)
-		case "month":
-			key = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-			t = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
-		default:
-			key = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+	for _, lb := range report.TimeLabels(rng, unit) {
+		if lb > current {
+			break
 		}
-		l := report.TimeLabel(unit, key)
-		labels = append(labels, l)
-		vals = append(vals, byLabel[l])
+		labels = append(labels, lb)
+		vals = append(vals, byLabel[lb])
 	}
 	const W, H, pad = 800.0, 220.0, 30.0
 	maxV := 1.0
