@@ -26,14 +26,8 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	site, err := s.siteByAPIID(r.Context(), req.SiteID)
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(req.SiteID))
-		return
-	}
-	if err != nil {
-		s.Log.Error("query: site", "err", err)
-		s.writeError(w, 500, "looking up the site failed")
+	site, ok := s.apiSite(w, r, req.SiteID)
+	if !ok {
 		return
 	}
 	if req.SavedReport != nil {
@@ -107,6 +101,22 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, 200, report.Response(q, req, res))
 }
 
+// apiSite finds the site a Stats API request names, or answers 404 (or
+// 500, logged) and returns false.
+func (s *Server) apiSite(w http.ResponseWriter, r *http.Request, id string) (store.Site, bool) {
+	site, err := s.siteByAPIID(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(id))
+		return site, false
+	}
+	if err != nil {
+		s.Log.Error("api: site", "err", err)
+		s.writeError(w, 500, "looking up the site failed")
+		return site, false
+	}
+	return site, true
+}
+
 // siteByAPIID accepts the site's domain (Plausible's site_id) or its
 // numeric id.
 func (s *Server) siteByAPIID(ctx context.Context, id string) (store.Site, error) {
@@ -122,14 +132,8 @@ func (s *Server) siteByAPIID(ctx context.Context, id string) (store.Site, error)
 // v1 runs a legacy v1 request: site_id and the shared parsing.
 func (s *Server) v1(w http.ResponseWriter, r *http.Request, dimension, defMetrics string) (*report.Query, *report.Result, bool) {
 	p := r.URL.Query()
-	site, err := s.siteByAPIID(r.Context(), p.Get("site_id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(p.Get("site_id")))
-		return nil, nil, false
-	}
-	if err != nil {
-		s.Log.Error("v1: site", "err", err)
-		s.writeError(w, 500, "looking up the site failed")
+	site, ok := s.apiSite(w, r, p.Get("site_id"))
+	if !ok {
 		return nil, nil, false
 	}
 	goals, err := s.Accounts.Goals(r.Context(), site.ID)
@@ -245,13 +249,8 @@ func v1Rows(q *report.Query, res *report.Result) []map[string]any {
 
 // v1Realtime answers the number of visitors in the last five minutes.
 func (s *Server) v1Realtime(w http.ResponseWriter, r *http.Request) {
-	site, err := s.siteByAPIID(r.Context(), r.URL.Query().Get("site_id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(r.URL.Query().Get("site_id")))
-		return
-	}
-	if err != nil {
-		s.writeError(w, 500, "looking up the site failed")
+	site, ok := s.apiSite(w, r, r.URL.Query().Get("site_id"))
+	if !ok {
 		return
 	}
 	q := report.Realtime(site, s.Now())
@@ -266,9 +265,8 @@ func (s *Server) v1Realtime(w http.ResponseWriter, r *http.Request) {
 // ---- saved reports
 
 func (s *Server) apiListReports(w http.ResponseWriter, r *http.Request) {
-	site, err := s.siteByAPIID(r.Context(), r.URL.Query().Get("site_id"))
-	if err != nil {
-		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(r.URL.Query().Get("site_id")))
+	site, ok := s.apiSite(w, r, r.URL.Query().Get("site_id"))
+	if !ok {
 		return
 	}
 	list, err := s.Accounts.SavedReports(r.Context(), site.ID)
@@ -298,9 +296,8 @@ func (s *Server) apiSaveReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, 400, "name: required, at most 200 bytes")
 		return
 	}
-	site, err := s.siteByAPIID(r.Context(), in.SiteID)
-	if err != nil {
-		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(in.SiteID))
+	site, ok := s.apiSite(w, r, in.SiteID)
+	if !ok {
 		return
 	}
 	def, err := report.DecodeDefinition(in.Query)
@@ -333,9 +330,8 @@ func (s *Server) apiSaveReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDeleteReport(w http.ResponseWriter, r *http.Request) {
-	site, err := s.siteByAPIID(r.Context(), r.URL.Query().Get("site_id"))
-	if err != nil {
-		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(r.URL.Query().Get("site_id")))
+	site, ok := s.apiSite(w, r, r.URL.Query().Get("site_id"))
+	if !ok {
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
