@@ -17,19 +17,8 @@ import (
 // (after a failed fsync Linux may have dropped the dirty pages, so a second
 // "successful" fsync proves nothing: the fsyncgate lesson).
 func fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
+	serr, err := onFD(f, func(fd int) error { return syscall.Fdatasync(fd) })
 	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = syscall.Fdatasync(int(fd))
-			if serr != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
 		return err
 	}
 	if serr != nil {
@@ -49,19 +38,8 @@ func fdatasync(f *os.File) error {
 // It is best effort: a file system without fallocate just grows the file as
 // it is written.
 func preallocate(f *os.File, size int64) error {
-	rc, err := f.SyscallConn()
+	serr, err := onFD(f, func(fd int) error { return syscall.Fallocate(fd, 0, 0, size) })
 	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = syscall.Fallocate(int(fd), 0, 0, size)
-			if serr != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
 		return err
 	}
 	if errors.Is(serr, syscall.EOPNOTSUPP) {
@@ -75,20 +53,27 @@ func preallocate(f *os.File, size int64) error {
 // flock is released by the kernel when the process dies, so a kill -9 never
 // leaves a stale lock behind.
 func lockFile(f *os.File) error {
-	rc, err := f.SyscallConn()
+	serr, err := onFD(f, func(fd int) error { return syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) })
 	if err != nil {
 		return err
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
+	return serr
+}
+
+// onFD runs a system call on f's descriptor, again while it is interrupted
+// (EINTR means it did not run to completion; any other error is the
+// answer). err is about reaching the descriptor, serr the call's own.
+func onFD(f *os.File, call func(fd int) error) (serr, err error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	err = rc.Control(func(fd uintptr) {
 		for {
-			serr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
-			if serr != syscall.EINTR {
+			if serr = call(int(fd)); serr != syscall.EINTR {
 				return
 			}
 		}
-	}); err != nil {
-		return err
-	}
-	return serr
+	})
+	return serr, err
 }

@@ -7,7 +7,6 @@ import (
 
 	"fjord/internal/report"
 	"fjord/internal/store"
-	"fjord/internal/store/storebench"
 )
 
 // dashboardPanels are the dimensions of the dashboard's panels
@@ -26,17 +25,7 @@ func BenchmarkQuery(b *testing.B) {
 		b.Run(eng.name, func(b *testing.B) {
 			e := eng.open(b)
 			ctx := context.Background()
-			g := storebench.NewGen(storebench.Config{Seed: seed, Events: n})
-			buf := make([]store.Event, 0, loadBatch)
-			for {
-				buf = g.Next(buf[:0], loadBatch)
-				if len(buf) == 0 {
-					break
-				}
-				if err := e.st.Apply(ctx, buf, store.JournalPos{Segment: 1, Offset: int64(g.Emitted())}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			g, _ := load(b, e, n)
 			total := g.Emitted()
 			now := g.End().Add(-time.Hour) // the last generated day is "today"
 			site := store.Site{ID: 1, Domain: "bench.example", TimeZone: "UTC"}

@@ -167,26 +167,32 @@ func BenchmarkApply(b *testing.B) {
 // over the last 30, 7 and 90 days; the "store" sub-benchmark reports the
 // bytes per event on disk and the load rate (events over the time spent in
 // Apply).
+// load fills a store with n generated events in batches of loadBatch (the
+// loader's MaxBatch) and returns the generator and the time spent in Apply.
+func load(b *testing.B, e engine, n int) (*storebench.Gen, time.Duration) {
+	g := storebench.NewGen(storebench.Config{Seed: seed, Events: n})
+	buf := make([]store.Event, 0, loadBatch)
+	var took time.Duration
+	for {
+		buf = g.Next(buf[:0], loadBatch)
+		if len(buf) == 0 {
+			return g, took
+		}
+		t0 := time.Now()
+		if err := e.st.Apply(context.Background(), buf, store.JournalPos{Segment: 1, Offset: int64(g.Emitted())}); err != nil {
+			b.Fatal(err)
+		}
+		took += time.Since(t0)
+	}
+}
+
 func BenchmarkSummary(b *testing.B) {
 	n := benchEvents(b)
 	for _, eng := range engines {
 		b.Run(eng.name, func(b *testing.B) {
 			e := eng.open(b)
 			ctx := context.Background()
-			g := storebench.NewGen(storebench.Config{Seed: seed, Events: n})
-			buf := make([]store.Event, 0, loadBatch)
-			var took time.Duration
-			for {
-				buf = g.Next(buf[:0], loadBatch)
-				if len(buf) == 0 {
-					break
-				}
-				t0 := time.Now()
-				if err := e.st.Apply(ctx, buf, store.JournalPos{Segment: 1, Offset: int64(g.Emitted())}); err != nil {
-					b.Fatal(err)
-				}
-				took += time.Since(t0)
-			}
+			g, took := load(b, e, n)
 			total := g.Emitted()
 			loadRate := float64(total) / took.Seconds()
 			if err := e.settle(); err != nil {

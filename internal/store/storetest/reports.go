@@ -375,6 +375,16 @@ func truthAnswer(q *report.Query, evs []store.Event) []report.Row {
 	return report.Page(q, out)
 }
 
+// reportCase is one question of the report suite.
+type reportCase struct {
+	name   string
+	dims   []string
+	filter *report.Filter
+	order  []report.Order
+	limit  int
+	goals  bool
+}
+
 // Reports checks an engine's answers against the independent model.
 func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 	ctx := context.Background()
@@ -393,14 +403,7 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 	all := []string{report.MVisitors, report.MVisits, report.MPageviews, report.MViewsPerVisit, report.MBounceRate, report.MVisitDuration, report.MEvents, report.MPercentage}
 	dim := func(n string) report.Dim { d, _ := report.LookupDim(n); return d }
 	rng, _ := report.ParsePeriod("7d", site.TimeZone, start.Add(4*24*time.Hour))
-	cases := []struct {
-		name   string
-		dims   []string
-		filter *report.Filter
-		order  []report.Order
-		limit  int
-		goals  bool
-	}{
+	cases := []reportCase{
 		{name: "aggregate"},
 		{name: "by source", dims: []string{"visit:source"}},
 		{name: "by page", dims: []string{"event:page"}},
@@ -451,14 +454,7 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 			}
 		}
 	})
-	check := func(t *testing.T, c struct {
-		name   string
-		dims   []string
-		filter *report.Filter
-		order  []report.Order
-		limit  int
-		goals  bool
-	}, evs []store.Event) {
+	check := func(t *testing.T, c reportCase, evs []store.Event) {
 		q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit}
 		if c.goals {
 			q.Goals = []store.Goal{{ID: 1, SiteID: 1, Kind: "event", Value: "Signup"}, {ID: 2, SiteID: 1, Kind: "page", Value: "/blog/**"}, {ID: 3, SiteID: 1, Kind: "page", Value: "/nothing/*"}}
