@@ -95,12 +95,14 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	go func() { errc <- ctlSrv.Serve(ctl) }()
 	go runJobs(ctx, srv, eng)
 
-	srv.SetReady(true)
 	log.Info("fjord serving", "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "version", Version)
 	if cfg.Demo {
 		fmt.Fprintf(stdout, "\nFjord is running with demo data.\n  Overview:  http://%s/\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
 			ln.Addr().String(), cfg.DataDir, ln.Addr().String())
 	}
+	// Ready only after the banner: whoever waits on /healthz (a script, the
+	// e2e tests) can then rely on the address having been printed.
+	srv.SetReady(true)
 
 	select {
 	case <-ctx.Done():

@@ -59,8 +59,27 @@ type server struct {
 	Addr    string
 	DataDir string
 	cmd     *exec.Cmd
-	stderr  *bytes.Buffer
+	stderr  *syncBuffer
 	args    []string
+}
+
+// syncBuffer is the server's output: exec copies into it from its own
+// goroutine while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startServer runs fjord serve on a fresh port with extra args; the data
@@ -78,7 +97,7 @@ func (s *server) start() {
 	s.Addr = freePort(s.t)
 	args := append([]string{"serve", "--listen", s.Addr, "--data-dir", s.DataDir}, s.args...)
 	s.cmd = exec.Command(fjordBin(s.t), args...)
-	s.stderr = &bytes.Buffer{}
+	s.stderr = &syncBuffer{}
 	s.cmd.Stderr = s.stderr
 	s.cmd.Stdout = s.stderr
 	if err := s.cmd.Start(); err != nil {
