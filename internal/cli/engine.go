@@ -51,6 +51,16 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*en
 	if e.reports, isEngine = e.st.Events.(report.Engine); !isEngine {
 		return nil, fmt.Errorf("event store %T answers no reports", e.st.Events)
 	}
+	if ru, ok := e.st.Events.(report.Rollups); ok {
+		accounts := e.st.Accounts
+		ru.KeepRollupsLive(func(id int64) (string, bool) {
+			s, err := accounts.SiteByID(context.Background(), id)
+			if err != nil {
+				return "", false
+			}
+			return s.TimeZone, true
+		})
+	}
 	if cfg.GeoIPDatabase != "" {
 		if e.geo, err = enrich.OpenGeo(cfg.GeoIPDatabase); err != nil {
 			return nil, err

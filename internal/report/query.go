@@ -144,6 +144,9 @@ type Engine interface {
 // it to build the days that are over.
 type Rollups interface {
 	RefreshRollups(ctx context.Context, site store.Site, now time.Time) (int, error)
+	// KeepRollupsLive makes ingest keep the newest days' rollups current;
+	// zone gives a site's time zone, false for an unknown site.
+	KeepRollupsLive(zone func(site int64) (string, bool))
 }
 
 // FunnelMetrics are the metrics of a funnel answer, one row per step.

@@ -184,3 +184,44 @@ func (e *Event) Strings() []*string {
 		&e.UTMSource, &e.UTMMedium, &e.UTMCampaign, &e.UTMContent, &e.UTMTerm,
 		&e.Country, &e.Region, &e.City, &e.Browser, &e.BrowserVersion, &e.OS, &e.OSVersion, &e.Device, &e.Props}
 }
+
+// EventField returns the field of e that holds an events column of a
+// visit's session value (the columns of report's visit dimensions but
+// entry and exit page), or nil.
+func EventField(e *Event, col string) *string {
+	switch col {
+	case "source":
+		return &e.Source
+	case "referrer":
+		return &e.Referrer
+	case "channel":
+		return &e.Channel
+	case "utm_source":
+		return &e.UTMSource
+	case "utm_medium":
+		return &e.UTMMedium
+	case "utm_campaign":
+		return &e.UTMCampaign
+	case "utm_content":
+		return &e.UTMContent
+	case "utm_term":
+		return &e.UTMTerm
+	case "country":
+		return &e.Country
+	case "region":
+		return &e.Region
+	case "city":
+		return &e.City
+	case "browser":
+		return &e.Browser
+	case "browser_version":
+		return &e.BrowserVersion
+	case "os":
+		return &e.OS
+	case "os_version":
+		return &e.OSVersion
+	case "device":
+		return &e.Device
+	}
+	return nil
+}

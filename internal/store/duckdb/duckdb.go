@@ -7,12 +7,14 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
 	duck "github.com/duckdb/duckdb-go/v2"
 
+	"fjord/internal/rollup"
 	"fjord/internal/store"
 	"fjord/internal/store/sqlstore"
 )
@@ -60,7 +62,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("event store %s: %w", path, err)
 	}
-	return &Store{EventReads: sqlstore.EventReads{DB: db, D: Dialect}, writer: w}, nil
+	st := &Store{EventReads: sqlstore.EventReads{DB: db, D: Dialect}, writer: w}
+	st.InTx = st.inTx
+	return st, nil
 }
 
 // Dialect is DuckDB's.
@@ -84,50 +88,98 @@ func (s *Store) Check(ctx context.Context, events []store.Event) error {
 	return s.apply(ctx, events, nil)
 }
 
+// errCheckOnly ends the transaction of a Check.
+var errCheckOnly = errors.New("check only")
+
 // apply inserts the events in one transaction; with pos nil it rolls back.
 func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.JournalPos) (err error) {
-	if _, err := s.writer.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return fmt.Errorf("apply: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			s.writer.ExecContext(context.Background(), "ROLLBACK")
-		}
-	}()
-	if len(events) > 0 {
-		err = s.writer.Raw(func(dc any) error {
-			a, err := duck.NewAppenderFromConn(dc.(driver.Conn), "", "events")
-			if err != nil {
-				return err
-			}
-			for i := range events {
-				if err := a.AppendRow(row(&events[i])...); err != nil {
-					a.Close()
-					return fmt.Errorf("event %x: %w", events[i].ID, err)
+	s.LockWrites()
+	defer func() { s.UnlockWrites(err != nil && pos != nil) }()
+	err = s.inTx(ctx, func(tx sqlstore.Tx) error {
+		if len(events) > 0 {
+			err := s.append("events", func(a *duck.Appender) error {
+				for i := range events {
+					if err := a.AppendRow(row(&events[i])...); err != nil {
+						return fmt.Errorf("event %x: %w", events[i].ID, err)
+					}
 				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("apply %d events: %w", len(events), err)
 			}
-			return a.Close()
-		})
-		if err != nil {
-			return fmt.Errorf("apply %d events: %w", len(events), err)
 		}
+		if pos == nil {
+			return errCheckOnly
+		}
+		if err := s.ApplyRollups(ctx, tx, events); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		if err := tx.Exec(ctx, s.D.Rebind(sqlstore.SetPositionSQL), pos.Journal, int64(pos.Segment), pos.Offset); err != nil {
+			return fmt.Errorf("apply: record position: %w", err)
+		}
+		return nil
+	})
+	if pos == nil && errors.Is(err, errCheckOnly) {
+		return nil
 	}
-	if pos == nil {
-		_, err = s.writer.ExecContext(ctx, "ROLLBACK")
+	return err
+}
+
+// inTx runs fn in a transaction of the writer connection: the loader's
+// batches and the rollup job take turns on it (under LockWrites).
+func (s *Store) inTx(ctx context.Context, fn func(sqlstore.Tx) error) (err error) {
+	if _, err := s.writer.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(writerTx{s}); err != nil {
+		s.writer.ExecContext(context.Background(), "ROLLBACK")
 		return err
 	}
-	for site, span := range sqlstore.TimeSpans(events) {
-		if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.InvalidateSQL), site, span[0], span[1]); err != nil {
-			return fmt.Errorf("apply: invalidate rollups: %w", err)
-		}
-	}
-	if _, err = s.writer.ExecContext(ctx, s.D.Rebind(sqlstore.SetPositionSQL), pos.Journal, int64(pos.Segment), pos.Offset); err != nil {
-		return fmt.Errorf("apply: record position: %w", err)
-	}
-	if _, err = s.writer.ExecContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("apply: commit: %w", err)
+	if _, err := s.writer.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// append runs fill with an appender on table, on the writer connection.
+func (s *Store) append(table string, fill func(*duck.Appender) error) error {
+	return s.writer.Raw(func(dc any) error {
+		a, err := duck.NewAppenderFromConn(dc.(driver.Conn), "", table)
+		if err != nil {
+			return err
+		}
+		if err := fill(a); err != nil {
+			a.Close()
+			return err
+		}
+		return a.Close()
+	})
+}
+
+type writerTx struct{ s *Store }
+
+func (t writerTx) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := t.s.writer.ExecContext(ctx, q, args...)
+	return err
+}
+
+func (t writerTx) AppendRollups(ctx context.Context, site int64, day string, rows []rollup.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return t.s.append("rollups", func(a *duck.Appender) error {
+		vals := make([]driver.Value, len(sqlstore.RollupColumns))
+		for i := range rows {
+			for j, v := range sqlstore.RollupValues(site, day, &rows[i]) {
+				vals[j] = v
+			}
+			if err := a.AppendRow(vals...); err != nil {
+				return fmt.Errorf("rollup row %s=%q: %w", rows[i].Dim, rows[i].Val, err)
+			}
+		}
+		return nil
+	})
 }
 
 func row(e *store.Event) []driver.Value {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"fjord/internal/rollup"
 	"fjord/internal/store"
 	"fjord/internal/store/sqlstore"
 )
@@ -64,7 +65,9 @@ func OpenEvents(ctx context.Context, url string) (*Events, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Events{EventReads: sqlstore.EventReads{DB: db, D: Dialect}}, nil
+	ev := &Events{EventReads: sqlstore.EventReads{DB: db, D: Dialect}}
+	ev.InTx = ev.inTx
+	return ev, nil
 }
 
 var eventColumns = []string{
@@ -86,20 +89,15 @@ func (s *Events) Check(ctx context.Context, events []store.Event) error {
 	return s.apply(ctx, events, nil)
 }
 
+// errCheckOnly ends the transaction of a Check.
+var errCheckOnly = errors.New("check only")
+
 // apply copies the events in one transaction; with pos nil it rolls back.
-func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.JournalPos) error {
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("apply: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		c := dc.(*stdlib.Conn).Conn()
-		tx, err := c.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("apply: begin: %w", err)
-		}
-		defer tx.Rollback(context.Background())
+func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.JournalPos) (err error) {
+	s.LockWrites()
+	defer func() { s.UnlockWrites(err != nil && pos != nil) }()
+	err = s.inTx(ctx, func(stx sqlstore.Tx) error {
+		tx := stx.(pgTx).tx
 		if len(events) > 0 {
 			rows := pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
 				e := &events[i]
@@ -116,21 +114,60 @@ func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.Jou
 			}
 		}
 		if pos == nil {
-			return tx.Rollback(ctx)
+			return errCheckOnly
 		}
-		for site, span := range sqlstore.TimeSpans(events) {
-			if _, err := tx.Exec(ctx, s.D.Rebind(sqlstore.InvalidateSQL), site, span[0], span[1]); err != nil {
-				return fmt.Errorf("apply: invalidate rollups: %w", err)
-			}
+		if err := s.ApplyRollups(ctx, stx, events); err != nil {
+			return fmt.Errorf("apply: %w", err)
 		}
-		if _, err := tx.Exec(ctx, s.D.Rebind(sqlstore.SetPositionSQL), pos.Journal, int64(pos.Segment), pos.Offset); err != nil {
+		if err := stx.Exec(ctx, s.D.Rebind(sqlstore.SetPositionSQL), pos.Journal, int64(pos.Segment), pos.Offset); err != nil {
 			return fmt.Errorf("apply: record position: %w", err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("apply: commit: %w", err)
 		}
 		return nil
 	})
+	if pos == nil && errors.Is(err, errCheckOnly) {
+		return nil
+	}
+	return err
+}
+
+// inTx runs fn in a transaction on one connection of the pool.
+func (s *Events) inTx(ctx context.Context, fn func(sqlstore.Tx) error) error {
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		tx, err := dc.(*stdlib.Conn).Conn().Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer tx.Rollback(context.Background())
+		if err := fn(pgTx{tx}); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}
+
+type pgTx struct{ tx pgx.Tx }
+
+func (t pgTx) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := t.tx.Exec(ctx, q, args...)
+	return err
+}
+
+func (t pgTx) AppendRollups(ctx context.Context, site int64, day string, rows []rollup.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"rollups"}, sqlstore.RollupColumns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		return sqlstore.RollupValues(site, day, &rows[i]), nil
+	}))
+	return err
 }
 
 func (s *Events) Close() error { return s.DB.Close() }

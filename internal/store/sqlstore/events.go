@@ -15,6 +15,10 @@ import (
 type EventReads struct {
 	DB *sql.DB
 	D  Dialect
+	// InTx runs fn in a write transaction of the engine, committing when
+	// fn returns nil.
+	InTx func(ctx context.Context, fn func(Tx) error) error
+	live live
 }
 
 func (e *EventReads) q(s string) string { return e.D.Rebind(s) }

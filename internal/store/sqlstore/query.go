@@ -219,7 +219,7 @@ type sumRow struct {
 // Run answers a query: from the rollups where they can (see plan), from
 // raw events otherwise.
 func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, error) {
-	all, err := e.sums(ctx, q)
+	all, total, err := e.sums(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +301,7 @@ func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, 
 		res.Rows = append(res.Rows, row)
 	}
 	report.Sort(q, res.Rows)
-	res.Total = len(res.Rows)
+	res.Total = max(total, len(res.Rows))
 	res.Rows = report.Page(q, res.Rows)
 	return res, nil
 }
@@ -492,9 +492,12 @@ func (e *EventReads) Funnel(ctx context.Context, q *report.Query, steps []store.
 
 // sums is where the planner decides: rollups (with raw events for days not
 // built) when the question allows, raw events otherwise.
-func (e *EventReads) sums(ctx context.Context, q *report.Query) ([]sumRow, error) {
+// The total is the number of rows the answer has when only the top ones
+// were read (see topOf), otherwise 0.
+func (e *EventReads) sums(ctx context.Context, q *report.Query) ([]sumRow, int, error) {
 	if rollupable(q) {
 		return e.planned(ctx, q)
 	}
-	return e.rawSums(ctx, q)
+	rows, err := e.rawSums(ctx, q)
+	return rows, 0, err
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,43 +13,15 @@ import (
 )
 
 // Rollups hold, per site and local day, the additive sums (sumRow) of the
-// aggregate, of each dimension but goals, and of hours. Because the
-// visitor id changes every local day, summing days is exact: a range's
-// answer from rollups equals the answer from raw events.
+// aggregate, of each dimension but goals, and of hours (package rollup
+// computes them). Because the visitor id changes every local day, summing
+// days is exact: a range's answer from rollups equals the answer from raw
+// events.
 //
-// Days are built by RefreshRollups (a job) once they are over; today and
-// any day not (or no longer) built are answered from raw events.
-
-// rollupDims are the dimensions kept in rollups; "" is the aggregate.
-func rollupDims() []report.Dim {
-	out := []report.Dim{{}}
-	for _, d := range report.Dims {
-		if d.Goal || (d.Time != "" && d.Time != "hour") {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
-// InvalidateSQL forgets the built days that a batch's events fall into
-// (late events); engines run it in the transaction that applies the batch.
-const InvalidateSQL = `DELETE FROM rollup_days WHERE site_id = ? AND to_ms > ? AND from_ms <= ?`
-
-// TimeSpans returns, per site of a batch, the first and last event time.
-func TimeSpans(events []store.Event) map[int64][2]int64 {
-	out := map[int64][2]int64{}
-	for i := range events {
-		ms := store.Millis(events[i].Time)
-		sp, ok := out[events[i].SiteID]
-		if !ok {
-			sp = [2]int64{ms, ms}
-		}
-		sp[0], sp[1] = min(sp[0], ms), max(sp[1], ms)
-		out[events[i].SiteID] = sp
-	}
-	return out
-}
+// A day counts as built while rollup_days lists it. The newest two days
+// of a site are kept current at ingest (live.go); an older day is built by
+// RefreshRollups (a job) and taken out of the built days by a late event.
+// A day not built is answered from raw events.
 
 func dayBounds(day string, loc *time.Location) (time.Time, time.Time, error) {
 	d, err := time.ParseInLocation(time.DateOnly, day, loc)
@@ -58,88 +31,34 @@ func dayBounds(day string, loc *time.Location) (time.Time, time.Time, error) {
 	return d, d.AddDate(0, 0, 1), nil
 }
 
-// BuildDays computes the rollups of a run of consecutive local days from
-// raw events and marks them built: one query per dimension for the whole
-// run (the day is an extra grouping), then one transaction.
-func (e *EventReads) BuildDays(ctx context.Context, site store.Site, fromDay, toDay string, counts map[string]int64) error {
+// BuildDay computes a day's rollups from its raw events and marks it built,
+// in one transaction; a day the live state keeps is left to it.
+func (e *EventReads) BuildDay(ctx context.Context, site store.Site, day string) error {
 	loc, err := time.LoadLocation(site.TimeZone)
 	if err != nil {
 		return err
 	}
-	from, _, err := dayBounds(fromDay, loc)
+	e.live.mu.Lock()
+	defer e.live.mu.Unlock()
+	if e.isLive(site.ID, day) {
+		return nil
+	}
+	d, err := e.replayDay(ctx, site.ID, day, loc)
 	if err != nil {
 		return err
 	}
-	_, to, err := dayBounds(toDay, loc)
-	if err != nil {
-		return err
-	}
-	type out struct {
-		day, dim, val string
-		sums          [7]int64
-	}
-	var rows []out
-	rng := report.Range{From: from.UTC(), To: to.UTC(), FromDay: fromDay, ToDay: toDay, TimeZone: site.TimeZone}
-	byDay, _ := report.LookupDim("time:day")
-	for _, d := range rollupDims() {
-		q := &report.Query{Site: site, Range: rng, Metrics: []string{report.MVisitors}, Dimensions: []report.Dim{byDay}}
-		if d.Name != "" {
-			q.Dimensions = append(q.Dimensions, d)
+	return e.InTx(ctx, func(tx Tx) error {
+		if err := tx.Exec(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day = ?`), site.ID, day); err != nil {
+			return fmt.Errorf("rollups %d/%s: %w", site.ID, day, err)
 		}
-		sums, err := e.rawSums(ctx, q)
-		if err != nil {
-			return fmt.Errorf("rollups %d/%s..%s %s: %w", site.ID, fromDay, toDay, d.Name, err)
+		if err := tx.AppendRollups(ctx, site.ID, day, d.Rows()); err != nil {
+			return fmt.Errorf("rollups %d/%s: %w", site.ID, day, err)
 		}
-		for _, r := range sums {
-			if r.sums == [7]int64{} {
-				continue
-			}
-			o := out{day: r.dims[0], dim: d.Name, sums: r.sums}
-			if len(r.dims) > 1 {
-				o.val = r.dims[1]
-			}
-			rows = append(rows, o)
-		}
-	}
-	tx, err := e.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day >= ? AND day <= ?`), site.ID, fromDay, toDay); err != nil {
-		return fmt.Errorf("rollups %d/%s..%s: %w", site.ID, fromDay, toDay, err)
-	}
-	// Multi-row inserts: one statement per 200 rows.
-	const per = 200
-	for i := 0; i < len(rows); i += per {
-		chunk := rows[i:min(i+per, len(rows))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO rollups (site_id, day, dim, val, visitors, pageviews, events, visits, bounces, dur, vpv) VALUES `)
-		args := make([]any, 0, len(chunk)*11)
-		for j, r := range chunk {
-			if j > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, site.ID, r.day, r.dim, r.val)
-			for _, x := range r.sums {
-				args = append(args, x)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, e.q(sb.String()), args...); err != nil {
-			return fmt.Errorf("rollups %d/%s..%s: insert: %w", site.ID, fromDay, toDay, err)
-		}
-	}
-	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
-		day := d.Format(time.DateOnly)
-		_, dt, _ := dayBounds(day, loc)
-		if _, err := tx.ExecContext(ctx, e.q(`INSERT INTO rollup_days (site_id, day, from_ms, to_ms, events, built_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (site_id, day) DO UPDATE SET from_ms = excluded.from_ms, to_ms = excluded.to_ms, events = excluded.events, built_at = excluded.built_at`),
-			site.ID, day, store.Millis(d), store.Millis(dt), counts[day], time.Now().UnixMilli()); err != nil {
+		if err := e.markBuilt(ctx, tx, site.ID, day, loc, d.Events); err != nil {
 			return fmt.Errorf("rollups %d/%s: mark built: %w", site.ID, day, err)
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // RefreshRollups builds every day of a site before today whose rollups are
@@ -180,26 +99,12 @@ func (e *EventReads) RefreshRollups(ctx context.Context, site store.Site, now ti
 		}
 	}
 	sort.Strings(todo)
-	// build runs of consecutive days together
-	for i := 0; i < len(todo); {
-		j := i + 1
-		for j < len(todo) && nextDay(todo[j-1]) == todo[j] {
-			j++
-		}
-		if err := e.BuildDays(ctx, site, todo[i], todo[j-1], counts); err != nil {
+	for i, day := range todo {
+		if err := e.BuildDay(ctx, site, day); err != nil {
 			return i, err
 		}
-		i = j
 	}
 	return len(todo), nil
-}
-
-func nextDay(day string) string {
-	t, err := time.Parse(time.DateOnly, day)
-	if err != nil {
-		return ""
-	}
-	return t.AddDate(0, 0, 1).Format(time.DateOnly)
 }
 
 func (e *EventReads) builtDays(ctx context.Context, siteID int64, fromDay, toDay string) (map[string]int64, error) {
@@ -247,8 +152,10 @@ func rollupable(q *report.Query) bool {
 }
 
 // planned answers from rollups for built days and from raw events for the
-// others, merging by dimension value.
-func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, error) {
+// others, merging by dimension value. When every day is built and only the
+// top rows of a breakdown are asked for, only those are read (topOf); the
+// total then counts all.
+func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, int, error) {
 	loc, _ := time.LoadLocation(q.Site.TimeZone)
 	from, to := q.Range.From.In(loc), q.Range.To.In(loc)
 	var days []string
@@ -256,11 +163,11 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, er
 		days = append(days, d.Format(time.DateOnly))
 	}
 	if len(days) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	built, err := e.builtDays(ctx, q.Site.ID, days[0], days[len(days)-1])
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	merged := map[string]*sumRow{}
 	var order []string
@@ -276,10 +183,24 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, er
 			m.sums[i] += r.sums[i]
 		}
 	}
-	if len(built) > 0 {
-		rows, err := e.rollupSums(ctx, q, built)
+	if len(built) == len(days) {
+		rs := rollupRead{days: days, contiguous: true}
+		rs.top, rs.orderCol, rs.desc = topOf(q)
+		rows, total, err := e.rollupSums(ctx, q, rs)
+		if err != nil || rs.top > 0 {
+			return rows, total, err
+		}
+		for _, r := range rows {
+			add(r)
+		}
+	} else if len(built) > 0 {
+		var bd []string
+		for d := range built {
+			bd = append(bd, d)
+		}
+		rows, _, err := e.rollupSums(ctx, q, rollupRead{days: bd})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, r := range rows {
 			add(r)
@@ -304,7 +225,7 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, er
 		rq.Range = report.Range{From: rf.UTC(), To: rt.UTC(), FromDay: days[i], ToDay: days[j-1], TimeZone: q.Site.TimeZone}
 		rows, err := e.rawSums(ctx, &rq)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, r := range rows {
 			add(r)
@@ -313,18 +234,52 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, er
 	}
 	out := make([]sumRow, 0, len(order))
 	for _, k := range order {
-		out = append(out, *merged[k])
+		// a value whose counts went back to zero (an exit page the visit
+		// moved on from) is no row
+		if r := merged[k]; len(r.dims) == 0 || r.sums != [7]int64{} {
+			out = append(out, *r)
+		}
 	}
 	if len(q.Dimensions) == 0 && len(out) == 0 {
 		out = append(out, sumRow{})
 	}
-	return out, nil
+	return out, 0, nil
+}
+
+// rollupRead is what rollupSums reads: the days (contiguous: every day
+// from the first to the last), and with top > 0 only the rows ranked in
+// the top by orderCol (ties at the edge included).
+type rollupRead struct {
+	days       []string
+	contiguous bool
+	top        int
+	orderCol   string
+	desc       bool
+}
+
+// topOf tells how many rows of a one-dimension breakdown are enough: when
+// the first sort key is a plain sum (visitors, visits, pageviews, events),
+// the rows ranked within offset+limit by it hold every row the page can
+// show, whatever the later keys; report.Sort then orders them exactly.
+func topOf(q *report.Query) (int, string, bool) {
+	if len(q.Dimensions) != 1 || q.Dimensions[0].Time != "" || q.Limit <= 0 {
+		return 0, "", false
+	}
+	key := report.Order{By: q.Metrics[0], Desc: true}
+	if len(q.OrderBy) > 0 {
+		key = q.OrderBy[0]
+	}
+	col := map[string]string{report.MVisitors: "visitors", report.MVisits: "visits", report.MPageviews: "pageviews", report.MEvents: "events"}[key.By]
+	if col == "" {
+		return 0, "", false
+	}
+	return q.Offset + q.Limit, col, key.Desc
 }
 
 // rollupSums reads the rollups of exactly the given days, the ones the
 // planner found built (so a day built or un-built meanwhile is neither
 // counted twice nor lost).
-func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, built map[string]int64) ([]sumRow, error) {
+func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, rs rollupRead) ([]sumRow, int, error) {
 	dim, key := "", "''"
 	var bucket string
 	if len(q.Dimensions) == 1 {
@@ -338,34 +293,59 @@ func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, built map[
 			key, bucket = "day", d.Time
 		}
 	}
-	group := ""
-	if key != "''" {
-		group = " GROUP BY " + key
-	}
 	args := []any{q.Site.ID, dim}
-	marks := make([]string, 0, len(built))
-	for d := range built {
-		args = append(args, d)
-		marks = append(marks, "?")
+	var days string
+	if rs.contiguous {
+		days = "day >= ? AND day <= ?"
+		args = append(args, rs.days[0], rs.days[len(rs.days)-1])
+	} else {
+		marks := make([]string, 0, len(rs.days))
+		for _, d := range rs.days {
+			args = append(args, d)
+			marks = append(marks, "?")
+		}
+		days = "day IN (" + strings.Join(marks, ", ") + ")"
 	}
-	query := fmt.Sprintf(`SELECT %s, COALESCE(SUM(visitors), 0), COALESCE(SUM(pageviews), 0), COALESCE(SUM(events), 0),
-		COALESCE(SUM(visits), 0), COALESCE(SUM(bounces), 0), COALESCE(SUM(dur), 0), COALESCE(SUM(vpv), 0)
-		FROM rollups WHERE site_id = ? AND dim = ? AND day IN (%s)%s`, key, strings.Join(marks, ", "), group)
+	sums := `SUM(visitors) AS visitors, SUM(pageviews) AS pageviews, SUM(events) AS events,
+		SUM(visits) AS visits, SUM(bounces) AS bounces, SUM(dur) AS dur, SUM(vpv) AS vpv`
+	query := fmt.Sprintf(`SELECT %s AS k, %s FROM rollups WHERE site_id = ? AND dim = ? AND %s`, key, sums, days)
+	if key != "''" {
+		// the stored deltas of a value may sum to nothing
+		query += " GROUP BY " + key + ` HAVING NOT (SUM(visitors) = 0 AND SUM(pageviews) = 0 AND SUM(events) = 0 AND SUM(visits) = 0
+			AND SUM(bounces) = 0 AND SUM(dur) = 0 AND SUM(vpv) = 0)`
+	}
+	cols := "k, visitors, pageviews, events, visits, bounces, dur, vpv"
+	if rs.top > 0 {
+		dir := "ASC"
+		if rs.desc {
+			dir = "DESC"
+		}
+		query = fmt.Sprintf(`SELECT %s, total FROM (SELECT %s, RANK() OVER (ORDER BY %s %s) AS r, COUNT(*) OVER () AS total FROM (%s) g) x WHERE r <= %d`,
+			cols, cols, rs.orderCol, dir, query, rs.top)
+	} else {
+		query = fmt.Sprintf(`SELECT %s, 0 FROM (%s) g`, cols, query)
+	}
 	rows, err := e.DB.QueryContext(ctx, e.q(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("rollups of site %d: %w", q.Site.ID, err)
+		return nil, 0, fmt.Errorf("rollups of site %d: %w", q.Site.ID, err)
 	}
 	defer rows.Close()
 	var out []sumRow
+	var total int
 	for rows.Next() {
 		var k string
 		var r sumRow
+		var sums [7]sql.NullInt64
 		dest := []any{&k}
-		for i := range r.sums {
-			dest = append(dest, &r.sums[i])
+		for i := range sums {
+			dest = append(dest, &sums[i])
 		}
+		dest = append(dest, &total)
 		if err := rows.Scan(dest...); err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		for i := range sums {
+			r.sums[i] = sums[i].Int64
 		}
 		if len(q.Dimensions) == 1 {
 			if bucket != "" {
@@ -375,7 +355,7 @@ func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, built map[
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 // bucketOfDay is the time label of the week (from Monday) or month of a

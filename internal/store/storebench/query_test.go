@@ -2,6 +2,7 @@ package storebench_test
 
 import (
 	"context"
+	"sort"
 	"testing"
 	"time"
 
@@ -49,27 +50,35 @@ func BenchmarkQuery(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			dashboard := func() (slowest time.Duration) {
-				qs := []*report.Query{
-					{Site: site, Range: rng, Metrics: []string{report.MVisitors, report.MVisits, report.MPageviews, report.MViewsPerVisit, report.MBounceRate, report.MVisitDuration}},
-					{Site: site, Range: rng, Metrics: []string{report.MVisitors}, Dimensions: []report.Dim{dim("time:day")}},
-				}
-				for _, p := range dashboardPanels {
-					qs = append(qs, &report.Query{Site: site, Range: rng, Metrics: []string{report.MVisitors}, Dimensions: []report.Dim{dim(p)}, Limit: 11})
-				}
-				for _, q := range qs {
-					t := time.Now()
-					run(q)
-					slowest = max(slowest, time.Since(t))
-				}
-				return slowest
+			qs := []*report.Query{
+				{Site: site, Range: rng, Metrics: []string{report.MVisitors, report.MVisits, report.MPageviews, report.MViewsPerVisit, report.MBounceRate, report.MVisitDuration}},
+				{Site: site, Range: rng, Metrics: []string{report.MVisitors}, Dimensions: []report.Dim{dim("time:day")}},
+			}
+			names := []string{"headline", "time:day"}
+			for _, p := range dashboardPanels {
+				qs = append(qs, &report.Query{Site: site, Range: rng, Metrics: []string{report.MVisitors}, Dimensions: []report.Dim{dim(p)}, Limit: 11})
+				names = append(names, p)
 			}
 			b.Run("dashboard-30d", func(b *testing.B) {
-				var slowest time.Duration
+				took := make([][]time.Duration, len(qs))
 				for b.Loop() {
-					slowest = max(slowest, dashboard())
+					for i, q := range qs {
+						t := time.Now()
+						run(q)
+						took[i] = append(took[i], time.Since(t))
+					}
 				}
-				b.ReportMetric(float64(slowest.Microseconds())/1000, "ms-slowest-panel")
+				// the slowest panel by its median
+				var slowest time.Duration
+				var which string
+				for i, ts := range took {
+					sort.Slice(ts, func(a, b int) bool { return ts[a] < ts[b] })
+					if p50 := ts[len(ts)/2]; p50 > slowest {
+						slowest, which = p50, names[i]
+					}
+				}
+				b.Logf("slowest panel: %s, p50 %v", which, slowest)
+				b.ReportMetric(float64(slowest.Microseconds())/1000, "ms-slowest-panel-p50")
 			})
 			b.Run("breakdown-2-filters", func(b *testing.B) {
 				q := &report.Query{Site: site, Range: rng, Metrics: []string{report.MVisitors, report.MPageviews},

@@ -56,6 +56,10 @@ var engines = []struct {
 	{"postgres", openPG},
 }
 
+// utc: the generated site is in UTC; its newest days' rollups are kept
+// current at ingest, as fjord serve does.
+func utc(int64) (string, bool) { return "UTC", true }
+
 func openDuck(t testing.TB) engine {
 	path := filepath.Join(t.TempDir(), "events.duckdb")
 	st, err := duckdb.Open(context.Background(), path, duckdb.Options{MemoryLimit: duckMemory, Threads: duckThreads})
@@ -63,6 +67,7 @@ func openDuck(t testing.TB) engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	st.KeepRollupsLive(utc)
 	ctx := context.Background()
 	return engine{
 		st:     st,
@@ -91,6 +96,7 @@ func openPG(t testing.TB) engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	st.KeepRollupsLive(utc)
 	ctx := context.Background()
 	return engine{
 		st: st,

@@ -1,0 +1,490 @@
+// Package rollup computes one site's daily rollups from its events, in Go:
+// per local day, dimension and value, the additive sums a report needs
+// (visitors, pageviews, events, visits, bounces, duration, pageviews of
+// the visits). The event store keeps the newest days current at ingest by
+// feeding each batch to a Day, and builds older days by replaying their raw
+// events through a Day; both ways give the numbers the raw-event queries
+// give (internal/store/sqlstore), and the shared report suite holds all of
+// them to one ground truth.
+//
+// Because a visitor id changes with the site's local day (collect's salts),
+// a visit never spans two days: a Day needs no neighbour.
+package rollup
+
+import (
+	"sort"
+	"time"
+
+	"fjord/internal/report"
+	"fjord/internal/store"
+)
+
+// Sums are a row's counters, in this order: visitors, pageviews, events,
+// visits, bounces, duration (ms), pageviews of the visits.
+type Sums [7]int64
+
+const (
+	sVisitors = iota
+	sPageviews
+	sEvents
+	sVisits
+	sBounces
+	sDur
+	sVPV
+)
+
+// Dims are the dimensions rollups keep: [0] is the aggregate (no
+// dimension), then every event and visit dimension and the hour. Goals
+// and the coarser time buckets are not kept (day, week and month are sums
+// of days).
+var Dims = func() []report.Dim {
+	out := []report.Dim{{}}
+	for _, d := range report.Dims {
+		if d.Goal || (d.Time != "" && d.Time != "hour") {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}()
+
+// The roles of the dimensions in a visit (see visit.add).
+var (
+	dimPage, dimHost, dimName, dimEntry, dimExit, dimHour int
+	// sessionDims are the dimensions whose value is the visit's first
+	// event's, with the accessor of that value on an event.
+	sessionDims []int
+	sessionCol  []string
+)
+
+func init() {
+	for i, d := range Dims {
+		switch {
+		case i == 0:
+		case d.Name == "event:page":
+			dimPage = i
+		case d.Name == "event:hostname":
+			dimHost = i
+		case d.Name == "event:name":
+			dimName = i
+		case d.Name == "visit:entry_page":
+			dimEntry = i
+		case d.Name == "visit:exit_page":
+			dimExit = i
+		case d.Name == "time:hour":
+			dimHour = i
+		case d.Session:
+			if store.EventField(&store.Event{}, d.Column) == nil {
+				panic("rollup: no event field for " + d.Name)
+			}
+			sessionDims = append(sessionDims, i)
+			sessionCol = append(sessionCol, d.Column)
+		default:
+			panic("rollup: no role for " + d.Name)
+		}
+	}
+}
+
+// Row is one rollup row of a day.
+type Row struct {
+	Dim  string // API name of the dimension, "" for the aggregate
+	Val  string
+	Sums Sums
+}
+
+type key struct {
+	dim int
+	val string
+}
+
+// Day accumulates one site's events of one local day. Events may come in
+// any order: one that follows its visitor's latest continues (or starts)
+// a visit at the cost of that visit's keys; one that falls before it
+// recomputes that visitor's day. Not safe for concurrent use.
+type Day struct {
+	Loc    *time.Location
+	Events int64 // every event added, engagement events included
+
+	ids     map[key]int32
+	keys    []key
+	sums    []Sums
+	written []Sums // as of the last Deltas or Settle
+	dirty   []bool
+	dlist   []int32
+	vis    map[uint64]*visitor
+	intern map[string]string
+}
+
+// NewDay starts an empty day of a site whose time zone is loc.
+func NewDay(loc *time.Location) *Day {
+	return &Day{Loc: loc, ids: map[key]int32{}, vis: map[uint64]*visitor{}, intern: map[string]string{}}
+}
+
+// ev is what a visitor's event needs to be replayed: engagement events
+// are not kept (they belong to no visit).
+type ev struct {
+	ts               int64
+	name, path, host string
+	inter            bool
+	sess             *[]string // values of the session dimensions
+}
+
+type visitor struct {
+	evs  []ev            // in time order
+	refs map[int32]int32 // per key: in how many of the visitor's visits it occurs
+	cur  *visit          // the latest visit
+}
+
+// visit is the running state of a visitor's latest visit.
+type visit struct {
+	last              int64
+	start             int64
+	pv, inter, events int64
+	fixed             []int32 // aggregate, session dimensions, entry page
+	exit, startHour   int32
+	touched           map[int32]bool // event dimension keys; true: the key also gets the visit's values (page, hostname, name)
+}
+
+// sink receives a visit's contributions: counters added to a key, and a
+// key occurring in one more (or fewer) of the visitor's visits.
+type sink interface {
+	add(k int32, d *Sums)
+	occurs(k int32, n int32)
+}
+
+func (d *Day) id(dim int, val string) int32 {
+	k := key{dim, val}
+	if id, ok := d.ids[k]; ok {
+		return id
+	}
+	k.val = d.str(val)
+	id := int32(len(d.keys))
+	d.ids[k] = id
+	d.keys = append(d.keys, k)
+	d.sums = append(d.sums, Sums{})
+	d.written = append(d.written, Sums{})
+	d.dirty = append(d.dirty, false)
+	return id
+}
+
+func (d *Day) str(s string) string {
+	if v, ok := d.intern[s]; ok {
+		return v
+	}
+	d.intern[s] = s
+	return s
+}
+
+// Add feeds one event of the day.
+func (d *Day) Add(e *store.Event) {
+	d.Events++
+	if e.Name == "engagement" {
+		return
+	}
+	v := d.vis[e.VisitorID]
+	if v == nil {
+		v = &visitor{refs: map[int32]int32{}}
+		d.vis[e.VisitorID] = v
+	}
+	x := ev{ts: store.Millis(e.Time), name: d.str(e.Name), path: d.str(e.Path), host: d.str(e.Hostname),
+		inter: e.Name == "pageview" || e.Interactive}
+	sess := make([]string, len(sessionCol))
+	for i, c := range sessionCol {
+		sess[i] = d.str(*store.EventField(e, c))
+	}
+	if n := len(v.evs); n > 0 && equal(*v.evs[n-1].sess, sess) {
+		x.sess = v.evs[n-1].sess
+	} else {
+		x.sess = &sess
+	}
+	if n := len(v.evs); n == 0 || x.ts >= v.evs[n-1].ts {
+		v.evs = append(v.evs, x)
+		v.cur = d.step(v.cur, &v.evs[len(v.evs)-1], dayVisitor{d, v})
+		return
+	}
+	// Out of order: take the visitor's day out, insert, put it back.
+	old := d.replay(v.evs)
+	i := sort.Search(len(v.evs), func(i int) bool { return v.evs[i].ts > x.ts })
+	v.evs = append(v.evs, ev{})
+	copy(v.evs[i+1:], v.evs[i:])
+	v.evs[i] = x
+	acc := d.replay(v.evs)
+	for k, s := range old {
+		acc.get(k).sub(s)
+	}
+	ds := dayVisitor{d, v}
+	for k, s := range acc {
+		if s.sums != (Sums{}) {
+			ds.add(k, &s.sums)
+		}
+		if s.n != 0 {
+			ds.occurs(k, s.n)
+		}
+	}
+	// the latest visit's running state, rebuilt without touching the day
+	v.cur = nil
+	var scratch scratchSink = map[int32]*scratchRow{}
+	for j := range v.evs {
+		v.cur = d.step(v.cur, &v.evs[j], scratch)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// replay computes what a visitor's events (in time order) contribute.
+func (d *Day) replay(evs []ev) scratchSink {
+	acc := scratchSink{}
+	var cur *visit
+	for i := range evs {
+		cur = d.step(cur, &evs[i], acc)
+	}
+	return acc
+}
+
+// hour is the key of the local wall-clock hour of t (ms), labelled as the
+// raw-event queries label it.
+func (d *Day) hour(ms int64) int32 {
+	l := time.UnixMilli(ms).In(d.Loc)
+	return d.id(dimHour, report.TimeLabel("hour", time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), 0, 0, 0, time.UTC)))
+}
+
+// step adds event x, which is not before any event of the visitor's latest
+// visit cur, and returns the visit x belongs to.
+//
+// A visit gives every key it occurs under the event counters of its events
+// there, and gives its visit counters (one visit, bounce, duration,
+// pageviews) to: the aggregate, its session values, entry and exit page,
+// the hour it started in, and each page, hostname and event name it
+// touched. This is what the raw-event queries count.
+func (d *Day) step(cur *visit, x *ev, s sink) *visit {
+	var ec Sums // x's event counters
+	ec[sEvents] = 1
+	if x.name == "pageview" {
+		ec[sPageviews] = 1
+	}
+	own := [...]int32{d.id(dimPage, x.path), d.id(dimHost, x.host), d.id(dimName, x.name), d.hour(x.ts)}
+	const hourIdx = 3
+	if cur == nil || x.ts-cur.last > store.SessionTimeout.Milliseconds() {
+		v := &visit{start: x.ts, last: x.ts, events: 1, pv: ec[sPageviews], touched: map[int32]bool{}}
+		if x.inter {
+			v.inter = 1
+		}
+		v.fixed = append(v.fixed, d.id(0, ""), d.id(dimEntry, x.path))
+		for i, dim := range sessionDims {
+			v.fixed = append(v.fixed, d.id(dim, (*x.sess)[i]))
+		}
+		v.exit, v.startHour = d.id(dimExit, x.path), own[hourIdx]
+		full := plus(v.counters(), ec)
+		for _, k := range append(v.fixed[:len(v.fixed):len(v.fixed)], v.exit) {
+			s.add(k, &full)
+			s.occurs(k, 1)
+		}
+		for i, k := range own {
+			s.add(k, &full) // the hour of the first event is the start hour
+			s.occurs(k, 1)
+			v.touched[k] = i != hourIdx
+		}
+		return v
+	}
+	v := cur
+	before, oldTotals := v.counters(), v.totals()
+	v.last = x.ts
+	v.events++
+	v.pv += ec[sPageviews]
+	if x.inter {
+		v.inter++
+	}
+	after := v.counters()
+	delta := minus(after, before)
+	withEv := plus(delta, ec)
+	for _, k := range v.fixed {
+		s.add(k, &withEv)
+	}
+	for k, visitLevel := range v.touched {
+		if visitLevel {
+			s.add(k, &delta)
+		}
+	}
+	s.add(v.startHour, &delta)
+	// the exit page is now x's, and the visit's events go with it
+	if exit := d.id(dimExit, x.path); exit == v.exit {
+		s.add(v.exit, &withEv)
+	} else {
+		gone := minus(Sums{}, plus(before, oldTotals))
+		s.add(v.exit, &gone)
+		s.occurs(v.exit, -1)
+		full := plus(after, v.totals())
+		s.add(exit, &full)
+		s.occurs(exit, 1)
+		v.exit = exit
+	}
+	// x's own page, hostname, name and hour
+	for i, k := range own {
+		c := ec
+		if _, seen := v.touched[k]; !seen {
+			v.touched[k] = i != hourIdx
+			s.occurs(k, 1)
+			if i != hourIdx {
+				c = plus(after, ec)
+			}
+		}
+		s.add(k, &c)
+	}
+	return v
+}
+
+func plus(a, b Sums) Sums {
+	for i := range a {
+		a[i] += b[i]
+	}
+	return a
+}
+
+func minus(a, b Sums) Sums {
+	for i := range a {
+		a[i] -= b[i]
+	}
+	return a
+}
+
+// counters are a visit's visit-level counters.
+func (v *visit) counters() Sums {
+	var c Sums
+	c[sVisits] = 1
+	if v.inter <= 1 {
+		c[sBounces] = 1
+	}
+	c[sDur] = v.last - v.start
+	c[sVPV] = v.pv
+	return c
+}
+
+// totals are a visit's event counters.
+func (v *visit) totals() Sums {
+	return Sums{sPageviews: v.pv, sEvents: v.events}
+}
+
+// dayVisitor applies contributions to the day, counting a visitor under a
+// key once, however many of their visits occur there.
+type dayVisitor struct {
+	d *Day
+	v *visitor
+}
+
+func (s dayVisitor) add(k int32, c *Sums) {
+	r := &s.d.sums[k]
+	for i := sPageviews; i < len(r); i++ {
+		r[i] += c[i]
+	}
+	s.d.touch(k)
+}
+
+func (s dayVisitor) occurs(k int32, n int32) {
+	before := s.v.refs[k]
+	after := before + n
+	switch {
+	case before == 0 && after > 0:
+		s.d.sums[k][sVisitors]++
+		s.d.touch(k)
+	case before > 0 && after == 0:
+		s.d.sums[k][sVisitors]--
+		s.d.touch(k)
+	}
+	if after == 0 {
+		delete(s.v.refs, k)
+	} else {
+		s.v.refs[k] = after
+	}
+}
+
+func (d *Day) touch(k int32) {
+	if !d.dirty[k] {
+		d.dirty[k] = true
+		d.dlist = append(d.dlist, k)
+	}
+}
+
+type scratchRow struct {
+	sums Sums
+	n    int32
+}
+
+func (r *scratchRow) sub(o *scratchRow) {
+	for i := range r.sums {
+		r.sums[i] -= o.sums[i]
+	}
+	r.n -= o.n
+}
+
+// scratchSink collects contributions without touching a day.
+type scratchSink map[int32]*scratchRow
+
+func (s scratchSink) get(k int32) *scratchRow {
+	r := s[k]
+	if r == nil {
+		r = &scratchRow{}
+		s[k] = r
+	}
+	return r
+}
+
+func (s scratchSink) add(k int32, c *Sums) {
+	r := s.get(k)
+	for i := range r.sums {
+		r.sums[i] += c[i]
+	}
+}
+
+func (s scratchSink) occurs(k int32, n int32) { s.get(k).n += n }
+
+// Rows returns every non-empty row of the day.
+func (d *Day) Rows() []Row {
+	var out []Row
+	for i, k := range d.keys {
+		if d.sums[i] != (Sums{}) {
+			out = append(out, Row{Dim: Dims[k.dim].Name, Val: k.val, Sums: d.sums[i]})
+		}
+	}
+	return out
+}
+
+// Deltas returns, for each row changed since the last Deltas or Settle,
+// what was added to it since (negative where a count went down), and
+// takes the day as written. Stored rows plus deltas are the day's rows:
+// a reader sums the rows of a key.
+func (d *Day) Deltas() []Row {
+	out := make([]Row, 0, len(d.dlist))
+	for _, i := range d.dlist {
+		k := d.keys[i]
+		delta := minus(d.sums[i], d.written[i])
+		if delta != (Sums{}) {
+			out = append(out, Row{Dim: Dims[k.dim].Name, Val: k.val, Sums: delta})
+		}
+		d.written[i] = d.sums[i]
+		d.dirty[i] = false
+	}
+	d.dlist = d.dlist[:0]
+	return out
+}
+
+// Keys is how many keys (rows, empty ones included) the day has.
+func (d *Day) Keys() int { return len(d.keys) }
+
+// Settle takes the day as written in full (Rows was stored).
+func (d *Day) Settle() {
+	copy(d.written, d.sums)
+	for _, i := range d.dlist {
+		d.dirty[i] = false
+	}
+	d.dlist = d.dlist[:0]
+}

@@ -1,0 +1,145 @@
+package rollup
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"fjord/internal/store"
+)
+
+// dayEvents makes a day of events for a few visitors: several visits
+// each, pages, custom and engagement events, changing sources.
+func dayEvents(r *rand.Rand, loc *time.Location) []store.Event {
+	day := time.Date(2026, 3, 29, 0, 0, 0, 0, loc) // the DST change in Europe/Helsinki
+	var out []store.Event
+	for v := uint64(1); v <= 30; v++ {
+		at := day.Add(time.Duration(r.IntN(20*3600)) * time.Second)
+		for visit := 0; visit < 1+r.IntN(3); visit++ {
+			for i := 0; i < 1+r.IntN(6); i++ {
+				e := store.Event{VisitorID: v, Time: at, Name: "pageview", Hostname: "a.example",
+					Path: fmt.Sprintf("/p%d", r.IntN(5)), Country: []string{"FI", "SE"}[r.IntN(2)], Browser: "Firefox", Interactive: true}
+				if i == 0 {
+					e.Source = []string{"", "Google", "Bing"}[r.IntN(3)]
+				}
+				switch r.IntN(4) {
+				case 0:
+					e.Name = "Signup"
+				case 1:
+					e.Name, e.Interactive = "engagement", false
+				case 2:
+					e.Name, e.Interactive = "Scroll", false
+				}
+				out = append(out, e)
+				at = at.Add(time.Duration(r.IntN(600)) * time.Second)
+			}
+			at = at.Add(time.Duration(31+r.IntN(60)) * time.Minute)
+		}
+	}
+	return out
+}
+
+func rowsOf(d *Day) []Row {
+	rows := d.Rows()
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Dim != rows[j].Dim {
+			return rows[i].Dim < rows[j].Dim
+		}
+		return rows[i].Val < rows[j].Val
+	})
+	return rows
+}
+
+// TestOrderDoesNotMatter: a day fed in time order, in reverse, and
+// shuffled has the same rows; and the deltas, summed, equal Rows.
+func TestOrderDoesNotMatter(t *testing.T) {
+	loc, _ := time.LoadLocation("Europe/Helsinki")
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 20; round++ {
+		evs := dayEvents(r, loc)
+		sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+		inOrder := NewDay(loc)
+		for i := range evs {
+			inOrder.Add(&evs[i])
+		}
+		want := rowsOf(inOrder)
+		if len(want) < 20 {
+			t.Fatalf("too few rows to test anything: %d", len(want))
+		}
+		reversed := NewDay(loc)
+		for i := len(evs) - 1; i >= 0; i-- {
+			reversed.Add(&evs[i])
+		}
+		shuffled := NewDay(loc)
+		seen := map[string]Sums{}
+		for n, i := range r.Perm(len(evs)) {
+			shuffled.Add(&evs[i])
+			if n%7 == 0 || n == len(evs)-1 {
+				for _, row := range shuffled.Deltas() {
+					k := row.Dim + "\x00" + row.Val
+					seen[k] = plus(seen[k], row.Sums)
+				}
+			}
+		}
+		for name, d := range map[string]*Day{"reversed": reversed, "shuffled": shuffled} {
+			if got := rowsOf(d); !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d, %s: rows differ from time order\n got %v\nwant %v", round, name, got, want)
+			}
+		}
+		for _, row := range want {
+			if seen[row.Dim+"\x00"+row.Val] != row.Sums {
+				t.Fatalf("round %d: deltas missed %s=%q: %v, want %v", round, row.Dim, row.Val, seen[row.Dim+"\x00"+row.Val], row.Sums)
+			}
+			delete(seen, row.Dim+"\x00"+row.Val)
+		}
+		for k, s := range seen {
+			if s != (Sums{}) {
+				t.Fatalf("round %d: deltas left %q at %v, Rows has no such row", round, k, s)
+			}
+		}
+	}
+}
+
+// TestOneVisit pins the counters of a small visit by hand.
+func TestOneVisit(t *testing.T) {
+	d := NewDay(time.UTC)
+	at := time.Date(2026, 1, 1, 10, 59, 0, 0, time.UTC)
+	add := func(sec int, name, path, source string, inter bool) {
+		d.Add(&store.Event{VisitorID: 7, Time: at.Add(time.Duration(sec) * time.Second), Name: name, Path: path, Source: source, Interactive: inter})
+	}
+	add(0, "pageview", "/", "Google", true)
+	add(30, "Scroll", "/", "", false)
+	add(90, "pageview", "/a", "", true)
+	add(100, "engagement", "/a", "", false)
+	got := map[string]Sums{}
+	for _, r := range d.Rows() {
+		got[r.Dim+"="+r.Val] = r.Sums
+	}
+	// visitors, pageviews, events, visits, bounces, dur ms, vpv
+	want := map[string]Sums{
+		"=":                             {1, 2, 3, 1, 0, 90000, 2},
+		"visit:source=Google":           {1, 2, 3, 1, 0, 90000, 2},
+		"visit:entry_page=/":            {1, 2, 3, 1, 0, 90000, 2},
+		"visit:exit_page=/a":            {1, 2, 3, 1, 0, 90000, 2},
+		"event:page=/":                  {1, 1, 2, 1, 0, 90000, 2},
+		"event:page=/a":                 {1, 1, 1, 1, 0, 90000, 2},
+		"event:name=Scroll":             {1, 0, 1, 1, 0, 90000, 2},
+		"time:hour=2026-01-01 10:00:00": {1, 1, 2, 1, 0, 90000, 2},
+		"time:hour=2026-01-01 11:00:00": {1, 1, 1, 0, 0, 0, 0},
+		"event:name=pageview":           {1, 2, 2, 1, 0, 90000, 2},
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %v, want %v", k, got[k], w)
+		}
+	}
+	if d.Events != 4 {
+		t.Errorf("events %d, want 4 (engagement counted)", d.Events)
+	}
+	if g := got["visit:exit_page=/"]; g != (Sums{}) {
+		t.Errorf("the first exit page kept %v", g)
+	}
+}

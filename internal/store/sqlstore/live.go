@@ -1,0 +1,262 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"fjord/internal/rollup"
+	"fjord/internal/store"
+)
+
+// Tx is a transaction of the event store as rollups need it; each engine
+// adapts its own.
+type Tx interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	// AppendRollups inserts rows of a site's day into rollups in bulk
+	// (DuckDB's appender, PostgreSQL's COPY).
+	AppendRollups(ctx context.Context, site int64, day string, rows []rollup.Row) error
+}
+
+// RollupColumns are the columns of rollups in table order.
+var RollupColumns = []string{"site_id", "day", "dim", "val", "visitors", "pageviews", "events", "visits", "bounces", "dur", "vpv"}
+
+// RollupValues are a row's values in the order of RollupColumns.
+func RollupValues(site int64, day string, r *rollup.Row) []any {
+	return []any{site, day, r.Dim, r.Val, r.Sums[0], r.Sums[1], r.Sums[2], r.Sums[3], r.Sums[4], r.Sums[5], r.Sums[6]}
+}
+
+// live keeps the rollups of each site's newest two local days current as
+// batches are applied, so that today is read from rollups like any other
+// day. Its state is what this process has applied; whoever else writes
+// the same events table must not (one loader per store).
+type live struct {
+	// mu serialises every writer of rollups: Apply (which holds it for
+	// its whole transaction) and the build of a day.
+	mu    sync.Mutex
+	zone  func(site int64) (string, bool)
+	sites map[int64]*liveSite
+}
+
+type liveSite struct {
+	loc    *time.Location
+	newest string
+	days   map[string]*liveDay
+}
+
+// liveDay is a day kept current, and how many delta rows were stored
+// since its rows were last written whole.
+type liveDay struct {
+	*rollup.Day
+	deltas int
+}
+
+// KeepRollupsLive turns on the maintenance of the newest days' rollups at
+// ingest; zone gives a site's time zone (false for an unknown site, whose
+// events are then left to the rollup job like late ones).
+func (e *EventReads) KeepRollupsLive(zone func(site int64) (string, bool)) {
+	e.live.mu.Lock()
+	defer e.live.mu.Unlock()
+	e.live.zone = zone
+	e.live.sites = map[int64]*liveSite{}
+}
+
+// LockWrites is taken by an engine around the transaction that applies a
+// batch; UnlockWrites releases it. With failed set, the live state is
+// dropped: it may hold what was rolled back, and is rebuilt from the
+// stored events when the site's next batch comes.
+func (e *EventReads) LockWrites() { e.live.mu.Lock() }
+
+func (e *EventReads) UnlockWrites(failed bool) {
+	if failed && e.live.sites != nil {
+		e.live.sites = map[int64]*liveSite{}
+	}
+	e.live.mu.Unlock()
+}
+
+// ApplyRollups brings the rollups up to date with a batch, inside the
+// transaction that inserts it (the caller holds LockWrites): the newest
+// two local days of each site are maintained in memory and their changed
+// rows written; an event for an older day (a late one) takes its day out
+// of the built days, to be answered from raw events until the rollup job
+// builds it again.
+func (e *EventReads) ApplyRollups(ctx context.Context, tx Tx, events []store.Event) error {
+	bySite := map[int64][]*store.Event{}
+	for i := range events {
+		bySite[events[i].SiteID] = append(bySite[events[i].SiteID], &events[i])
+	}
+	for site, evs := range bySite {
+		if err := e.applySite(ctx, tx, site, evs); err != nil {
+			return fmt.Errorf("rollups of site %d: %w", site, err)
+		}
+	}
+	return nil
+}
+
+func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*store.Event) error {
+	ls, err := e.liveSite(site)
+	if err != nil {
+		return err
+	}
+	if ls == nil {
+		return e.invalidate(ctx, tx, site, evs)
+	}
+	// A day before the one preceding the newest day seen so far is late;
+	// within that, a batch may span any number of days (a bulk load).
+	cutoff := prevDay(ls.newest)
+	byDay := map[string][]*store.Event{}
+	for _, ev := range evs {
+		day := ev.Time.In(ls.loc).Format(time.DateOnly)
+		byDay[day] = append(byDay[day], ev)
+	}
+	days := make([]string, 0, len(byDay))
+	for day := range byDay {
+		days = append(days, day)
+	}
+	sort.Strings(days)
+	defer func() {
+		// keep the newest two days
+		ls.newest = max(ls.newest, days[len(days)-1])
+		prev := prevDay(ls.newest)
+		for day := range ls.days {
+			if day != ls.newest && day != prev {
+				delete(ls.days, day)
+			}
+		}
+	}()
+	for _, day := range days {
+		dayEvs := byDay[day]
+		if day < cutoff {
+			if err := e.invalidate(ctx, tx, site, dayEvs); err != nil {
+				return err
+			}
+			continue
+		}
+		d := ls.days[day]
+		whole := false
+		if d == nil {
+			// what is stored already (this batch is not committed yet)
+			rd, err := e.replayDay(ctx, site, day, ls.loc)
+			if err != nil {
+				return err
+			}
+			d, whole = &liveDay{Day: rd}, true
+			ls.days[day] = d
+		}
+		sort.SliceStable(dayEvs, func(i, j int) bool { return dayEvs[i].Time.Before(dayEvs[j].Time) })
+		for _, ev := range dayEvs {
+			d.Add(ev)
+		}
+		// Deltas are appended (no index, no update); once they outnumber
+		// the day's rows the day is written whole again, so a day never
+		// holds much more than twice its rows.
+		rows := d.Deltas()
+		if d.deltas += len(rows); whole || d.deltas > 2*d.Keys()+1000 {
+			if err := tx.Exec(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day = ?`), site, day); err != nil {
+				return err
+			}
+			rows, d.deltas = d.Rows(), 0
+		}
+		if err := tx.AppendRollups(ctx, site, day, rows); err != nil {
+			return err
+		}
+		if err := e.markBuilt(ctx, tx, site, day, ls.loc, d.Events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// liveSite is the site's live state, nil when live rollups are off or the
+// site's zone is unknown.
+func (e *EventReads) liveSite(site int64) (*liveSite, error) {
+	if e.live.zone == nil {
+		return nil, nil
+	}
+	if ls := e.live.sites[site]; ls != nil {
+		return ls, nil
+	}
+	tz, ok := e.live.zone(site)
+	if !ok {
+		return nil, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: %w", tz, err)
+	}
+	ls := &liveSite{loc: loc, days: map[string]*liveDay{}}
+	e.live.sites[site] = ls
+	return ls, nil
+}
+
+// prevDay is the day before day, "" before "".
+func prevDay(day string) string {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return ""
+	}
+	return t.AddDate(0, 0, -1).Format(time.DateOnly)
+}
+
+// invalidate forgets the built days the events fall into.
+func (e *EventReads) invalidate(ctx context.Context, tx Tx, site int64, evs []*store.Event) error {
+	lo, hi := store.Millis(evs[0].Time), store.Millis(evs[0].Time)
+	for _, ev := range evs {
+		ms := store.Millis(ev.Time)
+		lo, hi = min(lo, ms), max(hi, ms)
+	}
+	return tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND to_ms > ? AND from_ms <= ?`), site, lo, hi)
+}
+
+// replayDay computes a day's rollups from its stored events.
+func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc *time.Location) (*rollup.Day, error) {
+	from, to, err := dayBounds(day, loc)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := e.DB.QueryContext(ctx, e.q(`SELECT visitor_id, ts, name, path, hostname, interactive, `+strings.Join(sessionCols, ", ")+`
+		FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY visitor_id, ts`), site, store.Millis(from), store.Millis(to))
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", day, err)
+	}
+	defer rows.Close()
+	d := rollup.NewDay(loc)
+	var ev store.Event
+	var vid, ts int64
+	dest := []any{&vid, &ts, &ev.Name, &ev.Path, &ev.Hostname, &ev.Interactive}
+	for _, c := range sessionCols {
+		dest = append(dest, store.EventField(&ev, c))
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("replay %s: %w", day, err)
+		}
+		ev.VisitorID, ev.Time = uint64(vid), time.UnixMilli(ts).UTC()
+		d.Add(&ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("replay %s: %w", day, err)
+	}
+	return d, nil
+}
+
+// markBuilt lists a day as built from n events.
+func (e *EventReads) markBuilt(ctx context.Context, tx Tx, site int64, day string, loc *time.Location, n int64) error {
+	from, to, err := dayBounds(day, loc)
+	if err != nil {
+		return err
+	}
+	return tx.Exec(ctx, e.q(`INSERT INTO rollup_days (site_id, day, from_ms, to_ms, events, built_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (site_id, day) DO UPDATE SET from_ms = excluded.from_ms, to_ms = excluded.to_ms, events = excluded.events, built_at = excluded.built_at`),
+		site, day, store.Millis(from), store.Millis(to), n, time.Now().UnixMilli())
+}
+
+// isLive tells whether a day's rollups are kept by the live state (the
+// caller holds the lock).
+func (e *EventReads) isLive(site int64, day string) bool {
+	ls := e.live.sites[site]
+	return ls != nil && ls.days[day] != nil
+}
