@@ -111,8 +111,8 @@ type Day struct {
 	written []Sums // as of the last Deltas or Settle
 	dirty   []bool
 	dlist   []int32
-	vis    map[uint64]*visitor
-	intern map[string]string
+	vis     map[uint64]*visitor
+	intern  map[string]string
 }
 
 // NewDay starts an empty day of a site whose time zone is loc.
