@@ -12,6 +12,8 @@
 package rollup
 
 import (
+	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -97,10 +99,14 @@ type key struct {
 	val string
 }
 
-// Day accumulates one site's events of one local day. Events may come in
-// any order: one that follows its visitor's latest continues (or starts)
-// a visit at the cost of that visit's keys; one that falls before it
-// recomputes that visitor's day. Not safe for concurrent use.
+// Day accumulates one site's events of one local day. An event that
+// follows its visitor's latest continues (or starts) a visit, at the cost
+// of that visit's keys; one that falls inside the visitor's open visit
+// recomputes that visit. Visits end 30 minutes after their last event;
+// an ended visit keeps only the set of its keys (so a visitor is counted
+// once under a key), and an event that would change it cannot be added:
+// the day must then be rebuilt from all its events. Not safe for
+// concurrent use.
 type Day struct {
 	Loc    *time.Location
 	Events int64 // every event added, engagement events included
@@ -113,6 +119,11 @@ type Day struct {
 	dlist   []int32
 	vis     map[uint64]*visitor
 	intern  map[string]string
+	// open lists the visitors that may have an open visit; newest is the
+	// latest event time seen; sweepIn counts down to the next sweep.
+	open    []uint64
+	newest  int64
+	sweepIn int
 }
 
 // NewDay starts an empty day of a site whose time zone is loc.
@@ -120,22 +131,23 @@ func NewDay(loc *time.Location) *Day {
 	return &Day{Loc: loc, ids: map[key]int32{}, vis: map[uint64]*visitor{}, intern: map[string]string{}}
 }
 
-// ev is what a visitor's event needs to be replayed: engagement events
-// are not kept (they belong to no visit).
+// ev is what the open visit's event needs to be replayed (engagement
+// events belong to no visit and are not kept).
 type ev struct {
 	ts               int64
 	name, path, host string
 	inter            bool
-	sess             *[]string // values of the session dimensions
+	sess             []string // values of the session dimensions; only on the first event of a visit
 }
 
 type visitor struct {
-	evs  []ev            // in time order
-	refs map[int32]int32 // per key: in how many of the visitor's visits it occurs
-	cur  *visit          // the latest visit
+	ended []int32 // sorted: the keys of the visitor's ended visits
+	end   int64   // the last event time of the ended visits
+	cur   *visit  // the open visit, nil when none
+	evs   []ev    // its events, in time order
 }
 
-// visit is the running state of a visitor's latest visit.
+// visit is the running state of a visitor's open visit.
 type visit struct {
 	last              int64
 	start             int64
@@ -145,8 +157,17 @@ type visit struct {
 	touched           map[int32]bool // event dimension keys; true: the key also gets the visit's values (page, hostname, name)
 }
 
-// sink receives a visit's contributions: counters added to a key, and a
-// key occurring in one more (or fewer) of the visitor's visits.
+// keys are the keys the visit occurs under.
+func (v *visit) keys() []int32 {
+	out := append([]int32{v.exit}, v.fixed...)
+	for k := range v.touched {
+		out = append(out, k)
+	}
+	return out
+}
+
+// sink receives a visit's contributions: counters added to a key, and the
+// visit coming to occur (n = 1) or ceasing to occur (n = -1) under a key.
 type sink interface {
 	add(k int32, d *Sums)
 	occurs(k int32, n int32)
@@ -175,73 +196,122 @@ func (d *Day) str(s string) string {
 	return s
 }
 
-// Add feeds one event of the day.
-func (d *Day) Add(e *store.Event) {
+// Add feeds one event of the day. It returns false, changing nothing but
+// the event count, when the event falls into a visit that has ended: the
+// day must then be rebuilt, feeding all its events in time order (which
+// Add never refuses).
+func (d *Day) Add(e *store.Event) bool {
 	d.Events++
 	if e.Name == "engagement" {
-		return
-	}
-	v := d.vis[e.VisitorID]
-	if v == nil {
-		v = &visitor{refs: map[int32]int32{}}
-		d.vis[e.VisitorID] = v
+		return true
 	}
 	x := ev{ts: store.Millis(e.Time), name: d.str(e.Name), path: d.str(e.Path), host: d.str(e.Hostname),
 		inter: e.Name == "pageview" || e.Interactive}
-	sess := make([]string, len(sessionCol))
-	for i, c := range sessionCol {
-		sess[i] = d.str(*store.EventField(e, c))
+	v := d.vis[e.VisitorID]
+	if v == nil {
+		v = &visitor{end: math.MinInt64}
+		d.vis[e.VisitorID] = v
 	}
-	if n := len(v.evs); n > 0 && equal(*v.evs[n-1].sess, sess) {
-		x.sess = v.evs[n-1].sess
-	} else {
-		x.sess = &sess
-	}
-	if n := len(v.evs); n == 0 || x.ts >= v.evs[n-1].ts {
+	timeout := store.SessionTimeout.Milliseconds()
+	switch {
+	case v.end != math.MinInt64 && x.ts <= v.end+timeout:
+		// within reach of an ended visit
+		return false
+	case v.cur != nil && x.ts < v.cur.start:
+		// before the open visit: it may join an ended one, or start a
+		// visit of its own before it; rare (more than 30 minutes late)
+		return false
+	case v.cur == nil || x.ts-v.cur.last > timeout:
+		// a new visit; the open one, if any, has ended
+		d.endVisit(v)
+		x.sess = d.session(e)
+		v.evs = append(v.evs, x)
+		v.cur = d.step(nil, &v.evs[0], dayVisitor{d, v})
+		d.open = append(d.open, e.VisitorID)
+	case x.ts >= v.cur.last:
 		v.evs = append(v.evs, x)
 		v.cur = d.step(v.cur, &v.evs[len(v.evs)-1], dayVisitor{d, v})
-		return
-	}
-	// Out of order: take the visitor's day out, insert, put it back.
-	old := d.replay(v.evs)
-	i := sort.Search(len(v.evs), func(i int) bool { return v.evs[i].ts > x.ts })
-	v.evs = append(v.evs, ev{})
-	copy(v.evs[i+1:], v.evs[i:])
-	v.evs[i] = x
-	acc := d.replay(v.evs)
-	for k, s := range old {
-		acc.get(k).sub(s)
-	}
-	ds := dayVisitor{d, v}
-	for k, s := range acc {
-		if s.sums != (Sums{}) {
-			ds.add(k, &s.sums)
+	default:
+		// inside the open visit: take the visit out, insert, put it back
+		old := d.replay(v.evs)
+		i := sort.Search(len(v.evs), func(i int) bool { return v.evs[i].ts > x.ts })
+		v.evs = append(v.evs, ev{})
+		copy(v.evs[i+1:], v.evs[i:])
+		v.evs[i] = x
+		acc := d.replay(v.evs)
+		for k, s := range old {
+			acc.get(k).sub(s)
 		}
-		if s.n != 0 {
-			ds.occurs(k, s.n)
+		ds := dayVisitor{d, v}
+		for k, s := range acc {
+			if s.sums != (Sums{}) {
+				ds.add(k, &s.sums)
+			}
+			if s.n != 0 {
+				ds.occurs(k, s.n)
+			}
+		}
+		// the open visit's running state, rebuilt without touching the day
+		v.cur = nil
+		for j := range v.evs {
+			v.cur = d.step(v.cur, &v.evs[j], scratchSink{})
 		}
 	}
-	// the latest visit's running state, rebuilt without touching the day
-	v.cur = nil
-	var scratch scratchSink = map[int32]*scratchRow{}
-	for j := range v.evs {
-		v.cur = d.step(v.cur, &v.evs[j], scratch)
-	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
+	d.newest = max(d.newest, x.ts)
+	if d.sweepIn--; d.sweepIn <= 0 {
+		d.sweep()
 	}
 	return true
 }
 
-// replay computes what a visitor's events (in time order) contribute.
+// session is the event's values of the session dimensions.
+func (d *Day) session(e *store.Event) []string {
+	sess := make([]string, len(sessionCol))
+	for i, c := range sessionCol {
+		sess[i] = d.str(*store.EventField(e, c))
+	}
+	return sess
+}
+
+// endVisit ends the visitor's open visit: its keys join the ended ones,
+// its events are dropped.
+func (d *Day) endVisit(v *visitor) {
+	if v.cur == nil {
+		return
+	}
+	ks := append(v.ended, v.cur.keys()...)
+	slices.Sort(ks)
+	v.ended = slices.Compact(ks)
+	v.end = v.cur.last
+	v.cur, v.evs = nil, nil
+}
+
+// sweepGrace is how long after a visit could last end it is still kept
+// open: events that come this late (relative to the day's latest) still
+// join it without a rebuild.
+const sweepGrace = time.Hour
+
+// sweep ends the visits that no event is expected to continue any more
+// (the day has an event more than 30 minutes plus sweepGrace after their
+// last), so that a day holds only the open visits' events.
+func (d *Day) sweep() {
+	keep := d.open[:0]
+	for _, id := range d.open {
+		v := d.vis[id]
+		if v.cur == nil {
+			continue
+		}
+		if d.newest-v.cur.last > (store.SessionTimeout + sweepGrace).Milliseconds() {
+			d.endVisit(v)
+			continue
+		}
+		keep = append(keep, id)
+	}
+	d.open = keep
+	d.sweepIn = max(64, len(d.open))
+}
+
+// replay computes what a visit's events (in time order) contribute.
 func (d *Day) replay(evs []ev) scratchSink {
 	acc := scratchSink{}
 	var cur *visit
@@ -281,7 +351,7 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 		}
 		v.fixed = append(v.fixed, d.id(0, ""), d.id(dimEntry, x.path))
 		for i, dim := range sessionDims {
-			v.fixed = append(v.fixed, d.id(dim, (*x.sess)[i]))
+			v.fixed = append(v.fixed, d.id(dim, x.sess[i]))
 		}
 		v.exit, v.startHour = d.id(dimExit, x.path), own[hourIdx]
 		full := plus(v.counters(), ec)
@@ -390,21 +460,13 @@ func (s dayVisitor) add(k int32, c *Sums) {
 }
 
 func (s dayVisitor) occurs(k int32, n int32) {
-	before := s.v.refs[k]
-	after := before + n
-	switch {
-	case before == 0 && after > 0:
-		s.d.sums[k][sVisitors]++
-		s.d.touch(k)
-	case before > 0 && after == 0:
-		s.d.sums[k][sVisitors]--
-		s.d.touch(k)
+	// the visitor counts under k while the open visit occurs there or an
+	// ended one did
+	if _, found := slices.BinarySearch(s.v.ended, k); found {
+		return
 	}
-	if after == 0 {
-		delete(s.v.refs, k)
-	} else {
-		s.v.refs[k] = after
-	}
+	s.d.sums[k][sVisitors] += int64(n)
+	s.d.touch(k)
 }
 
 func (d *Day) touch(k int32) {

@@ -135,20 +135,22 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 			}
 			continue
 		}
-		d := ls.days[day]
-		whole := false
-		if d == nil {
-			// what is stored already (this batch is not committed yet)
-			rd, err := e.replayDay(ctx, site, day, ls.loc)
-			if err != nil {
-				return err
-			}
-			d, whole = &liveDay{Day: rd}, true
-			ls.days[day] = d
-		}
 		sort.SliceStable(dayEvs, func(i, j int) bool { return dayEvs[i].Time.Before(dayEvs[j].Time) })
+		d := ls.days[day]
+		whole := d == nil
 		for _, ev := range dayEvs {
-			d.Add(ev)
+			if d == nil || !d.Add(ev) {
+				// new to the live state, or an event for a visit that
+				// has ended: what is stored (this batch is not committed
+				// yet) and the batch, replayed
+				rd, err := e.replayDay(ctx, site, day, ls.loc, dayEvs)
+				if err != nil {
+					return err
+				}
+				d, whole = &liveDay{Day: rd}, true
+				ls.days[day] = d
+				break
+			}
 		}
 		// Deltas are appended (no index, no update); once they outnumber
 		// the day's rows the day is written whole again, so a day never
@@ -211,19 +213,26 @@ func (e *EventReads) invalidate(ctx context.Context, tx Tx, site int64, evs []*s
 	return tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND to_ms > ? AND from_ms <= ?`), site, lo, hi)
 }
 
-// replayDay computes a day's rollups from its stored events.
-func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc *time.Location) (*rollup.Day, error) {
+// replayDay computes a day's rollups from its stored events and extra
+// ones (in time order, not stored yet), fed in time order.
+func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc *time.Location, extra []*store.Event) (*rollup.Day, error) {
 	from, to, err := dayBounds(day, loc)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := e.DB.QueryContext(ctx, e.q(`SELECT visitor_id, ts, name, path, hostname, interactive, `+strings.Join(sessionCols, ", ")+`
-		FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY visitor_id, ts`), site, store.Millis(from), store.Millis(to))
+		FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts`), site, store.Millis(from), store.Millis(to))
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", day, err)
 	}
 	defer rows.Close()
 	d := rollup.NewDay(loc)
+	add := func(ev *store.Event) error {
+		if !d.Add(ev) {
+			return fmt.Errorf("replay %s: an event in time order was refused", day)
+		}
+		return nil
+	}
 	var ev store.Event
 	var vid, ts int64
 	dest := []any{&vid, &ts, &ev.Name, &ev.Path, &ev.Hostname, &ev.Interactive}
@@ -235,10 +244,23 @@ func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc 
 			return nil, fmt.Errorf("replay %s: %w", day, err)
 		}
 		ev.VisitorID, ev.Time = uint64(vid), time.UnixMilli(ts).UTC()
-		d.Add(&ev)
+		for len(extra) > 0 && extra[0].Time.Before(ev.Time) {
+			if err := add(extra[0]); err != nil {
+				return nil, err
+			}
+			extra = extra[1:]
+		}
+		if err := add(&ev); err != nil {
+			return nil, err
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("replay %s: %w", day, err)
+	}
+	for _, x := range extra {
+		if err := add(x); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

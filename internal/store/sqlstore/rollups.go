@@ -43,7 +43,7 @@ func (e *EventReads) BuildDay(ctx context.Context, site store.Site, day string) 
 	if e.isLive(site.ID, day) {
 		return nil
 	}
-	d, err := e.replayDay(ctx, site.ID, day, loc)
+	d, err := e.replayDay(ctx, site.ID, day, loc, nil)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package storebench_test
 import (
 	"context"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +80,22 @@ func BenchmarkQuery(b *testing.B) {
 				}
 				b.Logf("slowest panel: %s, p50 %v", which, slowest)
 				b.ReportMetric(float64(slowest.Microseconds())/1000, "ms-slowest-panel-p50")
+			})
+			// as the dashboard page runs them: every query at once
+			b.Run("dashboard-30d-parallel", func(b *testing.B) {
+				for b.Loop() {
+					var wg sync.WaitGroup
+					for _, q := range qs {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							if _, err := eng.Run(ctx, q); err != nil {
+								b.Error(err)
+							}
+						}()
+					}
+					wg.Wait()
+				}
 			})
 			b.Run("breakdown-2-filters", func(b *testing.B) {
 				q := &report.Query{Site: site, Range: rng, Metrics: []string{report.MVisitors, report.MPageviews},
