@@ -64,6 +64,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	st := &Store{EventReads: sqlstore.EventReads{DB: db, D: Dialect}, writer: w}
 	st.InTx = st.inTx
+	st.Cluster = st.cluster
 	return st, nil
 }
 
@@ -140,6 +141,22 @@ func (s *Store) inTx(ctx context.Context, fn func(sqlstore.Tx) error) (err error
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// cluster rewrites rollups in (site, dimension, day, value) order: the
+// sorted copy is appended, then the old rows (rowids up to the last one
+// before it) deleted, in one transaction; a checkpoint frees their blocks.
+func (s *Store) cluster(ctx context.Context) error {
+	return s.inTx(ctx, func(tx sqlstore.Tx) error {
+		var last sql.NullInt64
+		if err := s.writer.QueryRowContext(ctx, `SELECT MAX(rowid) FROM rollups`).Scan(&last); err != nil || !last.Valid {
+			return err
+		}
+		if err := tx.Exec(ctx, `INSERT INTO rollups SELECT * FROM rollups ORDER BY site_id, dim, day, val`); err != nil {
+			return err
+		}
+		return tx.Exec(ctx, `DELETE FROM rollups WHERE rowid <= $1`, last.Int64)
+	})
 }
 
 // append runs fill with an appender on table, on the writer connection.

@@ -18,7 +18,11 @@ type EventReads struct {
 	// InTx runs fn in a write transaction of the engine, committing when
 	// fn returns nil.
 	InTx func(ctx context.Context, fn func(Tx) error) error
-	live live
+	// Cluster, when set, rewrites rollups in (site, dimension, day) order
+	// so that a panel reads only its dimension's part (DuckDB prunes by
+	// min/max per row group; PostgreSQL reads its index instead).
+	Cluster func(ctx context.Context) error
+	live    live
 }
 
 func (e *EventReads) q(s string) string { return e.D.Rebind(s) }

@@ -39,6 +39,10 @@ type live struct {
 	mu    sync.Mutex
 	zone  func(site int64) (string, bool)
 	sites map[int64]*liveSite
+	// rollup rows appended since the last Cluster (and whether there was
+	// one since start), and how many rows that left
+	appended, clusteredRows int64
+	clustered               bool
 }
 
 type liveSite struct {
@@ -165,6 +169,7 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 		if err := tx.AppendRollups(ctx, site, day, rows); err != nil {
 			return err
 		}
+		e.live.appended += int64(len(rows))
 		if err := e.markBuilt(ctx, tx, site, day, ls.loc, d.Events); err != nil {
 			return err
 		}

@@ -47,11 +47,13 @@ func (e *EventReads) BuildDay(ctx context.Context, site store.Site, day string) 
 	if err != nil {
 		return err
 	}
+	rows := d.Rows()
+	e.live.appended += int64(len(rows))
 	return e.InTx(ctx, func(tx Tx) error {
 		if err := tx.Exec(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day = ?`), site.ID, day); err != nil {
 			return fmt.Errorf("rollups %d/%s: %w", site.ID, day, err)
 		}
-		if err := tx.AppendRollups(ctx, site.ID, day, d.Rows()); err != nil {
+		if err := tx.AppendRollups(ctx, site.ID, day, rows); err != nil {
 			return fmt.Errorf("rollups %d/%s: %w", site.ID, day, err)
 		}
 		if err := e.markBuilt(ctx, tx, site.ID, day, loc, d.Events); err != nil {
@@ -104,7 +106,31 @@ func (e *EventReads) RefreshRollups(ctx context.Context, site store.Site, now ti
 			return i, err
 		}
 	}
-	return len(todo), nil
+	return len(todo), e.cluster(ctx)
+}
+
+// cluster has the engine re-order the rollups (Cluster) at the first
+// refresh after start and whenever the rows appended since the last time
+// reach a twentieth of the table: the appended tail is read in full by
+// every panel.
+func (e *EventReads) cluster(ctx context.Context) error {
+	if e.Cluster == nil {
+		return nil
+	}
+	e.live.mu.Lock()
+	defer e.live.mu.Unlock()
+	if e.live.clustered && e.live.appended*20 < e.live.clusteredRows {
+		return nil
+	}
+	if err := e.Cluster(ctx); err != nil {
+		return fmt.Errorf("cluster rollups: %w", err)
+	}
+	var n int64
+	if err := e.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollups`).Scan(&n); err != nil {
+		return err
+	}
+	e.live.clustered, e.live.appended, e.live.clusteredRows = true, 0, n
+	return nil
 }
 
 func (e *EventReads) builtDays(ctx context.Context, siteID int64, fromDay, toDay string) (map[string]int64, error) {
@@ -276,6 +302,17 @@ func topOf(q *report.Query) (int, string, bool) {
 	return q.Offset + q.Limit, col, key.Desc
 }
 
+// sumCols are the rollups' sums in sumRow order; sumsOf the ones each
+// metric is computed from.
+var (
+	sumCols = []string{"visitors", "pageviews", "events", "visits", "bounces", "dur", "vpv"}
+	sumsOf  = map[string][]string{
+		report.MVisitors: {"visitors"}, report.MPercentage: {"visitors"}, report.MPageviews: {"pageviews"},
+		report.MEvents: {"events"}, report.MVisits: {"visits"}, report.MBounceRate: {"visits", "bounces"},
+		report.MVisitDuration: {"visits", "dur"}, report.MViewsPerVisit: {"visits", "vpv"},
+	}
+)
+
 // rollupSums reads the rollups of exactly the given days, the ones the
 // planner found built (so a day built or un-built meanwhile is neither
 // counted twice nor lost).
@@ -306,13 +343,26 @@ func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, rs rollupR
 		}
 		days = "day IN (" + strings.Join(marks, ", ") + ")"
 	}
-	sums := `SUM(visitors) AS visitors, SUM(pageviews) AS pageviews, SUM(events) AS events,
-		SUM(visits) AS visits, SUM(bounces) AS bounces, SUM(dur) AS dur, SUM(vpv) AS vpv`
-	query := fmt.Sprintf(`SELECT %s AS k, %s FROM rollups WHERE site_id = ? AND dim = ? AND %s`, key, sums, days)
+	// only the sums the metrics need (the others read as 0)
+	need := map[string]bool{"visitors": true, rs.orderCol: true}
+	for _, m := range q.Metrics {
+		for _, c := range sumsOf[m] {
+			need[c] = true
+		}
+	}
+	sums := make([]string, len(sumCols))
+	for i, c := range sumCols {
+		if need[c] {
+			sums[i] = "SUM(" + c + ") AS " + c
+		} else {
+			sums[i] = "0 AS " + c
+		}
+	}
+	query := fmt.Sprintf(`SELECT %s AS k, %s FROM rollups WHERE site_id = ? AND dim = ? AND %s`, key, strings.Join(sums, ", "), days)
 	if key != "''" {
-		// the stored deltas of a value may sum to nothing
-		query += " GROUP BY " + key + ` HAVING NOT (SUM(visitors) = 0 AND SUM(pageviews) = 0 AND SUM(events) = 0 AND SUM(visits) = 0
-			AND SUM(bounces) = 0 AND SUM(dur) = 0 AND SUM(vpv) = 0)`
+		// The stored deltas of a value may sum to nothing (an exit page
+		// a visit moved on from); a value that occurred has a visitor.
+		query += " GROUP BY " + key + " HAVING SUM(visitors) <> 0"
 	}
 	cols := "k, visitors, pageviews, events, visits, bounces, dur, vpv"
 	if rs.top > 0 {
