@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"fjord/internal/collect"
 	"fjord/internal/config"
@@ -54,7 +55,10 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*en
 	if ru, ok := e.st.Events.(report.Rollups); ok {
 		accounts := e.st.Accounts
 		ru.KeepRollupsLive(func(id int64) (string, bool) {
-			s, err := accounts.SiteByID(context.Background(), id)
+			// asked once per site, with the store's write lock held
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := accounts.SiteByID(ctx, id)
 			if err != nil {
 				return "", false
 			}

@@ -12,6 +12,7 @@
 package rollup
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"sort"
@@ -135,6 +136,7 @@ func NewDay(loc *time.Location) *Day {
 // events belong to no visit and are not kept).
 type ev struct {
 	ts               int64
+	id               [16]byte // breaks ties of ts, as the raw-event queries do
 	name, path, host string
 	inter            bool
 	sess             []string // values of the session dimensions; only on the first event of a visit
@@ -205,7 +207,7 @@ func (d *Day) Add(e *store.Event) bool {
 	if e.Name == "engagement" {
 		return true
 	}
-	x := ev{ts: store.Millis(e.Time), name: d.str(e.Name), path: d.str(e.Path), host: d.str(e.Hostname),
+	x := ev{ts: store.Millis(e.Time), id: e.ID, name: d.str(e.Name), path: d.str(e.Path), host: d.str(e.Hostname),
 		inter: e.Name == "pageview" || e.Interactive}
 	v := d.vis[e.VisitorID]
 	if v == nil {
@@ -217,9 +219,9 @@ func (d *Day) Add(e *store.Event) bool {
 	case v.end != math.MinInt64 && x.ts <= v.end+timeout:
 		// within reach of an ended visit
 		return false
-	case v.cur != nil && x.ts < v.cur.start:
-		// before the open visit: it may join an ended one, or start a
-		// visit of its own before it; rare (more than 30 minutes late)
+	case v.cur != nil && x.ts < v.cur.start-timeout:
+		// before the open visit, and not within its reach: a visit of
+		// its own between ended ones; rare (hours late) enough to rebuild
 		return false
 	case v.cur == nil || x.ts-v.cur.last > timeout:
 		// a new visit; the open one, if any, has ended
@@ -228,13 +230,15 @@ func (d *Day) Add(e *store.Event) bool {
 		v.evs = append(v.evs, x)
 		v.cur = d.step(nil, &v.evs[0], dayVisitor{d, v})
 		d.open = append(d.open, e.VisitorID)
-	case x.ts >= v.cur.last:
+	case !Before(x.ts, x.id, v.cur.last, v.evs[len(v.evs)-1].id):
 		v.evs = append(v.evs, x)
 		v.cur = d.step(v.cur, &v.evs[len(v.evs)-1], dayVisitor{d, v})
 	default:
-		// inside the open visit: take the visit out, insert, put it back
+		// inside the open visit, or just before it (then it becomes the
+		// visit's first event): take the visit out, insert, put it back
+		x.sess = d.session(e)
 		old := d.replay(v.evs)
-		i := sort.Search(len(v.evs), func(i int) bool { return v.evs[i].ts > x.ts })
+		i := sort.Search(len(v.evs), func(i int) bool { return Before(x.ts, x.id, v.evs[i].ts, v.evs[i].id) })
 		v.evs = append(v.evs, ev{})
 		copy(v.evs[i+1:], v.evs[i:])
 		v.evs[i] = x
@@ -262,6 +266,11 @@ func (d *Day) Add(e *store.Event) bool {
 		d.sweep()
 	}
 	return true
+}
+
+// Before orders events as the raw-event queries do: by time, then id.
+func Before(ts int64, id [16]byte, ts2 int64, id2 [16]byte) bool {
+	return ts < ts2 || ts == ts2 && bytes.Compare(id[:], id2[:]) < 0
 }
 
 // session is the event's values of the session dimensions.

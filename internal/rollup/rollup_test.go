@@ -34,8 +34,13 @@ func dayEvents(r *rand.Rand, loc *time.Location) []store.Event {
 				case 2:
 					e.Name, e.Interactive = "Scroll", false
 				}
+				for b := range e.ID {
+					e.ID[b] = byte(r.IntN(256))
+				}
 				out = append(out, e)
-				at = at.Add(time.Duration(r.IntN(600)) * time.Second)
+				if r.IntN(5) > 0 { // else the next event has the same time: ties go by id
+					at = at.Add(time.Duration(r.IntN(600)) * time.Second)
+				}
 			}
 			at = at.Add(time.Duration(31+r.IntN(60)) * time.Minute)
 		}
@@ -54,14 +59,19 @@ func rowsOf(d *Day) []Row {
 	return rows
 }
 
-// TestOrderDoesNotMatter: a day fed in time order, in reverse, and
-// shuffled has the same rows; and the deltas, summed, equal Rows.
+// TestOrderDoesNotMatter: a day fed in time order (ties by id), in
+// reverse, and shuffled has the same rows; and the deltas, summed, equal Rows.
 func TestOrderDoesNotMatter(t *testing.T) {
 	loc, _ := time.LoadLocation("Europe/Helsinki")
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
 		evs := dayEvents(r, loc)
-		sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+		byTime := func(evs []store.Event) {
+			sort.Slice(evs, func(i, j int) bool {
+				return Before(store.Millis(evs[i].Time), evs[i].ID, store.Millis(evs[j].Time), evs[j].ID)
+			})
+		}
+		byTime(evs)
 		inOrder := NewDay(loc)
 		for i := range evs {
 			inOrder.Add(&evs[i])
@@ -79,7 +89,7 @@ func TestOrderDoesNotMatter(t *testing.T) {
 				return d
 			}
 			all := slices.Clone(fed)
-			sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+			byTime(all)
 			d = NewDay(loc)
 			for i := range all {
 				if !d.Add(&all[i]) {

@@ -53,13 +53,13 @@ const SetPositionSQL = `INSERT INTO journal_positions (journal, segment, off) VA
 // interactive event (pageviews are always interactive).
 const summarySQL = `
 WITH ev AS (
-	SELECT visitor_id, ts, name, interactive,
-		CASE WHEN ts - LAG(ts) OVER (PARTITION BY visitor_id ORDER BY ts) <= ? THEN 0 ELSE 1 END AS starts
+	SELECT visitor_id, ts, id, name, interactive,
+		CASE WHEN ts - LAG(ts) OVER (PARTITION BY visitor_id ORDER BY ts, id) <= ? THEN 0 ELSE 1 END AS starts
 	FROM events
 	WHERE site_id = ? AND ts >= ? AND ts < ? AND name <> 'engagement'
 ), numbered AS (
 	SELECT visitor_id, ts, name, interactive,
-		SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS visit
+		SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS visit
 	FROM ev
 ), visits AS (
 	SELECT visitor_id,

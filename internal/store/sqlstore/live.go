@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -43,6 +44,8 @@ type live struct {
 	// one since start), and how many rows that left
 	appended, clusteredRows int64
 	clustered               bool
+	// touched are the sites whose live state the current batch changed
+	touched map[int64]bool
 }
 
 type liveSite struct {
@@ -69,15 +72,18 @@ func (e *EventReads) KeepRollupsLive(zone func(site int64) (string, bool)) {
 }
 
 // LockWrites is taken by an engine around the transaction that applies a
-// batch; UnlockWrites releases it. With failed set, the live state is
-// dropped: it may hold what was rolled back, and is rebuilt from the
-// stored events when the site's next batch comes.
+// batch; UnlockWrites releases it. With failed set, the live state of the
+// sites the batch touched is dropped: it may hold what was rolled back,
+// and is rebuilt from the stored events when the site's next batch comes.
 func (e *EventReads) LockWrites() { e.live.mu.Lock() }
 
 func (e *EventReads) UnlockWrites(failed bool) {
-	if failed && e.live.sites != nil {
-		e.live.sites = map[int64]*liveSite{}
+	if failed {
+		for site := range e.live.touched {
+			delete(e.live.sites, site)
+		}
 	}
+	clear(e.live.touched)
 	e.live.mu.Unlock()
 }
 
@@ -92,7 +98,11 @@ func (e *EventReads) ApplyRollups(ctx context.Context, tx Tx, events []store.Eve
 	for i := range events {
 		bySite[events[i].SiteID] = append(bySite[events[i].SiteID], &events[i])
 	}
+	if e.live.touched == nil {
+		e.live.touched = map[int64]bool{}
+	}
 	for site, evs := range bySite {
+		e.live.touched[site] = true
 		if err := e.applySite(ctx, tx, site, evs); err != nil {
 			return fmt.Errorf("rollups of site %d: %w", site, err)
 		}
@@ -121,16 +131,6 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 		days = append(days, day)
 	}
 	sort.Strings(days)
-	defer func() {
-		// keep the newest two days
-		ls.newest = max(ls.newest, days[len(days)-1])
-		prev := prevDay(ls.newest)
-		for day := range ls.days {
-			if day != ls.newest && day != prev {
-				delete(ls.days, day)
-			}
-		}
-	}()
 	for _, day := range days {
 		dayEvs := byDay[day]
 		if day < cutoff {
@@ -139,7 +139,7 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 			}
 			continue
 		}
-		sort.SliceStable(dayEvs, func(i, j int) bool { return dayEvs[i].Time.Before(dayEvs[j].Time) })
+		sort.Slice(dayEvs, func(i, j int) bool { return before(dayEvs[i], dayEvs[j]) })
 		d := ls.days[day]
 		whole := d == nil
 		for _, ev := range dayEvs {
@@ -156,23 +156,72 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 				break
 			}
 		}
-		// Deltas are appended (no index, no update); once they outnumber
-		// the day's rows the day is written whole again, so a day never
-		// holds much more than twice its rows.
-		rows := d.Deltas()
-		if d.deltas += len(rows); whole || d.deltas > 2*d.Keys()+1000 {
-			if err := tx.Exec(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day = ?`), site, day); err != nil {
-				return err
-			}
-			rows, d.deltas = d.Rows(), 0
-		}
-		if err := tx.AppendRollups(ctx, site, day, rows); err != nil {
+		if err := e.writeDay(ctx, tx, site, day, d, whole); err != nil {
 			return err
 		}
-		e.live.appended += int64(len(rows))
 		if err := e.markBuilt(ctx, tx, site, day, ls.loc, d.Events); err != nil {
 			return err
 		}
+	}
+	// Keep the newest two days; one that leaves is written whole (its
+	// deltas folded), as it stays.
+	ls.newest = max(ls.newest, days[len(days)-1])
+	prev := prevDay(ls.newest)
+	for day, d := range ls.days {
+		if day != ls.newest && day != prev {
+			if d.deltas > 0 {
+				if err := e.writeDay(ctx, tx, site, day, d, true); err != nil {
+					return err
+				}
+			}
+			delete(ls.days, day)
+		}
+	}
+	return nil
+}
+
+// writeDay stores what changed in a live day: its deltas, or with whole
+// (or once the deltas outnumber its keys) all its rows in place of the
+// stored ones, so that a day never holds much more than twice its rows.
+func (e *EventReads) writeDay(ctx context.Context, tx Tx, site int64, day string, d *liveDay, whole bool) error {
+	rows := d.Deltas()
+	if d.deltas += len(rows); whole || d.deltas > 2*d.Keys()+1000 {
+		if err := tx.Exec(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day = ?`), site, day); err != nil {
+			return err
+		}
+		rows, d.deltas = d.Rows(), 0
+	}
+	if err := tx.AppendRollups(ctx, site, day, rows); err != nil {
+		return err
+	}
+	e.live.appended += int64(len(rows))
+	return nil
+}
+
+// forgetStale drops the site's live days before yesterday (by now, in the
+// site's zone), writing whole a day that has deltas, and the site when no
+// day is left: a site that went quiet holds no memory. The caller holds
+// the lock.
+func (e *EventReads) forgetStale(ctx context.Context, site int64, now time.Time) error {
+	ls := e.live.sites[site]
+	if ls == nil {
+		return nil
+	}
+	yesterday := prevDay(now.In(ls.loc).Format(time.DateOnly))
+	for day, d := range ls.days {
+		if day >= yesterday {
+			continue
+		}
+		if d.deltas > 0 {
+			err := e.InTx(ctx, func(tx Tx) error { return e.writeDay(ctx, tx, site, day, d, true) })
+			if err != nil {
+				return err
+			}
+		}
+		delete(ls.days, day)
+	}
+	if len(ls.days) == 0 {
+		delete(e.live.sites, site)
 	}
 	return nil
 }
@@ -192,11 +241,31 @@ func (e *EventReads) liveSite(site int64) (*liveSite, error) {
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return nil, fmt.Errorf("time zone %q: %w", tz, err)
+		// a zone this host cannot load: the site's events are left to
+		// the rollup job (which reports it) rather than stop ingest
+		return nil, nil
 	}
 	ls := &liveSite{loc: loc, days: map[string]*liveDay{}}
 	e.live.sites[site] = ls
 	return ls, nil
+}
+
+// parseUUID reads the text form of an event id.
+func parseUUID(s string) ([16]byte, error) {
+	var id [16]byte
+	h := strings.ReplaceAll(s, "-", "")
+	if len(h) != 32 {
+		return id, fmt.Errorf("event id %q: want 32 hex digits", s)
+	}
+	if _, err := hex.Decode(id[:], []byte(h)); err != nil {
+		return id, fmt.Errorf("event id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// before orders events by time, then id (rollup.Before).
+func before(a, b *store.Event) bool {
+	return rollup.Before(store.Millis(a.Time), a.ID, store.Millis(b.Time), b.ID)
 }
 
 // prevDay is the day before day, "" before "".
@@ -225,8 +294,8 @@ func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := e.DB.QueryContext(ctx, e.q(`SELECT visitor_id, ts, name, path, hostname, interactive, `+strings.Join(sessionCols, ", ")+`
-		FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts`), site, store.Millis(from), store.Millis(to))
+	rows, err := e.DB.QueryContext(ctx, e.q(`SELECT CAST(id AS VARCHAR), visitor_id, ts, name, path, hostname, interactive, `+strings.Join(sessionCols, ", ")+`
+		FROM events WHERE site_id = ? AND ts >= ? AND ts < ? ORDER BY ts, id`), site, store.Millis(from), store.Millis(to))
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", day, err)
 	}
@@ -240,7 +309,8 @@ func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc 
 	}
 	var ev store.Event
 	var vid, ts int64
-	dest := []any{&vid, &ts, &ev.Name, &ev.Path, &ev.Hostname, &ev.Interactive}
+	var id string
+	dest := []any{&id, &vid, &ts, &ev.Name, &ev.Path, &ev.Hostname, &ev.Interactive}
 	for _, c := range sessionCols {
 		dest = append(dest, store.EventField(&ev, c))
 	}
@@ -248,8 +318,11 @@ func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc 
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("replay %s: %w", day, err)
 		}
+		if ev.ID, err = parseUUID(id); err != nil {
+			return nil, fmt.Errorf("replay %s: %w", day, err)
+		}
 		ev.VisitorID, ev.Time = uint64(vid), time.UnixMilli(ts).UTC()
-		for len(extra) > 0 && extra[0].Time.Before(ev.Time) {
+		for len(extra) > 0 && before(extra[0], &ev) {
 			if err := add(extra[0]); err != nil {
 				return nil, err
 			}

@@ -399,13 +399,13 @@ func (b *qbuilder) ctes(sb *strings.Builder, goalDim bool) {
 		sess[i] = fmt.Sprintf("MAX(CASE WHEN starts = 1 THEN %s END) AS %s", c, c)
 	}
 	fmt.Fprintf(sb, `WITH b AS (
-	SELECT visitor_id, ts, name, path, hostname, interactive, %s,
+	SELECT visitor_id, ts, id, name, path, hostname, interactive, %s,
 		CASE WHEN ts - LAG(ts) OVER w <= %d THEN 0 ELSE 1 END AS starts,
 		CASE WHEN LEAD(ts) OVER w - ts <= %d THEN 0 ELSE 1 END AS ends
 	FROM events WHERE site_id = %s AND ts >= %s AND ts < %s AND name <> 'engagement'%s
-	WINDOW w AS (PARTITION BY visitor_id ORDER BY ts)
+	WINDOW w AS (PARTITION BY visitor_id ORDER BY ts, id)
 ), n AS (
-	SELECT *, SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS visit FROM b
+	SELECT *, SUM(starts) OVER (PARTITION BY visitor_id ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS visit FROM b
 ), v AS (
 	SELECT visitor_id, visit, MIN(ts) AS start_ts, MAX(ts) - MIN(ts) AS dur,
 		SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pv,
@@ -415,7 +415,7 @@ func (b *qbuilder) ctes(sb *strings.Builder, goalDim bool) {
 		%s
 	FROM n GROUP BY visitor_id, visit
 ), e AS (
-	SELECT n.visitor_id, n.visit, n.ts, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page, %s
+	SELECT n.visitor_id, n.visit, n.ts, n.id, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page, %s
 	FROM n JOIN v ON n.visitor_id = v.visitor_id AND n.visit = v.visit
 ), fe AS (
 	SELECT %s`,
@@ -454,7 +454,7 @@ func (e *EventReads) Funnel(ctx context.Context, q *report.Query, steps []store.
 	b := &qbuilder{q: &fq, d: e.D, tz: q.Site.TimeZone}
 	var sb strings.Builder
 	b.ctes(&sb, true)
-	sb.WriteString("\nSELECT visitor_id, visit, goal FROM fe ORDER BY visitor_id, visit, ts")
+	sb.WriteString("\nSELECT visitor_id, visit, goal FROM fe ORDER BY visitor_id, visit, ts, id")
 	rows, err := e.DB.QueryContext(ctx, e.q(sb.String()), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("funnel of site %d: %w", q.Site.ID, err)

@@ -101,6 +101,12 @@ func (e *EventReads) RefreshRollups(ctx context.Context, site store.Site, now ti
 		}
 	}
 	sort.Strings(todo)
+	e.live.mu.Lock()
+	err = e.forgetStale(ctx, site.ID, now)
+	e.live.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("rollups of site %d: %w", site.ID, err)
+	}
 	for i, day := range todo {
 		if err := e.BuildDay(ctx, site, day); err != nil {
 			return i, err
