@@ -13,6 +13,8 @@ package rollup
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"math"
 	"slices"
 	"sort"
@@ -112,14 +114,16 @@ type Day struct {
 	Loc    *time.Location
 	Events int64 // every event added, engagement events included
 
-	ids     map[key]int32
-	keys    []key
-	sums    []Sums
-	written []Sums // as of the last Deltas or Settle
-	dirty   []bool
-	dlist   []int32
-	vis     map[uint64]*visitor
-	intern  map[string]string
+	ids      map[key]int32
+	keys     []key
+	sessions [][]int32 // interned lists of session dimension keys
+	sessIDs  map[string]int32
+	sums     []Sums
+	written  []Sums // as of the last Deltas or Settle
+	dirty    []bool
+	dlist    []int32
+	vis      map[uint64]*visitor
+	intern   map[string]string
 	// open lists the visitors that may have an open visit; newest is the
 	// latest event time seen; sweepIn counts down to the next sweep.
 	open    []uint64
@@ -129,25 +133,34 @@ type Day struct {
 
 // NewDay starts an empty day of a site whose time zone is loc.
 func NewDay(loc *time.Location) *Day {
-	return &Day{Loc: loc, ids: map[key]int32{}, vis: map[uint64]*visitor{}, intern: map[string]string{}}
+	return &Day{Loc: loc, ids: map[key]int32{}, vis: map[uint64]*visitor{}, intern: map[string]string{}, sessIDs: map[string]int32{}}
 }
 
-// ev is what the open visit's event needs to be replayed (engagement
-// events belong to no visit and are not kept).
+// ev is what the open visit's event needs to be replayed, as keys
+// (engagement events belong to no visit and are not kept).
 type ev struct {
 	ts               int64
 	id               [16]byte // breaks ties of ts, as the raw-event queries do
-	name, path, host string
-	inter            bool
-	sess             []string // values of the session dimensions; only on the first event of a visit
+	page, host, name int32    // keys of its path, hostname and name
+	sess             int32    // its session values' keys (Day.sessions); only on a visit's first event
+	pv, inter        bool
 }
 
 type visitor struct {
 	ended []int32 // sorted: the keys of the visitor's ended visits
 	end   int64   // the last event time of the ended visits
 	cur   *visit  // the open visit, nil when none
-	evs   []ev    // its events, in time order
+	// evs are the open visit's latest events (at most keepEvents), in
+	// time order; base is the visit's state before them (nil when they
+	// are all of it)
+	evs  []ev
+	base *visit
 }
+
+// keepEvents is how many of an open visit's latest events are kept: an
+// event that comes out of order among them is placed exactly; one that
+// would go before them makes the day be rebuilt.
+const keepEvents = 7
 
 // visit is the running state of a visitor's open visit.
 type visit struct {
@@ -156,16 +169,34 @@ type visit struct {
 	pv, inter, events int64
 	fixed             []int32 // aggregate, session dimensions, entry page
 	exit, startHour   int32
-	touched           map[int32]bool // event dimension keys; true: the key also gets the visit's values (page, hostname, name)
+	// touched are the event dimension keys, sorted, as key<<1 | 1 when
+	// the key also gets the visit's values (page, hostname, name; not
+	// the hour)
+	touched []uint32
 }
 
 // keys are the keys the visit occurs under.
 func (v *visit) keys() []int32 {
 	out := append([]int32{v.exit}, v.fixed...)
-	for k := range v.touched {
-		out = append(out, k)
+	for _, t := range v.touched {
+		out = append(out, int32(t>>1))
 	}
 	return out
+}
+
+// touch records key k among the visit's event dimension keys and tells
+// whether it was new.
+func (v *visit) touch(k int32, visitLevel bool) bool {
+	i, found := slices.BinarySearchFunc(v.touched, k, func(t uint32, k int32) int { return cmp.Compare(int32(t>>1), k) })
+	if found {
+		return false
+	}
+	t := uint32(k) << 1
+	if visitLevel {
+		t |= 1
+	}
+	v.touched = slices.Insert(v.touched, i, t)
+	return true
 }
 
 // sink receives a visit's contributions: counters added to a key, and the
@@ -207,8 +238,8 @@ func (d *Day) Add(e *store.Event) bool {
 	if e.Name == "engagement" {
 		return true
 	}
-	x := ev{ts: store.Millis(e.Time), id: e.ID, name: d.str(e.Name), path: d.str(e.Path), host: d.str(e.Hostname),
-		inter: e.Name == "pageview" || e.Interactive}
+	x := ev{ts: store.Millis(e.Time), id: e.ID, page: d.id(dimPage, e.Path), host: d.id(dimHost, e.Hostname), name: d.id(dimName, e.Name),
+		pv: e.Name == "pageview", inter: e.Name == "pageview" || e.Interactive, sess: -1}
 	v := d.vis[e.VisitorID]
 	if v == nil {
 		v = &visitor{end: math.MinInt64}
@@ -223,6 +254,9 @@ func (d *Day) Add(e *store.Event) bool {
 		// before the open visit, and not within its reach: a visit of
 		// its own between ended ones; rare (hours late) enough to rebuild
 		return false
+	case v.cur != nil && v.base != nil && Before(x.ts, x.id, v.evs[0].ts, v.evs[0].id):
+		// before the events kept of a long visit
+		return false
 	case v.cur == nil || x.ts-v.cur.last > timeout:
 		// a new visit; the open one, if any, has ended
 		d.endVisit(v)
@@ -233,16 +267,15 @@ func (d *Day) Add(e *store.Event) bool {
 	case !Before(x.ts, x.id, v.cur.last, v.evs[len(v.evs)-1].id):
 		v.evs = append(v.evs, x)
 		v.cur = d.step(v.cur, &v.evs[len(v.evs)-1], dayVisitor{d, v})
+		d.trim(v)
 	default:
-		// inside the open visit, or just before it (then it becomes the
-		// visit's first event): take the visit out, insert, put it back
+		// among the kept events, or just before the visit (then it
+		// becomes the first event): take them out, insert, put them back
 		x.sess = d.session(e)
-		old := d.replay(v.evs)
+		old, _ := d.replay(v.base, v.evs)
 		i := sort.Search(len(v.evs), func(i int) bool { return Before(x.ts, x.id, v.evs[i].ts, v.evs[i].id) })
-		v.evs = append(v.evs, ev{})
-		copy(v.evs[i+1:], v.evs[i:])
-		v.evs[i] = x
-		acc := d.replay(v.evs)
+		v.evs = slices.Insert(v.evs, i, x)
+		acc, cur := d.replay(v.base, v.evs)
 		for k, s := range old {
 			acc.get(k).sub(s)
 		}
@@ -255,11 +288,8 @@ func (d *Day) Add(e *store.Event) bool {
 				ds.occurs(k, s.n)
 			}
 		}
-		// the open visit's running state, rebuilt without touching the day
-		v.cur = nil
-		for j := range v.evs {
-			v.cur = d.step(v.cur, &v.evs[j], scratchSink{})
-		}
+		v.cur = cur
+		d.trim(v)
 	}
 	d.newest = max(d.newest, x.ts)
 	if d.sweepIn--; d.sweepIn <= 0 {
@@ -273,13 +303,21 @@ func Before(ts int64, id [16]byte, ts2 int64, id2 [16]byte) bool {
 	return ts < ts2 || ts == ts2 && bytes.Compare(id[:], id2[:]) < 0
 }
 
-// session is the event's values of the session dimensions.
-func (d *Day) session(e *store.Event) []string {
-	sess := make([]string, len(sessionCol))
+// session is the (interned) keys of the event's session values.
+func (d *Day) session(e *store.Event) int32 {
+	ks := make([]int32, len(sessionCol))
+	b := make([]byte, 0, 4*len(sessionCol))
 	for i, c := range sessionCol {
-		sess[i] = d.str(*store.EventField(e, c))
+		ks[i] = d.id(sessionDims[i], *store.EventField(e, c))
+		b = binary.LittleEndian.AppendUint32(b, uint32(ks[i]))
 	}
-	return sess
+	if id, ok := d.sessIDs[string(b)]; ok {
+		return id
+	}
+	id := int32(len(d.sessions))
+	d.sessions = append(d.sessions, ks)
+	d.sessIDs[string(b)] = id
+	return id
 }
 
 // endVisit ends the visitor's open visit: its keys join the ended ones,
@@ -292,13 +330,23 @@ func (d *Day) endVisit(v *visitor) {
 	slices.Sort(ks)
 	v.ended = slices.Compact(ks)
 	v.end = v.cur.last
-	v.cur, v.evs = nil, nil
+	v.cur, v.evs, v.base = nil, nil, nil
+}
+
+// trim keeps the open visit's latest keepEvents events, moving base past
+// the oldest one.
+func (d *Day) trim(v *visitor) {
+	if len(v.evs) <= keepEvents {
+		return
+	}
+	v.base = d.step(v.base, &v.evs[0], scratchSink{})
+	v.evs = append(v.evs[:0], v.evs[1:]...)
 }
 
 // sweepGrace is how long after a visit could last end it is still kept
 // open: events that come this late (relative to the day's latest) still
 // join it without a rebuild.
-const sweepGrace = time.Hour
+const sweepGrace = 5 * time.Minute
 
 // sweep ends the visits that no event is expected to continue any more
 // (the day has an event more than 30 minutes plus sweepGrace after their
@@ -320,14 +368,26 @@ func (d *Day) sweep() {
 	d.sweepIn = max(64, len(d.open))
 }
 
-// replay computes what a visit's events (in time order) contribute.
-func (d *Day) replay(evs []ev) scratchSink {
+// replay computes what a visit's events (in time order) contribute when
+// they follow base, and the visit's state after them.
+func (d *Day) replay(base *visit, evs []ev) (scratchSink, *visit) {
 	acc := scratchSink{}
-	var cur *visit
+	cur := base.clone()
 	for i := range evs {
 		cur = d.step(cur, &evs[i], acc)
 	}
-	return acc
+	return acc, cur
+}
+
+// clone copies a visit's state (nil stays nil); fixed never changes once
+// the visit starts, so it is shared.
+func (v *visit) clone() *visit {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	c.touched = slices.Clone(v.touched)
+	return &c
 }
 
 // hour is the key of the local wall-clock hour of t (ms), labelled as the
@@ -348,21 +408,19 @@ func (d *Day) hour(ms int64) int32 {
 func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 	var ec Sums // x's event counters
 	ec[sEvents] = 1
-	if x.name == "pageview" {
+	if x.pv {
 		ec[sPageviews] = 1
 	}
-	own := [...]int32{d.id(dimPage, x.path), d.id(dimHost, x.host), d.id(dimName, x.name), d.hour(x.ts)}
+	own := [...]int32{x.page, x.host, x.name, d.hour(x.ts)}
 	const hourIdx = 3
 	if cur == nil || x.ts-cur.last > store.SessionTimeout.Milliseconds() {
-		v := &visit{start: x.ts, last: x.ts, events: 1, pv: ec[sPageviews], touched: map[int32]bool{}}
+		v := &visit{start: x.ts, last: x.ts, events: 1, pv: ec[sPageviews]}
 		if x.inter {
 			v.inter = 1
 		}
-		v.fixed = append(v.fixed, d.id(0, ""), d.id(dimEntry, x.path))
-		for i, dim := range sessionDims {
-			v.fixed = append(v.fixed, d.id(dim, x.sess[i]))
-		}
-		v.exit, v.startHour = d.id(dimExit, x.path), own[hourIdx]
+		path := d.keys[x.page].val
+		v.fixed = append(append(make([]int32, 0, 2+len(sessionDims)), d.id(0, ""), d.id(dimEntry, path)), d.sessions[x.sess]...)
+		v.exit, v.startHour = d.id(dimExit, path), own[hourIdx]
 		full := plus(v.counters(), ec)
 		for _, k := range append(v.fixed[:len(v.fixed):len(v.fixed)], v.exit) {
 			s.add(k, &full)
@@ -371,7 +429,7 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 		for i, k := range own {
 			s.add(k, &full) // the hour of the first event is the start hour
 			s.occurs(k, 1)
-			v.touched[k] = i != hourIdx
+			v.touch(k, i != hourIdx)
 		}
 		return v
 	}
@@ -389,14 +447,14 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 	for _, k := range v.fixed {
 		s.add(k, &withEv)
 	}
-	for k, visitLevel := range v.touched {
-		if visitLevel {
-			s.add(k, &delta)
+	for _, t := range v.touched {
+		if t&1 == 1 {
+			s.add(int32(t>>1), &delta)
 		}
 	}
 	s.add(v.startHour, &delta)
 	// the exit page is now x's, and the visit's events go with it
-	if exit := d.id(dimExit, x.path); exit == v.exit {
+	if exit := d.id(dimExit, d.keys[x.page].val); exit == v.exit {
 		s.add(v.exit, &withEv)
 	} else {
 		gone := minus(Sums{}, plus(before, oldTotals))
@@ -410,8 +468,7 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 	// x's own page, hostname, name and hour
 	for i, k := range own {
 		c := ec
-		if _, seen := v.touched[k]; !seen {
-			v.touched[k] = i != hourIdx
+		if v.touch(k, i != hourIdx) {
 			s.occurs(k, 1)
 			if i != hourIdx {
 				c = plus(after, ec)
@@ -547,6 +604,9 @@ func (d *Day) Deltas() []Row {
 	d.dlist = d.dlist[:0]
 	return out
 }
+
+// Pending tells whether rows changed since the last Deltas or Settle.
+func (d *Day) Pending() bool { return len(d.dlist) > 0 }
 
 // Keys is how many keys (rows, empty ones included) the day has.
 func (d *Day) Keys() int { return len(d.keys) }

@@ -20,7 +20,11 @@ func dayEvents(r *rand.Rand, loc *time.Location) []store.Event {
 	for v := uint64(1); v <= 30; v++ {
 		at := day.Add(time.Duration(r.IntN(20*3600)) * time.Second)
 		for visit := 0; visit < 1+r.IntN(3); visit++ {
-			for i := 0; i < 1+r.IntN(6); i++ {
+			n := 1 + r.IntN(6)
+			if r.IntN(6) == 0 {
+				n = keepEvents + r.IntN(2*keepEvents) // longer than the events kept
+			}
+			for i := 0; i < n; i++ {
 				e := store.Event{VisitorID: v, Time: at, Name: "pageview", Hostname: "a.example",
 					Path: fmt.Sprintf("/p%d", r.IntN(5)), Country: []string{"FI", "SE"}[r.IntN(2)], Browser: "Firefox", Interactive: true}
 				if i == 0 {
@@ -39,7 +43,7 @@ func dayEvents(r *rand.Rand, loc *time.Location) []store.Event {
 				}
 				out = append(out, e)
 				if r.IntN(5) > 0 { // else the next event has the same time: ties go by id
-					at = at.Add(time.Duration(r.IntN(600)) * time.Second)
+					at = at.Add(time.Duration(r.IntN(300)) * time.Second)
 				}
 			}
 			at = at.Add(time.Duration(31+r.IntN(60)) * time.Minute)
@@ -128,7 +132,19 @@ func TestOrderDoesNotMatter(t *testing.T) {
 		if round == 0 {
 			t.Logf("shuffled: %d rebuilds for %d events", rebuilt, len(evs))
 		}
-		for name, d := range map[string]*Day{"reversed": reversed, "shuffled": shuffled} {
+		// nearly in order: each event up to 90 seconds late
+		fed = nil
+		jittered := NewDay(loc)
+		arrive := make([]time.Time, len(evs))
+		order := make([]int, len(evs))
+		for i := range evs {
+			arrive[i], order[i] = evs[i].Time.Add(time.Duration(r.IntN(90))*time.Second), i
+		}
+		sort.SliceStable(order, func(a, b int) bool { return arrive[order[a]].Before(arrive[order[b]]) })
+		for _, i := range order {
+			jittered = feed(jittered, evs[i])
+		}
+		for name, d := range map[string]*Day{"reversed": reversed, "shuffled": shuffled, "jittered": jittered} {
 			if got := rowsOf(d); !reflect.DeepEqual(got, want) {
 				t.Fatalf("round %d, %s: rows differ from time order\n got %v\nwant %v", round, name, got, want)
 			}

@@ -32,8 +32,12 @@ func RollupValues(site int64, day string, r *rollup.Row) []any {
 
 // live keeps the rollups of each site's newest two local days current as
 // batches are applied, so that today is read from rollups like any other
-// day. Its state is what this process has applied; whoever else writes
-// the same events table must not (one loader per store).
+// day. A batch changes only the state in memory; the changed rows are
+// written when a question is about to read the site's rollups (flushLive),
+// when a day leaves the live window, and by the rollup job, so that ingest
+// does not pay a rollup write per batch. Its state is what this process
+// has applied; whoever else writes the same events table must not (one
+// loader per store).
 type live struct {
 	// mu serialises every writer of rollups: Apply (which holds it for
 	// its whole transaction) and the build of a day.
@@ -46,6 +50,10 @@ type live struct {
 	clustered               bool
 	// touched are the sites whose live state the current batch changed
 	touched map[int64]bool
+	// unbuilt are days whose stored rollups may lack what a failed batch
+	// dropped from memory: they are taken out of the built days before
+	// anything else is written
+	unbuilt map[int64][]string
 }
 
 type liveSite struct {
@@ -54,11 +62,13 @@ type liveSite struct {
 	days   map[string]*liveDay
 }
 
-// liveDay is a day kept current, and how many delta rows were stored
-// since its rows were last written whole.
+// liveDay is a day kept current: how many delta rows were stored since
+// its rows were last written whole, and whether the stored rows are to be
+// replaced whole at the next write (a day new to the state, or replayed).
 type liveDay struct {
 	*rollup.Day
 	deltas int
+	whole  bool
 }
 
 // KeepRollupsLive turns on the maintenance of the newest days' rollups at
@@ -80,11 +90,40 @@ func (e *EventReads) LockWrites() { e.live.mu.Lock() }
 func (e *EventReads) UnlockWrites(failed bool) {
 	if failed {
 		for site := range e.live.touched {
-			delete(e.live.sites, site)
+			e.abandon(site)
 		}
 	}
 	clear(e.live.touched)
 	e.live.mu.Unlock()
+}
+
+// abandon drops a site's live state after a failure, its days to be taken
+// out of the built days (their stored rollups may lag behind the events).
+// The next batch of the site replays what is stored.
+func (e *EventReads) abandon(site int64) {
+	if ls := e.live.sites[site]; ls != nil {
+		if e.live.unbuilt == nil {
+			e.live.unbuilt = map[int64][]string{}
+		}
+		for day := range ls.days {
+			e.live.unbuilt[site] = append(e.live.unbuilt[site], day)
+		}
+	}
+	delete(e.live.sites, site)
+}
+
+// dropUnbuilt takes the days left by a failed batch out of the built days
+// (the caller holds the lock).
+func (e *EventReads) dropUnbuilt(ctx context.Context, tx Tx) error {
+	for site, days := range e.live.unbuilt {
+		for _, day := range days {
+			if err := tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND day = ?`), site, day); err != nil {
+				return err
+			}
+		}
+	}
+	clear(e.live.unbuilt)
+	return nil
 }
 
 // ApplyRollups brings the rollups up to date with a batch, inside the
@@ -100,6 +139,9 @@ func (e *EventReads) ApplyRollups(ctx context.Context, tx Tx, events []store.Eve
 	}
 	if e.live.touched == nil {
 		e.live.touched = map[int64]bool{}
+	}
+	if err := e.dropUnbuilt(ctx, tx); err != nil {
+		return err
 	}
 	for site, evs := range bySite {
 		e.live.touched[site] = true
@@ -141,7 +183,6 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 		}
 		sort.Slice(dayEvs, func(i, j int) bool { return before(dayEvs[i], dayEvs[j]) })
 		d := ls.days[day]
-		whole := d == nil
 		for _, ev := range dayEvs {
 			if d == nil || !d.Add(ev) {
 				// new to the live state, or an event for a visit that
@@ -151,16 +192,15 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 				if err != nil {
 					return err
 				}
-				d, whole = &liveDay{Day: rd}, true
+				d = &liveDay{Day: rd, whole: true}
 				ls.days[day] = d
+				// until written, the stored rollups of the day are not
+				// the day's: take it out of the built days
+				if err := tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND day = ?`), site, day); err != nil {
+					return err
+				}
 				break
 			}
-		}
-		if err := e.writeDay(ctx, tx, site, day, d, whole); err != nil {
-			return err
-		}
-		if err := e.markBuilt(ctx, tx, site, day, ls.loc, d.Events); err != nil {
-			return err
 		}
 	}
 	// Keep the newest two days; one that leaves is written whole (its
@@ -169,10 +209,9 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 	prev := prevDay(ls.newest)
 	for day, d := range ls.days {
 		if day != ls.newest && day != prev {
-			if d.deltas > 0 {
-				if err := e.writeDay(ctx, tx, site, day, d, true); err != nil {
-					return err
-				}
+			d.whole = d.whole || d.deltas > 0
+			if err := e.writeDay(ctx, tx, site, day, d, ls.loc); err != nil {
+				return err
 			}
 			delete(ls.days, day)
 		}
@@ -180,22 +219,65 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 	return nil
 }
 
-// writeDay stores what changed in a live day: its deltas, or with whole
-// (or once the deltas outnumber its keys) all its rows in place of the
-// stored ones, so that a day never holds much more than twice its rows.
-func (e *EventReads) writeDay(ctx context.Context, tx Tx, site int64, day string, d *liveDay, whole bool) error {
+// writeDay stores what changed in a live day and marks it built: its
+// deltas, or all its rows in place of the stored ones when it is to be
+// written whole or the deltas outnumber its keys (so that a day never
+// holds much more than twice its rows).
+func (e *EventReads) writeDay(ctx context.Context, tx Tx, site int64, day string, d *liveDay, loc *time.Location) error {
 	rows := d.Deltas()
-	if d.deltas += len(rows); whole || d.deltas > 2*d.Keys()+1000 {
+	if d.deltas += len(rows); d.whole || d.deltas > 2*d.Keys()+1000 {
 		if err := tx.Exec(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day = ?`), site, day); err != nil {
 			return err
 		}
-		rows, d.deltas = d.Rows(), 0
+		rows, d.deltas, d.whole = d.Rows(), 0, false
 	}
 	if err := tx.AppendRollups(ctx, site, day, rows); err != nil {
 		return err
 	}
 	e.live.appended += int64(len(rows))
+	return e.markBuilt(ctx, tx, site, day, loc, d.Events)
+}
+
+// flushLive writes what the site's live days hold and the store does not
+// yet, so that its rollups answer for every applied batch. Questions call
+// it before reading; it costs nothing when nothing changed.
+func (e *EventReads) flushLive(ctx context.Context, site int64) error {
+	e.live.mu.Lock()
+	defer e.live.mu.Unlock()
+	ls := e.live.sites[site]
+	if len(e.live.unbuilt) == 0 && (ls == nil || !ls.pending()) {
+		return nil
+	}
+	err := e.InTx(ctx, func(tx Tx) error {
+		if err := e.dropUnbuilt(ctx, tx); err != nil {
+			return err
+		}
+		if ls == nil {
+			return nil
+		}
+		for day, d := range ls.days {
+			if d.whole || d.Pending() {
+				if err := e.writeDay(ctx, tx, site, day, d, ls.loc); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.abandon(site)
+		return fmt.Errorf("write live rollups of site %d: %w", site, err)
+	}
 	return nil
+}
+
+func (ls *liveSite) pending() bool {
+	for _, d := range ls.days {
+		if d.whole || d.Pending() {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetStale drops the site's live days before yesterday (by now, in the
@@ -212,11 +294,10 @@ func (e *EventReads) forgetStale(ctx context.Context, site int64, now time.Time)
 		if day >= yesterday {
 			continue
 		}
-		if d.deltas > 0 {
-			err := e.InTx(ctx, func(tx Tx) error { return e.writeDay(ctx, tx, site, day, d, true) })
-			if err != nil {
-				return err
-			}
+		d.whole = d.whole || d.deltas > 0 || d.Pending()
+		if err := e.InTx(ctx, func(tx Tx) error { return e.writeDay(ctx, tx, site, day, d, ls.loc) }); err != nil {
+			e.abandon(site)
+			return err
 		}
 		delete(ls.days, day)
 	}

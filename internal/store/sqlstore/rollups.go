@@ -63,19 +63,21 @@ func (e *EventReads) BuildDay(ctx context.Context, site store.Site, day string) 
 	})
 }
 
-// RefreshRollups builds every day of a site before today whose rollups are
-// missing or whose event count changed since they were built. It returns
-// how many days it built.
+// RefreshRollups builds every day of a site up to today whose rollups are
+// missing or whose event count changed since they were built, but the days
+// kept live (after a restart, that is how today is rebuilt before its
+// next event). It also writes the live days' pending rows and lets go of
+// live days before yesterday. It returns how many days it built.
 func (e *EventReads) RefreshRollups(ctx context.Context, site store.Site, now time.Time) (int, error) {
 	loc, err := time.LoadLocation(site.TimeZone)
 	if err != nil {
 		return 0, err
 	}
 	l := now.In(loc)
-	today := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
+	tomorrow := time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, loc)
 	rows, err := e.DB.QueryContext(ctx, e.q(`SELECT d, COUNT(*) FROM (
 		SELECT CAST(to_timestamp(ts / 1000.0) AT TIME ZONE ? AS DATE) AS d FROM events WHERE site_id = ? AND ts < ?) x GROUP BY d`),
-		site.TimeZone, site.ID, store.Millis(today))
+		site.TimeZone, site.ID, store.Millis(tomorrow))
 	if err != nil {
 		return 0, fmt.Errorf("rollups of site %d: %w", site.ID, err)
 	}
@@ -94,19 +96,22 @@ func (e *EventReads) RefreshRollups(ctx context.Context, site store.Site, now ti
 	if err != nil {
 		return 0, err
 	}
+	e.live.mu.Lock()
+	err = e.forgetStale(ctx, site.ID, now)
 	var todo []string
 	for d, n := range counts {
-		if b, ok := built[d]; !ok || b != n {
+		if b, ok := built[d]; (!ok || b != n) && !e.isLive(site.ID, d) {
 			todo = append(todo, d)
 		}
 	}
-	sort.Strings(todo)
-	e.live.mu.Lock()
-	err = e.forgetStale(ctx, site.ID, now)
 	e.live.mu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("rollups of site %d: %w", site.ID, err)
 	}
+	if err := e.flushLive(ctx, site.ID); err != nil {
+		return 0, err
+	}
+	sort.Strings(todo)
 	for i, day := range todo {
 		if err := e.BuildDay(ctx, site, day); err != nil {
 			return i, err
@@ -188,6 +193,9 @@ func rollupable(q *report.Query) bool {
 // top rows of a breakdown are asked for, only those are read (topOf); the
 // total then counts all.
 func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, int, error) {
+	if err := e.flushLive(ctx, q.Site.ID); err != nil {
+		return nil, 0, err
+	}
 	loc, _ := time.LoadLocation(q.Site.TimeZone)
 	from, to := q.Range.From.In(loc), q.Range.To.In(loc)
 	var days []string
