@@ -395,6 +395,7 @@ type reportCase struct {
 	order  []report.Order
 	limit  int
 	goals  bool
+	rng    *report.Range // the suite's 7 days when nil
 }
 
 // Reports checks an engine's answers against the independent model.
@@ -470,6 +471,9 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 	})
 	check := func(t *testing.T, eng report.Engine, c reportCase, evs []store.Event) {
 		q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit}
+		if c.rng != nil {
+			q.Range = *c.rng
+		}
 		if c.goals {
 			q.Goals = []store.Goal{{ID: 1, SiteID: 1, Kind: "event", Value: "Signup"}, {ID: 2, SiteID: 1, Kind: "page", Value: "/blog/**"}, {ID: 3, SiteID: 1, Kind: "page", Value: "/nothing/*"}}
 			q.Metrics = append(q.Metrics, report.MConversion)
@@ -495,6 +499,17 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 		whole.Limit, whole.Offset = 0, 0
 		if n := len(truthAnswer(&whole, evs)); got.Total != n {
 			t.Fatalf("total %d, want %d", got.Total, n)
+		}
+	}
+	// A comparison asks the same question of the period before: one local
+	// day (the day of the DST change) and the day before it.
+	day, _ := report.ParsePeriod("day", site.TimeZone, start.Add(2*24*time.Hour))
+	before := day.Previous()
+	for _, c := range cases[:11] {
+		for _, r := range []report.Range{day, before} {
+			c := c
+			c.name, c.rng = c.name+" on "+r.FromDay, &r
+			cases = append(cases, c)
 		}
 	}
 	// Nothing is rolled up yet: raw events answer every case.
