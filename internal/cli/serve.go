@@ -201,17 +201,19 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 	}
 }
 
-// tuneGC: the collector's live heap is small (a few MB) while it allocates
-// ~10 KB per event, so Go's default (collect when the heap doubles) runs
-// the GC about ten times a second under load: 18% of the CPU in a profile.
-// A higher percentage with a soft memory limit trades a bounded amount of
-// memory for throughput (BENCHMARKS.md). GOGC and GOMEMLIMIT, when set,
-// win.
+// tuneGC: the collector's live heap is small (a few MB, plus about 1 KB
+// per open visit for the live rollups) while it allocates ~10 KB per
+// event, so Go's default (collect when the heap doubles) runs the GC about
+// ten times a second under load: 18% of the CPU in a profile. A higher
+// percentage with a soft memory limit trades a bounded amount of memory
+// for throughput; the limit is where the GC turns eager again, and 48 MiB
+// keeps the server near its memory target with 10,000 open visits
+// (BENCHMARKS.md). GOGC and GOMEMLIMIT, when set, win.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(96 << 20)
+		debug.SetMemoryLimit(48 << 20)
 	}
 }

@@ -129,6 +129,11 @@ type Day struct {
 	open    []uint64
 	newest  int64
 	sweepIn int
+	// caches: the hour (as ms bounds) of the last event, and the exit
+	// page key of each page key (-1 unknown)
+	hourFrom, hourTo int64
+	hourKey          int32
+	exits            []int32
 }
 
 // NewDay starts an empty day of a site whose time zone is loc.
@@ -393,8 +398,28 @@ func (v *visit) clone() *visit {
 // hour is the key of the local wall-clock hour of t (ms), labelled as the
 // raw-event queries label it.
 func (d *Day) hour(ms int64) int32 {
+	if ms >= d.hourFrom && ms < d.hourTo {
+		return d.hourKey // events mostly come in time order
+	}
 	l := time.UnixMilli(ms).In(d.Loc)
-	return d.id(dimHour, report.TimeLabel("hour", time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), 0, 0, 0, time.UTC)))
+	d.hourFrom = ms - int64(l.Minute()*60+l.Second())*1000 - int64(l.Nanosecond()/1e6)
+	d.hourTo = d.hourFrom + time.Hour.Milliseconds()
+	if time.UnixMilli(d.hourTo-1).In(d.Loc).Hour() != l.Hour() {
+		d.hourTo = d.hourFrom // an offset change inside the hour: no cache
+	}
+	d.hourKey = d.id(dimHour, report.TimeLabel("hour", time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), 0, 0, 0, time.UTC)))
+	return d.hourKey
+}
+
+// exitOf is the exit page key of a page key.
+func (d *Day) exitOf(page int32) int32 {
+	for int(page) >= len(d.exits) {
+		d.exits = append(d.exits, -1)
+	}
+	if d.exits[page] < 0 {
+		d.exits[page] = d.id(dimExit, d.keys[page].val)
+	}
+	return d.exits[page]
 }
 
 // step adds event x, which is not before any event of the visitor's latest
@@ -420,7 +445,7 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 		}
 		path := d.keys[x.page].val
 		v.fixed = append(append(make([]int32, 0, 2+len(sessionDims)), d.id(0, ""), d.id(dimEntry, path)), d.sessions[x.sess]...)
-		v.exit, v.startHour = d.id(dimExit, path), own[hourIdx]
+		v.exit, v.startHour = d.exitOf(x.page), own[hourIdx]
 		full := plus(v.counters(), ec)
 		for _, k := range append(v.fixed[:len(v.fixed):len(v.fixed)], v.exit) {
 			s.add(k, &full)
@@ -454,7 +479,7 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 	}
 	s.add(v.startHour, &delta)
 	// the exit page is now x's, and the visit's events go with it
-	if exit := d.id(dimExit, d.keys[x.page].val); exit == v.exit {
+	if exit := d.exitOf(x.page); exit == v.exit {
 		s.add(v.exit, &withEv)
 	} else {
 		gone := minus(Sums{}, plus(before, oldTotals))
