@@ -33,7 +33,7 @@ type testEnv struct {
 }
 
 // newEnv builds a server on real SQLite, DuckDB and journal files.
-func newEnv(t *testing.T, opts journal.Options) *testEnv {
+func newEnv(t testing.TB, opts journal.Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -99,8 +99,9 @@ func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.Jour
 	err = s.inTx(ctx, func(tx sqlstore.Tx) error {
 		if len(events) > 0 {
 			err := s.append("events", func(a *duck.Appender) error {
+				vals := make([]driver.Value, 0, 27)
 				for i := range events {
-					if err := a.AppendRow(row(&events[i])...); err != nil {
+					if err := a.AppendRow(row(vals, &events[i])...); err != nil {
 						return fmt.Errorf("event %x: %w", events[i].ID, err)
 					}
 				}
@@ -199,14 +200,16 @@ func (t writerTx) AppendRollups(ctx context.Context, site int64, day string, row
 	})
 }
 
-func row(e *store.Event) []driver.Value {
-	return []driver.Value{
+// row fills vals (reused across rows: the appender copies them) with an
+// event's columns.
+func row(vals []driver.Value, e *store.Event) []driver.Value {
+	return append(vals[:0],
 		duck.UUID(e.ID), e.SiteID, store.Millis(e.Time), e.Name, int64(e.VisitorID),
 		e.Hostname, e.Path, e.Referrer, e.Source, e.Channel,
 		e.UTMSource, e.UTMMedium, e.UTMCampaign, e.UTMContent, e.UTMTerm,
 		e.Country, e.Region, e.City, e.Browser, e.BrowserVersion, e.OS, e.OSVersion, e.Device,
 		e.Props, e.Interactive, e.ScrollDepth, e.EngagedMS,
-	}
+	)
 }
 
 // Checkpoint folds the WAL into the database file.
