@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the module briefly (FUZZTIME each, default 8s):
-# enough to catch a decoder that panics on the seed corpus' neighbours.
+# Runs every fuzz target of the module briefly (FUZZTIME each, default
+# 30000 inputs): enough to catch a decoder that panics on the seed corpus'
+# neighbours. A count, not a duration: Go 1.26's fuzz coordinator can fail a
+# duration run with a bare "context deadline exceeded" when a worker is
+# busy at the deadline (golang/go#75804, fixed in Go 1.27); a count has no
+# deadline to race.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzztime="${FUZZTIME:-8s}"
+fuzztime="${FUZZTIME:-30000x}"
 count=0
 while IFS=: read -r file name; do
 	pkg="./$(dirname "$file")"

@@ -1,0 +1,161 @@
+package authz
+
+import (
+	"strings"
+	"testing"
+)
+
+// The resources of the table, in column order: account 1 has sites 1 and
+// 2; the User (id 20) is granted site 1 whole and report 102 (on site 2)
+// alone, and owns report 103 (on site 2); user 10 is an Administrator.
+var columns = []struct {
+	name string
+	r    Resource
+}{
+	{"site granted", Resource{Kind: Site, Account: 1, Site: 1}},
+	{"site not granted", Resource{Kind: Site, Account: 1, Site: 2}},
+	{"report on granted site", Resource{Kind: Report, Account: 1, Site: 1, Report: 101, Owner: 10}},
+	{"report granted alone", Resource{Kind: Report, Account: 1, Site: 2, Report: 102, Owner: 10}},
+	{"own report, site not granted", Resource{Kind: Report, Account: 1, Site: 2, Report: 103, Owner: 20}},
+	{"report not granted", Resource{Kind: Report, Account: 1, Site: 2, Report: 104, Owner: 10}},
+	{"the user themself", Resource{Kind: UserKind, Account: 1, User: 20}},
+	{"another user", Resource{Kind: UserKind, Account: 1, User: 10}},
+	{"the account", Resource{Kind: Account, Account: 1}},
+	{"an integration", Resource{Kind: Integration, Account: 1, Site: 1}},
+	{"another account's site", Resource{Kind: Site, Account: 2, Site: 9}},
+}
+
+var principals = map[string]Principal{
+	"anonymous":                   {Role: Anonymous},
+	"operator":                    {Role: Operator},
+	"administrator":               {Role: Administrator, Account: 1, User: 10},
+	"administrator, main contact": {Role: Administrator, Account: 1, User: 10, MainContact: true},
+	"user":                        {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}},
+	"user, main contact":          {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}, MainContact: true},
+	"user's key, sites 1 and 2":   {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}, Key: true, KeySites: []int64{1, 2}},
+	"administrator's key, site 1": {Role: Administrator, Account: 1, User: 10, Key: true, KeySites: []int64{1}},
+	"administrator of account 2":  {Role: Administrator, Account: 2, User: 30},
+}
+
+// want: per principal, per action, one letter per column: A(llow),
+// F(orbidden), N(ot found).
+var want = map[string]map[Action]string{
+	"anonymous": all("NNNNNNNNNNN", "NNNNNNNNNNN"),
+	"operator":  all("AAAAAAAAAAA", "AAAAAAAAAAA"),
+	// everything in the account; approval is the main contact's
+	"administrator":               all("AAAAAAAAAAN", "FFFFFFFFFFN"),
+	"administrator, main contact": all("AAAAAAAAAAN", "AAAAAAAAAAN"),
+	"user": {
+		ReadSite:             "ANFFFNFNFNN",
+		ReadReport:           "FNAAFNFNFNN",
+		SaveReport:           "ANFFFNFNFNN",
+		EditReport:           "FNFFANFNFNN",
+		ManageSites:          "FNFFFNFNFNN",
+		ManageUsers:          "FNFFFNFNFNN",
+		ManageAccount:        "FNFFFNFNFNN",
+		ConfigureIntegration: "FNFFFNFNFNN",
+		ApproveIntegration:   "FNFFFNFNFNN",
+	},
+	"user, main contact": {
+		ReadSite:             "ANFFFNFNFFN",
+		ReadReport:           "FNAAFNFNFFN",
+		SaveReport:           "ANFFFNFNFFN",
+		EditReport:           "FNFFANFNFFN",
+		ManageSites:          "FNFFFNFNFFN",
+		ManageUsers:          "FNFFFNFNFFN",
+		ManageAccount:        "FNFFFNFNFFN",
+		ConfigureIntegration: "FNFFFNFNFFN",
+		ApproveIntegration:   "FNFFFNFNFAN",
+	},
+	// a key reads its sites' data within its owner's rights, nothing else
+	"user's key, sites 1 and 2": {
+		ReadSite:             "ANFFFNNNNNN",
+		ReadReport:           "FNAAFNNNNNN",
+		SaveReport:           "FNFFFNNNNNN",
+		EditReport:           "FNFFFNNNNNN",
+		ManageSites:          "FNFFFNNNNNN",
+		ManageUsers:          "FNFFFNNNNNN",
+		ManageAccount:        "FNFFFNNNNNN",
+		ConfigureIntegration: "FNFFFNNNNNN",
+		ApproveIntegration:   "FNFFFNNNNNN",
+	},
+	"administrator's key, site 1": all("ANANNNNNNNN", "FNFNNNNNNNN"),
+	"administrator of account 2":  all("NNNNNNNNNNA", "NNNNNNNNNNF"),
+}
+
+// all is the row of every action but ApproveIntegration, and that one's;
+// read actions share the first row too.
+func all(row, approve string) map[Action]string {
+	m := map[Action]string{}
+	for _, a := range Actions() {
+		m[a] = row
+	}
+	m[ApproveIntegration] = approve
+	return m
+}
+
+func init() {
+	// a key's non-read actions differ from its reads
+	k := want["administrator's key, site 1"]
+	for _, a := range Actions() {
+		if a != ReadSite && a != ReadReport {
+			k[a] = "FNFNNNNNNNN"
+		}
+	}
+}
+
+// TestDecisionTable checks every principal against every action and every
+// resource kind (with and without a grant, in and out of the account).
+func TestDecisionTable(t *testing.T) {
+	letter := map[Decision]string{Allow: "A", Forbidden: "F", NotFound: "N"}
+	if len(want) != len(principals) {
+		t.Fatalf("the table has %d principals, want rows for all %d", len(want), len(principals))
+	}
+	for pname, p := range principals {
+		rows, ok := want[pname]
+		if !ok {
+			t.Fatalf("no expectations for %q", pname)
+		}
+		for _, a := range Actions() {
+			row, ok := rows[a]
+			if !ok || len(row) != len(columns) {
+				t.Fatalf("%s / %s: want a row of %d letters, have %q", pname, a, len(columns), row)
+			}
+			var got strings.Builder
+			for _, c := range columns {
+				got.WriteString(letter[Decide(p, a, c.r)])
+			}
+			if got.String() != row {
+				for i, c := range columns {
+					if g := letter[Decide(p, a, c.r)]; g != row[i:i+1] {
+						t.Errorf("%s may %s %s: %s, want %s", pname, a, c.name, g, row[i:i+1])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestNoLeakByGuessing: for a User, anything of another account and any
+// ungranted site or report is NotFound, whatever the action, so a guessed
+// id tells nothing.
+func TestNoLeakByGuessing(t *testing.T) {
+	p := principals["user"]
+	for _, a := range Actions() {
+		for id := int64(2); id < 50; id++ {
+			for _, r := range []Resource{
+				{Kind: Site, Account: 1, Site: id},
+				{Kind: Report, Account: 1, Site: id, Report: 1000 + id, Owner: 10},
+				{Kind: Site, Account: id, Site: 1},
+				{Kind: Report, Account: id, Site: 1, Report: 101, Owner: 20},
+			} {
+				if r.Account == 1 && r.Site == 1 {
+					continue
+				}
+				if d := Decide(p, a, r); d != NotFound {
+					t.Fatalf("%s on %+v: %s, want NotFound", a, r, d)
+				}
+			}
+		}
+	}
+}
