@@ -2,7 +2,6 @@ package collect
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -173,14 +172,34 @@ func truncate(s string, n int) string {
 // salt is secret and destroyed after 48 hours, so the id cannot be turned
 // back into an address, nor followed from one day to the next.
 func VisitorID(salt []byte, site int64, ip netip.Addr, ua string) uint64 {
-	m := hmac.New(sha256.New, salt)
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(site))
-	m.Write(b[:])
+	// HMAC-SHA256 (RFC 2104) spelled out over one stack buffer: crypto/hmac
+	// allocates two hash states per call, and this runs for every event.
+	// TestVisitorIDIsHMAC holds it to crypto/hmac.
+	const block = sha256.BlockSize
+	var key [block]byte
+	if len(salt) > block {
+		sum := sha256.Sum256(salt)
+		copy(key[:], sum[:])
+	} else {
+		copy(key[:], salt)
+	}
+	var buf [block + 8 + 16 + 512]byte
+	msg := buf[:0]
+	for _, k := range key {
+		msg = append(msg, k^0x36)
+	}
+	msg = binary.BigEndian.AppendUint64(msg, uint64(site))
 	a := ip.As16()
-	m.Write(a[:])
-	m.Write([]byte(ua))
-	return binary.BigEndian.Uint64(m.Sum(nil))
+	msg = append(msg, a[:]...)
+	msg = append(msg, ua...) // past 512 bytes, append moves to the heap
+	inner := sha256.Sum256(msg)
+	var outer [block + sha256.Size]byte
+	for i, k := range key {
+		outer[i] = k ^ 0x5c
+	}
+	copy(outer[block:], inner[:])
+	sum := sha256.Sum256(outer[:])
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // SiteCache answers domain -> site from memory; on a miss it reloads the
@@ -193,6 +212,8 @@ type SiteCache struct {
 	mu       sync.RWMutex
 	byDomain map[string]store.Site
 	loaded   time.Time
+	// reloading serialises reloads (and the misses waiting on one)
+	reloading sync.Mutex
 }
 
 // Lookup finds the site for a domain, with or without "www.".
@@ -200,21 +221,28 @@ func (c *SiteCache) Lookup(ctx context.Context, domain string) (store.Site, erro
 	if s, ok := c.get(domain); ok {
 		return s, nil
 	}
-	// One reload per second however many misses arrive: the first one
-	// claims the slot.
-	c.mu.Lock()
+	// One reload per second however many misses arrive; a miss that comes
+	// while a reload runs waits for it and looks again (it used to answer
+	// "no such site" at once, losing a new site's first events).
+	c.reloading.Lock()
+	c.mu.RLock()
 	fresh := time.Since(c.loaded) < time.Second
+	c.mu.RUnlock()
+	var err error
 	if !fresh {
-		c.loaded = time.Now()
+		if err = c.Reload(ctx); err != nil {
+			// a failing store is asked again in a second, not per miss
+			c.mu.Lock()
+			c.loaded = time.Now()
+			c.mu.Unlock()
+		}
 	}
-	c.mu.Unlock()
-	if !fresh {
-		if err := c.Reload(ctx); err != nil {
-			return store.Site{}, err
-		}
-		if s, ok := c.get(domain); ok {
-			return s, nil
-		}
+	c.reloading.Unlock()
+	if err != nil {
+		return store.Site{}, err
+	}
+	if s, ok := c.get(domain); ok {
+		return s, nil
 	}
 	return store.Site{}, fmt.Errorf("site %q: %w", domain, store.ErrNotFound)
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -106,12 +107,13 @@ func DecodeJSON(body []byte, now time.Time) (Hit, error) {
 		return Hit{}, bad(ReasonBadUTF8, "", "body is not valid UTF-8")
 	}
 	var p payload
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&p); err != nil {
+	// Unmarshal rather than a Decoder: no reader buffer per request.
+	if err := json.Unmarshal(body, &p); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
+			return Hit{}, bad(ReasonBadJSON, "", "body has data after the JSON object")
+		}
 		return Hit{}, bad(ReasonBadJSON, "", "body is not a JSON object: %v", err)
-	}
-	if dec.More() {
-		return Hit{}, bad(ReasonBadJSON, "", "body has data after the JSON object")
 	}
 	return p.hit(now)
 }
