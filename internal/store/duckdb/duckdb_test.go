@@ -9,6 +9,7 @@ import (
 
 	"fjord/internal/store"
 	"fjord/internal/store/duckdb"
+	"fjord/internal/store/sqlstore"
 	"fjord/internal/store/storetest"
 )
 
@@ -52,5 +53,13 @@ func TestReports(t *testing.T) {
 		s := open(t, filepath.Join(t.TempDir(), "events.duckdb"))
 		t.Cleanup(func() { s.Close() })
 		return s
+	})
+}
+
+func TestLiveRollupsFailure(t *testing.T) {
+	storetest.LiveRollupsFailure(t, func(t *testing.T) (store.EventStore, *sqlstore.EventReads) {
+		s := open(t, filepath.Join(t.TempDir(), "events.duckdb"))
+		t.Cleanup(func() { s.Close() })
+		return s, &s.EventReads
 	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"fjord/internal/store"
 	"fjord/internal/store/postgres"
+	"fjord/internal/store/sqlstore"
 	"fjord/internal/store/storetest"
 )
 
@@ -57,5 +58,16 @@ func TestReports(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
+	})
+}
+
+func TestLiveRollupsFailure(t *testing.T) {
+	storetest.LiveRollupsFailure(t, func(t *testing.T) (store.EventStore, *sqlstore.EventReads) {
+		s, err := postgres.OpenEvents(context.Background(), storetest.PostgresURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, &s.EventReads
 	})
 }
