@@ -40,7 +40,54 @@ type AccountStore interface {
 	SavedReport(ctx context.Context, siteID, id int64) (SavedReport, error)
 	SavedReports(ctx context.Context, siteID int64) ([]SavedReport, error)
 	DeleteSavedReport(ctx context.Context, siteID, id int64) error
+
+	// CreateAccount stores an account with its first Administrator, who is
+	// its main contact, and its generic user, in one transaction.
+	CreateAccount(ctx context.Context, a Account, admin User) (Account, User, error)
+	Accounts(ctx context.Context) ([]Account, error)
+	AddUser(ctx context.Context, u User) (User, error)
+	// Users lists an account's people (not its generic user).
+	Users(ctx context.Context, accountID int64) ([]User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// Grant gives a User a whole site (siteID) or one saved report
+	// (reportID); exactly one of them is set.
+	Grant(ctx context.Context, userID, siteID, reportID int64) error
+	Grants(ctx context.Context, userID int64) (Grants, error)
 	Close() error
+}
+
+// Account is a customer organisation (PRODUCT §3.1).
+type Account struct {
+	ID                  int64
+	Name                string
+	MainContact         int64 // a user of the account
+	RequireSecondFactor bool
+	LeaverRetentionDays int // 1..90
+	Created             time.Time
+}
+
+// User roles.
+const (
+	RoleAdmin   = "admin"
+	RoleUser    = "user"
+	RoleGeneric = "generic" // the account's generic user, who inherits leavers' reports
+)
+
+// User is a person of an account, or its generic user.
+type User struct {
+	ID           int64
+	AccountID    int64
+	Email        string // lower case; "" for the generic user
+	Name         string
+	Role         string
+	PasswordHash string
+	Created      time.Time
+}
+
+// Grants are what a User may read: whole sites and single saved reports.
+type Grants struct {
+	Sites   []int64
+	Reports []int64
 }
 
 // Goal is a conversion: a custom event by name, or a pageview whose path

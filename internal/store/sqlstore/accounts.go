@@ -220,3 +220,175 @@ func (a *Accounts) SavedReports(ctx context.Context, siteID int64) ([]store.Save
 func (a *Accounts) DeleteSavedReport(ctx context.Context, siteID, id int64) error {
 	return a.deleteOne(ctx, "saved_reports", siteID, id)
 }
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (a *Accounts) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := a.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (a *Accounts) CreateAccount(ctx context.Context, acc store.Account, admin store.User) (store.Account, store.User, error) {
+	now := time.Now().UTC()
+	if acc.LeaverRetentionDays == 0 {
+		acc.LeaverRetentionDays = 90
+	}
+	acc.Created, admin.Created, admin.Role = now, now, store.RoleAdmin
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, a.q(`INSERT INTO accounts (name, require_second_factor, leaver_retention_days, created_at)
+			VALUES (?, ?, ?, ?) RETURNING id`), acc.Name, acc.RequireSecondFactor, acc.LeaverRetentionDays, store.Millis(now)).Scan(&acc.ID)
+		if err != nil {
+			return fmt.Errorf("create account %q: %w", acc.Name, err)
+		}
+		admin.AccountID = acc.ID
+		if admin, err = a.addUser(ctx, tx, admin); err != nil {
+			return err
+		}
+		generic := store.User{AccountID: acc.ID, Name: "Generic user", Role: store.RoleGeneric, Created: now}
+		if _, err := a.addUser(ctx, tx, generic); err != nil {
+			return err
+		}
+		acc.MainContact = admin.ID
+		_, err = tx.ExecContext(ctx, a.q(`UPDATE accounts SET main_contact = ? WHERE id = ?`), admin.ID, acc.ID)
+		return err
+	})
+	if err != nil {
+		return store.Account{}, store.User{}, err
+	}
+	return acc, admin, nil
+}
+
+func (a *Accounts) Accounts(ctx context.Context) ([]store.Account, error) {
+	rows, err := a.DB.QueryContext(ctx, `SELECT id, name, COALESCE(main_contact, 0), require_second_factor, leaver_retention_days, created_at
+		FROM accounts ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Account
+	for rows.Next() {
+		var acc store.Account
+		var created int64
+		if err := rows.Scan(&acc.ID, &acc.Name, &acc.MainContact, &acc.RequireSecondFactor, &acc.LeaverRetentionDays, &created); err != nil {
+			return nil, err
+		}
+		acc.Created = store.FromMillis(created)
+		out = append(out, acc)
+	}
+	return out, rows.Err()
+}
+
+func (a *Accounts) AddUser(ctx context.Context, u store.User) (store.User, error) {
+	if u.Created.IsZero() {
+		u.Created = time.Now().UTC()
+	}
+	return a.addUser(ctx, a.DB, u)
+}
+
+func (a *Accounts) addUser(ctx context.Context, db interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, u store.User) (store.User, error) {
+	u.Email = strings.ToLower(u.Email)
+	var email, hash any
+	if u.Email != "" {
+		email = u.Email
+	}
+	if u.PasswordHash != "" {
+		hash = u.PasswordHash
+	}
+	err := db.QueryRowContext(ctx, a.q(`INSERT INTO users (account_id, email, name, role, password_hash, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), u.AccountID, email, u.Name, u.Role, hash, store.Millis(u.Created)).Scan(&u.ID)
+	if err != nil {
+		if a.D.IsUnique != nil && a.D.IsUnique(err) {
+			return store.User{}, fmt.Errorf("user %q: %w", u.Email, store.ErrExists)
+		}
+		return store.User{}, fmt.Errorf("add user %q: %w", u.Email, err)
+	}
+	return u, nil
+}
+
+const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
+	var u store.User
+	var created int64
+	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created); err != nil {
+		return store.User{}, err
+	}
+	u.Created = store.FromMillis(created)
+	return u, nil
+}
+
+func (a *Accounts) Users(ctx context.Context, accountID int64) ([]store.User, error) {
+	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT `+userCols+` FROM users
+		WHERE account_id = ? AND role <> 'generic' AND removed_at IS NULL ORDER BY id`), accountID)
+	if err != nil {
+		return nil, fmt.Errorf("users of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (a *Accounts) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	u, err := scanUser(a.DB.QueryRowContext(ctx, a.q(`SELECT `+userCols+` FROM users WHERE email = ? AND removed_at IS NULL`), strings.ToLower(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.User{}, fmt.Errorf("user: %w", store.ErrNotFound)
+	}
+	return u, err
+}
+
+func (a *Accounts) Grant(ctx context.Context, userID, siteID, reportID int64) error {
+	if (siteID == 0) == (reportID == 0) {
+		return fmt.Errorf("a grant is of a site or of a report, not both or neither")
+	}
+	var site, report any
+	if siteID != 0 {
+		site = siteID
+	} else {
+		report = reportID
+	}
+	_, err := a.DB.ExecContext(ctx, a.q(`INSERT INTO grants (user_id, site_id, report_id, created_at) VALUES (?, ?, ?, ?)`),
+		userID, site, report, time.Now().UnixMilli())
+	if err != nil && a.D.IsUnique != nil && a.D.IsUnique(err) {
+		return nil // granted already
+	}
+	if err != nil {
+		return fmt.Errorf("grant to user %d: %w", userID, err)
+	}
+	return nil
+}
+
+func (a *Accounts) Grants(ctx context.Context, userID int64) (store.Grants, error) {
+	var g store.Grants
+	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT COALESCE(site_id, 0), COALESCE(report_id, 0) FROM grants WHERE user_id = ? ORDER BY site_id, report_id`), userID)
+	if err != nil {
+		return g, fmt.Errorf("grants of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var site, report int64
+		if err := rows.Scan(&site, &report); err != nil {
+			return g, err
+		}
+		if site != 0 {
+			g.Sites = append(g.Sites, site)
+		} else {
+			g.Reports = append(g.Reports, report)
+		}
+	}
+	return g, rows.Err()
+}

@@ -90,6 +90,67 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 			t.Fatalf("list: %+v %v", all, err)
 		}
 	})
+	t.Run("accounts, users and grants", func(t *testing.T) {
+		s := open(t)
+		acc, admin, err := s.CreateAccount(ctx, store.Account{Name: "Acme Oy"}, store.User{Email: "Boss@Acme.example", Name: "Boss", PasswordHash: "$argon2id$x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.ID == 0 || admin.ID == 0 || admin.Role != store.RoleAdmin || admin.Email != "boss@acme.example" || acc.MainContact != admin.ID {
+			t.Fatalf("created %+v with %+v", acc, admin)
+		}
+		other, _, err := s.CreateAccount(ctx, store.Account{Name: "Other"}, store.User{Email: "x@other.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.CreateAccount(ctx, store.Account{Name: "Dup"}, store.User{Email: "BOSS@acme.example"}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("an e-mail in use, in other case: %v, want ErrExists", err)
+		}
+		accs, err := s.Accounts(ctx)
+		if err != nil || len(accs) != 2 || accs[0].Name != "Acme Oy" || accs[0].LeaverRetentionDays != 90 || accs[0].MainContact != admin.ID {
+			t.Fatalf("accounts %+v (%v): the failed one must have left nothing", accs, err)
+		}
+		u, err := s.AddUser(ctx, store.User{AccountID: acc.ID, Email: "analyst@acme.example", Name: "Ann", Role: store.RoleUser})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users, err := s.Users(ctx, acc.ID)
+		if err != nil || len(users) != 2 || users[0].ID != admin.ID || users[1].ID != u.ID || users[0].PasswordHash != "$argon2id$x" {
+			t.Fatalf("users %+v (%v): want the administrator and the user, not the generic user", users, err)
+		}
+		if users, _ := s.Users(ctx, other.ID); len(users) != 1 {
+			t.Fatalf("the other account's users: %+v", users)
+		}
+		if got, err := s.UserByEmail(ctx, "ANALYST@acme.example"); err != nil || got.ID != u.ID || got.Role != store.RoleUser {
+			t.Fatalf("by e-mail: %+v %v", got, err)
+		}
+		if _, err := s.UserByEmail(ctx, "nobody@acme.example"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown e-mail: %v", err)
+		}
+		site, err := s.AddSite(ctx, store.Site{Domain: "acme.example", TimeZone: "UTC"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.SaveReport(ctx, store.SavedReport{SiteID: site.ID, Name: "Top", Definition: "{}"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range [][2]int64{{site.ID, 0}, {0, rep.ID}, {site.ID, 0}} {
+			if err := s.Grant(ctx, u.ID, g[0], g[1]); err != nil {
+				t.Fatalf("grant %v: %v", g, err)
+			}
+		}
+		if err := s.Grant(ctx, u.ID, site.ID, rep.ID); err == nil {
+			t.Fatal("a grant of a site and a report at once was taken")
+		}
+		g, err := s.Grants(ctx, u.ID)
+		if err != nil || len(g.Sites) != 1 || g.Sites[0] != site.ID || len(g.Reports) != 1 || g.Reports[0] != rep.ID {
+			t.Fatalf("grants %+v (%v)", g, err)
+		}
+		if g, _ := s.Grants(ctx, admin.ID); len(g.Sites)+len(g.Reports) != 0 {
+			t.Fatalf("the administrator has grants: %+v", g)
+		}
+	})
 	t.Run("goals and saved reports", func(t *testing.T) {
 		s := open(t)
 		a, _ := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "UTC"})
