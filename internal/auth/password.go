@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Argon2id parameters of new hashes: OWASP's first recommendation (19 MiB,
@@ -45,6 +46,7 @@ var (
 
 // CheckPassword tells whether a new password is acceptable.
 func CheckPassword(pw string) error {
+	pw = norm.NFC.String(pw)
 	switch {
 	case len(pw) > MaxPasswordBytes:
 		return ErrPasswordTooLong
@@ -66,7 +68,7 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(norm.NFC.String(pw)), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
@@ -93,10 +95,15 @@ func parseHash(h string) (hashParams, error) {
 		fmt.Sprintf("m=%d,t=%d,p=%d", m, t, th) != parts[3] {
 		return p, errBadHash
 	}
-	if m < 8*1024 || m > 256*1024 || t < 1 || t > 10 || th < 1 || th > 8 {
+	// within a few times our own parameters: a tampered row may not make
+	// a sign-in cost seconds
+	if m < 8*1024 || m > 4*argonMemory || t < 1 || t > 2*argonTime || th < 1 || th > 4 {
 		return p, errBadHash
 	}
-	enc := base64.RawStdEncoding
+	enc := base64.RawStdEncoding.Strict()
+	if strings.ContainsAny(parts[4]+parts[5], "\r\n") {
+		return p, errBadHash
+	}
 	salt, err := enc.DecodeString(parts[4])
 	if err != nil || len(salt) < 8 || len(salt) > 64 {
 		return p, errBadHash
@@ -119,7 +126,9 @@ func VerifyPassword(hash, pw string) error {
 	if len(pw) > MaxPasswordBytes {
 		return ErrMismatch
 	}
-	key := argon2.IDKey([]byte(pw), p.salt, p.time, p.memory, p.threads, uint32(len(p.key)))
+	// the same text typed as composed or decomposed characters is the
+	// same password
+	key := argon2.IDKey([]byte(norm.NFC.String(pw)), p.salt, p.time, p.memory, p.threads, uint32(len(p.key)))
 	if subtle.ConstantTimeCompare(key, p.key) != 1 {
 		return ErrMismatch
 	}

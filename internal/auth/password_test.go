@@ -22,6 +22,11 @@ func TestPasswordRoundTrip(t *testing.T) {
 			t.Errorf("%.20q: %v, want a mismatch", wrong, err)
 		}
 	}
+	// composed and decomposed forms of one text are one password
+	hu, _ := HashPassword("caf\u00e9 au lait!")
+	if err := VerifyPassword(hu, "cafe\u0301 au lait!"); err != nil {
+		t.Errorf("the decomposed form of the password: %v", err)
+	}
 	h2, _ := HashPassword("correct horse battery")
 	if h2 == h {
 		t.Fatal("two hashes of one password are equal: the salt is not random")
@@ -71,10 +76,12 @@ func TestStoredHashBounds(t *testing.T) {
 		"", "plain", "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
 		with(2, "v=16"),
 		with(3, "m=4194304,t=2,p=1"), // 4 GiB
+		with(3, "m=262144,t=10,p=8"), // 70 times our work
 		with(3, "m=19456,t=1000,p=1"),
 		with(3, "m=19456,t=2,p=1,x=1"),
 		with(3, "m=019456,t=2,p=1"),
 		with(4, "!!"),
+		with(4, parts[4][:4]+"\n"+parts[4][4:]),
 		with(5, ""),
 	} {
 		if err := VerifyPassword(h, "correct horse battery"); err == nil || errors.Is(err, ErrMismatch) {
@@ -107,7 +114,7 @@ func FuzzParseHash(f *testing.F) {
 			}
 			return
 		}
-		if p.memory < 8*1024 || p.memory > 256*1024 || p.time < 1 || p.time > 10 || p.threads < 1 || p.threads > 8 ||
+		if p.memory < 8*1024 || p.memory > 4*argonMemory || p.time < 1 || p.time > 2*argonTime || p.threads < 1 || p.threads > 4 ||
 			len(p.salt) < 8 || len(p.key) < 16 {
 			t.Fatalf("%q parsed to out-of-bounds parameters %+v", hash, p)
 		}

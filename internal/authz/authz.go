@@ -137,14 +137,18 @@ func (d Decision) String() string {
 
 // Decide answers whether p may do a on r.
 func Decide(p Principal, a Action, r Resource) Decision {
-	switch p.Role {
-	case Operator:
+	if a < 0 || a >= numActions || r.Kind < Site || r.Kind > Integration {
+		return NotFound // nothing unknown is allowed by default
+	}
+	switch {
+	case p.Role == Operator && !p.Key:
 		return Allow
-	case Administrator, User:
+	case p.Role == Administrator, p.Role == User:
 	default:
 		return NotFound
 	}
-	if p.Account == 0 || r.Account != p.Account {
+	// zero ids are "nobody" and "no account": never a match
+	if p.Account == 0 || p.User == 0 || r.Account != p.Account {
 		return NotFound
 	}
 	// a key reaches only its sites' data, and only reads it
@@ -171,7 +175,7 @@ func Decide(p Principal, a Action, r Resource) Decision {
 		// their own report on a site no longer granted stays theirs (to
 		// delete) but shows nothing
 		return Allow
-	case a == EditReport && r.Kind == Report && r.Owner == p.User:
+	case a == EditReport && r.Kind == Report && r.Owner == p.User: // p.User is not 0
 		return Allow
 	case a == ApproveIntegration && r.Kind == Integration && p.MainContact:
 		return Allow

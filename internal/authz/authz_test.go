@@ -136,6 +136,38 @@ func TestDecisionTable(t *testing.T) {
 	}
 }
 
+// TestZeroAndUnknown: zero ids (nobody, no account), unknown actions and
+// kinds, and a key claiming the operator's role get nothing.
+func TestZeroAndUnknown(t *testing.T) {
+	site := Resource{Kind: Site, Account: 1, Site: 1}
+	ownerless := Resource{Kind: Report, Account: 1, Site: 1, Report: 5}
+	cases := []struct {
+		name string
+		p    Principal
+		a    Action
+		r    Resource
+	}{
+		{"account 0", Principal{Role: Administrator, User: 10}, ReadSite, Resource{Kind: Site, Site: 1}},
+		{"user 0 edits an ownerless report", Principal{Role: User, Account: 1, Sites: []int64{1}}, EditReport, ownerless},
+		{"user 0 as a user resource", Principal{Role: User, Account: 1}, ManageUsers, Resource{Kind: UserKind, Account: 1}},
+		{"unknown action", principals["administrator"], Action(99), site},
+		{"negative action", principals["administrator"], Action(-1), site},
+		{"unknown kind", principals["administrator"], ReadSite, Resource{Kind: Kind(42), Account: 1, Site: 1}},
+		{"operator key", Principal{Role: Operator, Key: true, KeySites: []int64{1}}, ReadSite, site},
+		{"unknown role", Principal{Role: Role(7), Account: 1, User: 10}, ReadSite, site},
+	}
+	for _, c := range cases {
+		if d := Decide(c.p, c.a, c.r); d != NotFound {
+			t.Errorf("%s: %s, want NotFound", c.name, d)
+		}
+	}
+	// a User's own report needs their id to match, not two zeros
+	own := Resource{Kind: Report, Account: 1, Site: 1, Report: 6, Owner: 20}
+	if d := Decide(principals["user"], EditReport, own); d != Allow {
+		t.Errorf("own report: %s, want Allow", d)
+	}
+}
+
 // TestNoLeakByGuessing: for a User, anything of another account and any
 // ungranted site or report is NotFound, whatever the action, so a guessed
 // id tells nothing.

@@ -19,10 +19,11 @@ var ErrExists = errors.New("already exists")
 
 // Site is one tracked website.
 type Site struct {
-	ID       int64
-	Domain   string // the name the tracker sends as "domain"/"d"
-	TimeZone string // IANA name; days are bucketed in this zone
-	Created  time.Time
+	ID        int64
+	Domain    string // the name the tracker sends as "domain"/"d"
+	TimeZone  string // IANA name; days are bucketed in this zone
+	AccountID int64  // 0: not in an account yet
+	Created   time.Time
 }
 
 // AccountStore holds the OLTP data. It grows with the accounts issue.
@@ -50,7 +51,8 @@ type AccountStore interface {
 	Users(ctx context.Context, accountID int64) ([]User, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
 	// Grant gives a User a whole site (siteID) or one saved report
-	// (reportID); exactly one of them is set.
+	// (reportID); exactly one of them is set, and it must belong to the
+	// user's account (else ErrNotFound).
 	Grant(ctx context.Context, userID, siteID, reportID int64) error
 	Grants(ctx context.Context, userID int64) (Grants, error)
 	Close() error

@@ -55,8 +55,12 @@ func (a *Accounts) AddSite(ctx context.Context, s store.Site) (store.Site, error
 	if s.Created.IsZero() {
 		s.Created = time.Now().UTC()
 	}
-	err := a.DB.QueryRowContext(ctx, a.q(`INSERT INTO sites (domain, timezone, created_at) VALUES (?, ?, ?) RETURNING id`),
-		s.Domain, s.TimeZone, store.Millis(s.Created)).Scan(&s.ID)
+	var account any
+	if s.AccountID != 0 {
+		account = s.AccountID
+	}
+	err := a.DB.QueryRowContext(ctx, a.q(`INSERT INTO sites (domain, timezone, account_id, created_at) VALUES (?, ?, ?, ?) RETURNING id`),
+		s.Domain, s.TimeZone, account, store.Millis(s.Created)).Scan(&s.ID)
 	if err != nil {
 		if a.D.IsUnique != nil && a.D.IsUnique(err) {
 			return store.Site{}, fmt.Errorf("site %q: %w", s.Domain, store.ErrExists)
@@ -66,12 +70,12 @@ func (a *Accounts) AddSite(ctx context.Context, s store.Site) (store.Site, error
 	return s, nil
 }
 
-const siteCols = `id, domain, timezone, created_at`
+const siteCols = `id, domain, timezone, COALESCE(account_id, 0), created_at`
 
 func scanSite(row interface{ Scan(...any) error }) (store.Site, error) {
 	var s store.Site
 	var created int64
-	if err := row.Scan(&s.ID, &s.Domain, &s.TimeZone, &created); err != nil {
+	if err := row.Scan(&s.ID, &s.Domain, &s.TimeZone, &s.AccountID, &created); err != nil {
 		return store.Site{}, err
 	}
 	s.Created = store.FromMillis(created)
@@ -294,7 +298,10 @@ func (a *Accounts) AddUser(ctx context.Context, u store.User) (store.User, error
 func (a *Accounts) addUser(ctx context.Context, db interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, u store.User) (store.User, error) {
-	u.Email = strings.ToLower(u.Email)
+	u.Email = NormalizeEmail(u.Email)
+	if u.Role != store.RoleGeneric && !strings.Contains(u.Email, "@") {
+		return store.User{}, fmt.Errorf("a user needs an e-mail address (name@domain)")
+	}
 	var email, hash any
 	if u.Email != "" {
 		email = u.Email
@@ -305,10 +312,11 @@ func (a *Accounts) addUser(ctx context.Context, db interface {
 	err := db.QueryRowContext(ctx, a.q(`INSERT INTO users (account_id, email, name, role, password_hash, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), u.AccountID, email, u.Name, u.Role, hash, store.Millis(u.Created)).Scan(&u.ID)
 	if err != nil {
+		// the address stays out of the message: it is personal data
 		if a.D.IsUnique != nil && a.D.IsUnique(err) {
-			return store.User{}, fmt.Errorf("user %q: %w", u.Email, store.ErrExists)
+			return store.User{}, fmt.Errorf("a user with that e-mail address: %w", store.ErrExists)
 		}
-		return store.User{}, fmt.Errorf("add user %q: %w", u.Email, err)
+		return store.User{}, fmt.Errorf("add user: %w", err)
 	}
 	return u, nil
 }
@@ -344,7 +352,7 @@ func (a *Accounts) Users(ctx context.Context, accountID int64) ([]store.User, er
 }
 
 func (a *Accounts) UserByEmail(ctx context.Context, email string) (store.User, error) {
-	u, err := scanUser(a.DB.QueryRowContext(ctx, a.q(`SELECT `+userCols+` FROM users WHERE email = ? AND removed_at IS NULL`), strings.ToLower(email)))
+	u, err := scanUser(a.DB.QueryRowContext(ctx, a.q(`SELECT `+userCols+` FROM users WHERE email = ? AND removed_at IS NULL`), NormalizeEmail(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, fmt.Errorf("user: %w", store.ErrNotFound)
 	}
@@ -361,13 +369,20 @@ func (a *Accounts) Grant(ctx context.Context, userID, siteID, reportID int64) er
 	} else {
 		report = reportID
 	}
-	_, err := a.DB.ExecContext(ctx, a.q(`INSERT INTO grants (user_id, site_id, report_id, created_at) VALUES (?, ?, ?, ?)`),
-		userID, site, report, time.Now().UnixMilli())
+	// only to a User, and only what is in the user's account
+	res, err := a.DB.ExecContext(ctx, a.q(`INSERT INTO grants (user_id, site_id, report_id, created_at)
+		SELECT u.id, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT) FROM users u JOIN sites s ON s.account_id = u.account_id
+		WHERE u.id = ? AND u.role = 'user' AND u.removed_at IS NULL
+		AND s.id = COALESCE(CAST(? AS BIGINT), (SELECT site_id FROM saved_reports WHERE id = ?))`),
+		site, report, time.Now().UnixMilli(), userID, site, report)
 	if err != nil && a.D.IsUnique != nil && a.D.IsUnique(err) {
 		return nil // granted already
 	}
 	if err != nil {
 		return fmt.Errorf("grant to user %d: %w", userID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("grant to user %d: no such User, or the site or report is not in their account: %w", userID, store.ErrNotFound)
 	}
 	return nil
 }
@@ -391,4 +406,16 @@ func (a *Accounts) Grants(ctx context.Context, userID int64) (store.Grants, erro
 		}
 	}
 	return g, rows.Err()
+}
+
+// NormalizeEmail is the stored form of an e-mail address: trimmed, ASCII
+// letters in lower case. Other letters stay as they are (strings.ToLower
+// would make the Kelvin sign a "k" and let one address stand for another).
+func NormalizeEmail(e string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, strings.TrimSpace(e))
 }

@@ -127,7 +127,14 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		if _, err := s.UserByEmail(ctx, "nobody@acme.example"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown e-mail: %v", err)
 		}
-		site, err := s.AddSite(ctx, store.Site{Domain: "acme.example", TimeZone: "UTC"})
+		site, err := s.AddSite(ctx, store.Site{Domain: "acme.example", TimeZone: "UTC", AccountID: acc.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.SiteByID(ctx, site.ID); got.AccountID != acc.ID {
+			t.Fatalf("site's account %d, want %d", got.AccountID, acc.ID)
+		}
+		foreign, err := s.AddSite(ctx, store.Site{Domain: "other.example", TimeZone: "UTC", AccountID: other.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,12 +150,38 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		if err := s.Grant(ctx, u.ID, site.ID, rep.ID); err == nil {
 			t.Fatal("a grant of a site and a report at once was taken")
 		}
+		// only a User, and only what is in their account
+		for _, g := range [][3]int64{{u.ID, foreign.ID, 0}, {admin.ID, site.ID, 0}, {u.ID, 0, 999999}, {999999, site.ID, 0}} {
+			if err := s.Grant(ctx, g[0], g[1], g[2]); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("grant %v: %v, want ErrNotFound", g, err)
+			}
+		}
 		g, err := s.Grants(ctx, u.ID)
 		if err != nil || len(g.Sites) != 1 || g.Sites[0] != site.ID || len(g.Reports) != 1 || g.Reports[0] != rep.ID {
 			t.Fatalf("grants %+v (%v)", g, err)
 		}
 		if g, _ := s.Grants(ctx, admin.ID); len(g.Sites)+len(g.Reports) != 0 {
 			t.Fatalf("the administrator has grants: %+v", g)
+		}
+		// a grant goes with its report
+		if err := s.DeleteSavedReport(ctx, site.ID, rep.ID); err != nil {
+			t.Fatalf("delete a granted report: %v", err)
+		}
+		if g, _ := s.Grants(ctx, u.ID); len(g.Reports) != 0 || len(g.Sites) != 1 {
+			t.Fatalf("grants after the report went: %+v", g)
+		}
+		// e-mail addresses: trimmed, ASCII case folded, required
+		if _, err := s.AddUser(ctx, store.User{AccountID: acc.ID, Email: " Analyst@ACME.example ", Role: store.RoleUser}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("the same address with spaces and capitals: %v, want ErrExists", err)
+		}
+		if _, err := s.AddUser(ctx, store.User{AccountID: acc.ID, Email: " ", Role: store.RoleUser}); err == nil {
+			t.Fatal("a user without an e-mail address was added")
+		}
+		if _, err := s.AddUser(ctx, store.User{AccountID: acc.ID, Email: "kim@acme.example", Role: store.RoleUser}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddUser(ctx, store.User{AccountID: acc.ID, Email: "\u212aim@acme.example", Role: store.RoleUser}); err != nil {
+			t.Fatalf("an address with the Kelvin sign is another address: %v", err)
 		}
 	})
 	t.Run("goals and saved reports", func(t *testing.T) {

@@ -1,5 +1,5 @@
 -- Accounts (customer organisations), their users and what Users are
--- granted (PRODUCT §3.1–3.3). A user's e-mail is stored in lower case; it
+-- granted (PRODUCT §3.1–3.3); a grant goes with its site or report. A user's e-mail is stored in lower case; it
 -- is NULL for the account's generic user (which inherits a leaver's
 -- reports) and once a leaver's personal data is purged.
 CREATE TABLE accounts (
@@ -23,9 +23,9 @@ CREATE TABLE users (
 );
 CREATE UNIQUE INDEX users_email ON users (email) WHERE email IS NOT NULL;
 CREATE TABLE grants (
-	user_id BIGINT NOT NULL REFERENCES users (id),
-	site_id BIGINT REFERENCES sites (id),
-	report_id BIGINT REFERENCES saved_reports (id),
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	site_id BIGINT REFERENCES sites (id) ON DELETE CASCADE,
+	report_id BIGINT REFERENCES saved_reports (id) ON DELETE CASCADE,
 	created_at BIGINT NOT NULL,
 	CHECK ((site_id IS NULL) <> (report_id IS NULL))
 );
