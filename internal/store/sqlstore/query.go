@@ -394,12 +394,16 @@ func (b *qbuilder) feFrom(goalDim bool) string {
 // fe (e filtered; with goalDim one row per completed goal).
 func (b *qbuilder) ctes(sb *strings.Builder, goalDim bool) {
 	q := b.q
-	sess := make([]string, len(sessionCols))
-	for i, c := range sessionCols {
-		sess[i] = fmt.Sprintf("MAX(CASE WHEN starts = 1 THEN %s END) AS %s", c, c)
+	// only the session values the question uses: every other column is
+	// neither read nor carried through the window passes
+	var cols, sess, vcols string
+	for _, c := range b.sessionColsUsed() {
+		cols += ", " + c
+		sess += fmt.Sprintf(",\n\t\tMAX(CASE WHEN starts = 1 THEN %s END) AS %s", c, c)
+		vcols += ", v." + c
 	}
 	fmt.Fprintf(sb, `WITH b AS (
-	SELECT visitor_id, ts, id, name, path, hostname, interactive, %s,
+	SELECT visitor_id, ts, id, name, path, hostname, interactive%s,
 		CASE WHEN ts - LAG(ts) OVER w <= %d THEN 0 ELSE 1 END AS starts,
 		CASE WHEN LEAD(ts) OVER w - ts <= %d THEN 0 ELSE 1 END AS ends
 	FROM events WHERE site_id = %s AND ts >= %s AND ts < %s AND name <> 'engagement'%s
@@ -411,24 +415,49 @@ func (b *qbuilder) ctes(sb *strings.Builder, goalDim bool) {
 		SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pv,
 		SUM(CASE WHEN name = 'pageview' OR interactive THEN 1 ELSE 0 END) AS inter,
 		MAX(CASE WHEN starts = 1 THEN path END) AS entry_page,
-		MAX(CASE WHEN ends = 1 THEN path END) AS exit_page,
-		%s
+		MAX(CASE WHEN ends = 1 THEN path END) AS exit_page%s
 	FROM n GROUP BY visitor_id, visit
 ), e AS (
-	SELECT n.visitor_id, n.visit, n.ts, n.id, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page, %s
+	SELECT n.visitor_id, n.visit, n.ts, n.id, n.name, n.path, n.hostname, v.start_ts, v.entry_page, v.exit_page%s
 	FROM n JOIN v ON n.visitor_id = v.visitor_id AND n.visit = v.visit
 ), fe AS (
 	SELECT %s`,
-		strings.Join(sessionCols, ", "),
+		cols,
 		store.SessionTimeout.Milliseconds(), store.SessionTimeout.Milliseconds(),
 		b.arg(q.Site.ID), b.arg(store.Millis(q.Range.From)), b.arg(store.Millis(q.Range.To)),
 		b.visitorPushdown(),
-		strings.Join(sess, ",\n\t\t"),
-		"v."+strings.Join(sessionCols, ", v."), b.feFrom(goalDim))
+		sess, vcols, b.feFrom(goalDim))
 	if q.Filter != nil {
 		sb.WriteString(" WHERE " + b.filter(q.Filter))
 	}
 	sb.WriteString("\n)")
+}
+
+// sessionColsUsed are the session columns the query's dimensions and
+// filter refer to, in sessionCols order.
+func (b *qbuilder) sessionColsUsed() []string {
+	used := map[string]bool{}
+	for _, d := range b.q.Dimensions {
+		used[d.Column] = true
+	}
+	var walk func(f *report.Filter)
+	walk = func(f *report.Filter) {
+		if f == nil {
+			return
+		}
+		used[f.Dim.Column] = true
+		for i := range f.Sub {
+			walk(&f.Sub[i])
+		}
+	}
+	walk(b.q.Filter)
+	var out []string
+	for _, c := range sessionCols {
+		if used[c] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func groupBy(n int, alias []string) string {
