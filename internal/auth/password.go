@@ -19,7 +19,7 @@ import (
 // Argon2id parameters of new hashes: OWASP's first recommendation (19 MiB,
 // two passes, one lane), about 25 ms of one core here. A stored hash keeps
 // its own parameters, so raising these later needs no migration: a hash
-// with older parameters still verifies (and NeedsRehash says so).
+// with older parameters still verifies.
 const (
 	argonTime    = 2
 	argonMemory  = 19 * 1024 // KiB
@@ -133,12 +133,4 @@ func VerifyPassword(hash, pw string) error {
 		return ErrMismatch
 	}
 	return nil
-}
-
-// NeedsRehash tells whether a stored hash was made with other parameters
-// than new hashes get (to be re-hashed at the next successful sign-in).
-func NeedsRehash(hash string) bool {
-	p, err := parseHash(hash)
-	return err != nil || p.memory != argonMemory || p.time != argonTime || p.threads != argonThreads ||
-		len(p.salt) != argonSaltLen || len(p.key) != argonKeyLen
 }

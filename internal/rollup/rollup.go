@@ -119,7 +119,7 @@ type Day struct {
 	sessions [][]int32 // interned lists of session dimension keys
 	sessIDs  map[string]int32
 	sums     []Sums
-	written  []Sums // as of the last Deltas or Settle
+	written  []Sums // as of the last Deltas
 	dirty    []bool
 	dlist    []int32
 	vis      map[uint64]*visitor
@@ -611,7 +611,7 @@ func (d *Day) Rows() []Row {
 	return out
 }
 
-// Deltas returns, for each row changed since the last Deltas or Settle,
+// Deltas returns, for each row changed since the last Deltas,
 // what was added to it since (negative where a count went down), and
 // takes the day as written. Stored rows plus deltas are the day's rows:
 // a reader sums the rows of a key.
@@ -630,17 +630,8 @@ func (d *Day) Deltas() []Row {
 	return out
 }
 
-// Pending tells whether rows changed since the last Deltas or Settle.
+// Pending tells whether rows changed since the last Deltas.
 func (d *Day) Pending() bool { return len(d.dlist) > 0 }
 
 // Keys is how many keys (rows, empty ones included) the day has.
 func (d *Day) Keys() int { return len(d.keys) }
-
-// Settle takes the day as written in full (Rows was stored).
-func (d *Day) Settle() {
-	copy(d.written, d.sums)
-	for _, i := range d.dlist {
-		d.dirty[i] = false
-	}
-	d.dlist = d.dlist[:0]
-}

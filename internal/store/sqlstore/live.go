@@ -128,8 +128,8 @@ func (e *EventReads) dropUnbuilt(ctx context.Context, tx Tx) error {
 
 // ApplyRollups brings the rollups up to date with a batch, inside the
 // transaction that inserts it (the caller holds LockWrites): the newest
-// two local days of each site are maintained in memory and their changed
-// rows written; an event for an older day (a late one) takes its day out
+// two local days of each site are maintained in memory (their rows are
+// written later: flushLive, writeDay); an event for an older day (a late one) takes its day out
 // of the built days, to be answered from raw events until the rollup job
 // builds it again.
 func (e *EventReads) ApplyRollups(ctx context.Context, tx Tx, events []store.Event) error {

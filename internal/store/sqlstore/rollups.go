@@ -47,17 +47,10 @@ func (e *EventReads) BuildDay(ctx context.Context, site store.Site, day string) 
 	if err != nil {
 		return err
 	}
-	rows := d.Rows()
-	e.live.appended += int64(len(rows))
+	// written whole, as a live day that leaves the window
 	return e.InTx(ctx, func(tx Tx) error {
-		if err := tx.Exec(ctx, e.q(`DELETE FROM rollups WHERE site_id = ? AND day = ?`), site.ID, day); err != nil {
+		if err := e.writeDay(ctx, tx, site.ID, day, &liveDay{Day: d, whole: true}, loc); err != nil {
 			return fmt.Errorf("rollups %d/%s: %w", site.ID, day, err)
-		}
-		if err := tx.AppendRollups(ctx, site.ID, day, rows); err != nil {
-			return fmt.Errorf("rollups %d/%s: %w", site.ID, day, err)
-		}
-		if err := e.markBuilt(ctx, tx, site.ID, day, loc, d.Events); err != nil {
-			return fmt.Errorf("rollups %d/%s: mark built: %w", site.ID, day, err)
 		}
 		return nil
 	})
