@@ -172,7 +172,7 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 				continue
 			}
 			if n > 0 {
-				srv.Log.Info("rollups built", "site", site.Domain, "days", n, "seconds", time.Since(start).Seconds())
+				srv.Log.Info("rollups built", "site", site.Domain, "days and weeks", n, "seconds", time.Since(start).Seconds())
 			}
 		}
 	}

@@ -141,7 +141,8 @@ type Engine interface {
 }
 
 // Rollups is implemented by engines that keep daily rollups: a job calls
-// it to build the days that are over.
+// it to build the days that are over (and their weeks); it returns how many
+// days and weeks it built.
 type Rollups interface {
 	RefreshRollups(ctx context.Context, site store.Site, now time.Time) (int, error)
 	// KeepRollupsLive makes ingest keep the newest days' rollups current;

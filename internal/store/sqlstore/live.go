@@ -117,7 +117,7 @@ func (e *EventReads) abandon(site int64) {
 func (e *EventReads) dropUnbuilt(ctx context.Context, tx Tx) error {
 	for site, days := range e.live.unbuilt {
 		for _, day := range days {
-			if err := tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND day = ?`), site, day); err != nil {
+			if err := e.unbuild(ctx, tx, site, day); err != nil {
 				return err
 			}
 		}
@@ -196,7 +196,7 @@ func (e *EventReads) applySite(ctx context.Context, tx Tx, site int64, evs []*st
 				ls.days[day] = d
 				// until written, the stored rollups of the day are not
 				// the day's: take it out of the built days
-				if err := tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND day = ?`), site, day); err != nil {
+				if err := e.unbuild(ctx, tx, site, day); err != nil {
 					return err
 				}
 				break
@@ -424,15 +424,24 @@ func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc 
 	return d, nil
 }
 
-// markBuilt lists a day as built from n events.
+// markBuilt lists a day as built from n events; its week, whose rows no
+// longer sum its days, is taken out.
 func (e *EventReads) markBuilt(ctx context.Context, tx Tx, site int64, day string, loc *time.Location, n int64) error {
 	from, to, err := dayBounds(day, loc)
 	if err != nil {
 		return err
 	}
+	if err := tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND day = ?`), site, weekKey(day)); err != nil {
+		return err
+	}
+	return e.list(ctx, tx, site, day, from, to, n)
+}
+
+// list enters a day or week key in rollup_days, with its time bounds.
+func (e *EventReads) list(ctx context.Context, tx Tx, site int64, key string, from, to time.Time, n int64) error {
 	return tx.Exec(ctx, e.q(`INSERT INTO rollup_days (site_id, day, from_ms, to_ms, events, built_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (site_id, day) DO UPDATE SET from_ms = excluded.from_ms, to_ms = excluded.to_ms, events = excluded.events, built_at = excluded.built_at`),
-		site, day, store.Millis(from), store.Millis(to), n, time.Now().UnixMilli())
+		site, key, store.Millis(from), store.Millis(to), n, time.Now().UnixMilli())
 }
 
 // isLive tells whether a day's rollups are kept by the live state (the

@@ -59,8 +59,8 @@ func (e *EventReads) BuildDay(ctx context.Context, site store.Site, day string) 
 // RefreshRollups builds every day of a site up to today whose rollups are
 // missing or whose event count changed since they were built, but the days
 // kept live (after a restart, that is how today is rebuilt before its
-// next event). It also writes the live days' pending rows and lets go of
-// live days before yesterday. It returns how many days it built.
+// next event), then the weeks that can be (weeks.go). It also writes the live days' pending rows and lets go of
+// live days before yesterday. It returns how many days and weeks it built.
 func (e *EventReads) RefreshRollups(ctx context.Context, site store.Site, now time.Time) (int, error) {
 	loc, err := time.LoadLocation(site.TimeZone)
 	if err != nil {
@@ -110,7 +110,11 @@ func (e *EventReads) RefreshRollups(ctx context.Context, site store.Site, now ti
 			return i, err
 		}
 	}
-	return len(todo), e.cluster(ctx)
+	weeks, err := e.buildWeeks(ctx, site)
+	if err != nil {
+		return len(todo) + weeks, err
+	}
+	return len(todo) + weeks, e.cluster(ctx)
 }
 
 // cluster has the engine re-order the rollups (Cluster) at the first
@@ -202,6 +206,13 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, in
 	if err != nil {
 		return nil, 0, err
 	}
+	// whole weeks for a question their rows answer (not a time bucket)
+	var weeks map[string]int64
+	if (len(q.Dimensions) == 0 || q.Dimensions[0].Time == "") && len(built) >= 7 {
+		if weeks, err = e.builtWeeks(ctx, q.Site.ID, days[0], days[len(days)-1]); err != nil {
+			return nil, 0, err
+		}
+	}
 	merged := map[string]*sumRow{}
 	var order []string
 	add := func(r sumRow) {
@@ -216,8 +227,8 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, in
 			m.sums[i] += r.sums[i]
 		}
 	}
+	rs := rollupRead{ranges: keyRanges(days, built, weeks)}
 	if len(built) == len(days) {
-		rs := rollupRead{days: days, contiguous: true}
 		rs.top, rs.orderCol, rs.desc = topOf(q)
 		rows, total, err := e.rollupSums(ctx, q, rs)
 		if err != nil || rs.top > 0 {
@@ -227,11 +238,7 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, in
 			add(r)
 		}
 	} else if len(built) > 0 {
-		var bd []string
-		for d := range built {
-			bd = append(bd, d)
-		}
-		rows, _, err := e.rollupSums(ctx, q, rollupRead{days: bd})
+		rows, _, err := e.rollupSums(ctx, q, rs)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -279,15 +286,59 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, in
 	return out, 0, nil
 }
 
-// rollupRead is what rollupSums reads: the days (contiguous: every day
-// from the first to the last), and with top > 0 only the rows ranked in
-// the top by orderCol (ties at the edge included).
+// rollupRead is what rollupSums reads: ranges of rollups keys, each of
+// consecutive built days or of consecutive built weeks (keyRanges), and
+// with top > 0 only the rows ranked in the top by orderCol (ties at the
+// edge included).
 type rollupRead struct {
-	days       []string
-	contiguous bool
-	top        int
-	orderCol   string
-	desc       bool
+	ranges   [][2]string
+	top      int
+	orderCol string
+	desc     bool
+}
+
+// keyRanges covers the built days of a range of days with key ranges: a
+// run of seven built days from a Monday whose week is built reads as that
+// week, the others as days. Each range holds only keys that are listed,
+// so rows left by a day or week since taken out are never read.
+func keyRanges(days []string, built, weeks map[string]int64) [][2]string {
+	var out [][2]string
+	prevWeek, prevDay := false, false // what the last range holds and whether it reaches the previous key
+	for i := 0; i < len(days); {
+		d := days[i]
+		if _, ok := built[d]; !ok {
+			prevWeek, prevDay = false, false
+			i++
+			continue
+		}
+		if _, ok := weeks[d]; ok && i+7 <= len(days) && allIn(days[i:i+7], built) {
+			if k := weekPrefix + d; prevWeek {
+				out[len(out)-1][1] = k
+			} else {
+				out = append(out, [2]string{k, k})
+			}
+			prevWeek, prevDay = true, false
+			i += 7
+			continue
+		}
+		if prevDay {
+			out[len(out)-1][1] = d
+		} else {
+			out = append(out, [2]string{d, d})
+		}
+		prevWeek, prevDay = false, true
+		i++
+	}
+	return out
+}
+
+func allIn(keys []string, set map[string]int64) bool {
+	for _, k := range keys {
+		if _, ok := set[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // topOf tells how many rows of a one-dimension breakdown are enough: when
@@ -337,19 +388,6 @@ func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, rs rollupR
 			key, bucket = "day", d.Time
 		}
 	}
-	args := []any{q.Site.ID, dim}
-	var days string
-	if rs.contiguous {
-		days = "day >= ? AND day <= ?"
-		args = append(args, rs.days[0], rs.days[len(rs.days)-1])
-	} else {
-		marks := make([]string, 0, len(rs.days))
-		for _, d := range rs.days {
-			args = append(args, d)
-			marks = append(marks, "?")
-		}
-		days = "day IN (" + strings.Join(marks, ", ") + ")"
-	}
 	// only the sums the metrics need (the others read as 0)
 	need := map[string]bool{"visitors": true, rs.orderCol: true}
 	for _, m := range q.Metrics {
@@ -357,19 +395,32 @@ func (e *EventReads) rollupSums(ctx context.Context, q *report.Query, rs rollupR
 			need[c] = true
 		}
 	}
+	var inner []string
 	sums := make([]string, len(sumCols))
 	for i, c := range sumCols {
 		if need[c] {
+			inner = append(inner, c)
 			sums[i] = "SUM(" + c + ") AS " + c
 		} else {
 			sums[i] = "0 AS " + c
 		}
 	}
-	query := fmt.Sprintf(`SELECT %s AS k, %s FROM rollups WHERE site_id = ? AND dim = ? AND %s`, key, strings.Join(sums, ", "), days)
+	// one index range per key range
+	var args []any
+	parts := make([]string, len(rs.ranges))
+	for i, r := range rs.ranges {
+		parts[i] = fmt.Sprintf(`SELECT %s AS k, %s FROM rollups WHERE site_id = ? AND dim = ? AND day >= ? AND day <= ?`, key, strings.Join(inner, ", "))
+		args = append(args, q.Site.ID, dim, r[0], r[1])
+	}
+	outKey := "k"
+	if key == "''" {
+		outKey = "'' AS k"
+	}
+	query := fmt.Sprintf(`SELECT %s, %s FROM (%s) u`, outKey, strings.Join(sums, ", "), strings.Join(parts, " UNION ALL "))
 	if key != "''" {
 		// The stored deltas of a value may sum to nothing (an exit page
 		// a visit moved on from); a value that occurred has a visitor.
-		query += " GROUP BY " + key + " HAVING SUM(visitors) <> 0"
+		query += " GROUP BY k HAVING SUM(visitors) <> 0"
 	}
 	cols := "k, visitors, pageviews, events, visits, bounces, dur, vpv"
 	if rs.top > 0 {

@@ -124,7 +124,7 @@ func BenchmarkQuery(b *testing.B) {
 				}
 				b.ReportMetric(float64(bytes)/float64(total), "B/event")
 				b.ReportMetric(float64(total), "events")
-				b.ReportMetric(float64(days), "days-rolled-up")
+				b.ReportMetric(float64(days), "days+weeks-rolled-up")
 				b.ReportMetric(build.Seconds(), "s-rollup-build")
 			})
 		})

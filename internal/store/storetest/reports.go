@@ -610,6 +610,73 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 		check(t, eng, cases[2], evs)
 		check(t, eng, cases[4], evs)
 	})
+	// Weeks: the events again 3, 6 and 9 local days later (fresh ids, the
+	// visitor ids of those days) fill Friday 27 March to Tuesday 7 April,
+	// so the week from Monday 30 March is built whole and read as a week.
+	t.Run("weeks", func(t *testing.T) {
+		s := open(t)
+		eng, ru := s.(report.Engine), s.(report.Rollups)
+		loc, _ := time.LoadLocation(site.TimeZone)
+		var weeks []store.Event
+		for k := range 4 {
+			for _, e := range evs {
+				c := e
+				c.Time = e.Time.In(loc).AddDate(0, 0, 3*k).UTC()
+				c.VisitorID = dayID(e.VisitorID/100000, c.Time)
+				c.ID[15] ^= byte(k)
+				weeks = append(weeks, c)
+			}
+		}
+		if err := s.Apply(ctx, weeks, store.JournalPos{Segment: 1, Offset: 1}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 4, 8, 12, 0, 0, 0, loc)
+		days := map[string]bool{}
+		for _, e := range weeks {
+			days[e.Time.In(loc).Format(time.DateOnly)] = true
+		}
+		if !days["2026-03-30"] || !days["2026-04-05"] || len(days) < 11 {
+			t.Fatalf("the events fill %d days, not the week from 30 March", len(days))
+		}
+		// every day with events, and the one week
+		if n, err := ru.RefreshRollups(ctx, site, now); err != nil || n != len(days)+1 {
+			t.Fatalf("built %d days and weeks, want %d (%v)", n, len(days)+1, err)
+		}
+		from, to := time.Date(2026, 3, 28, 0, 0, 0, 0, loc), time.Date(2026, 4, 8, 0, 0, 0, 0, loc)
+		span := report.Range{From: from.UTC(), To: to.UTC(), FromDay: "2026-03-28", ToDay: "2026-04-07", TimeZone: site.TimeZone}
+		month, _ := report.ParsePeriod("30d", site.TimeZone, now.AddDate(0, 0, -1))
+		checkAll := func(t *testing.T, evs []store.Event) {
+			for _, c := range cases[:21] {
+				for _, r := range []report.Range{span, month} {
+					c := c
+					c.name, c.rng = c.name+" from "+r.FromDay, &r
+					t.Run(c.name, func(t *testing.T) { check(t, eng, c, evs) })
+				}
+			}
+		}
+		checkAll(t, weeks)
+		// a late event in the week takes it out with its day; the job
+		// builds both again
+		late := Ev(1, dayID(999, time.Date(2026, 4, 1, 12, 0, 0, 0, loc)), time.Date(2026, 4, 1, 12, 0, 0, 0, loc), "pageview", "/late")
+		if err := s.Apply(ctx, []store.Event{late}, store.JournalPos{Segment: 1, Offset: 2}); err != nil {
+			t.Fatal(err)
+		}
+		weeks = append(weeks, late)
+		t.Run("late", func(t *testing.T) { checkAll(t, weeks) })
+		if n, err := ru.RefreshRollups(ctx, site, now); err != nil || n != 2 {
+			t.Fatalf("late event: built %d days and weeks, want 2 (%v)", n, err)
+		}
+		t.Run("rebuilt", func(t *testing.T) { checkAll(t, weeks) })
+		// an event that makes one of its days live takes the week out too
+		s.(report.Rollups).KeepRollupsLive(func(id int64) (string, bool) { return site.TimeZone, id == 1 })
+		sunday := time.Date(2026, 4, 5, 20, 0, 0, 0, loc)
+		live := Ev(1, dayID(998, sunday), sunday, "pageview", "/live")
+		if err := s.Apply(ctx, []store.Event{live}, store.JournalPos{Segment: 1, Offset: 3}); err != nil {
+			t.Fatal(err)
+		}
+		weeks = append(weeks, live)
+		t.Run("live", func(t *testing.T) { checkAll(t, weeks) })
+	})
 }
 
 // truthFunnel walks each visit's events in time order.
