@@ -55,8 +55,51 @@ type AccountStore interface {
 	// user's account (else ErrNotFound).
 	Grant(ctx context.Context, userID, siteID, reportID int64) error
 	Grants(ctx context.Context, userID int64) (Grants, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	SetPassword(ctx context.Context, userID int64, hash string) error
+	// SigninFailed counts a failed sign-in of the user; the limit-th in a
+	// row locks them until now+lockFor, which it returns (zero while not
+	// locked). SigninSucceeded starts the count again.
+	SigninFailed(ctx context.Context, userID int64, limit int, lockFor time.Duration, now time.Time) (time.Time, error)
+	SigninSucceeded(ctx context.Context, userID int64) error
+
+	CreateSession(ctx context.Context, s Session) error
+	// Session finds a session by its token's hash; a removed user has none.
+	Session(ctx context.Context, tokenHash string) (Session, error)
+	TouchSession(ctx context.Context, tokenHash string, seen time.Time) error
+	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteSessions ends every session of a user (sign out everywhere).
+	DeleteSessions(ctx context.Context, userID int64) error
+	CreateLink(ctx context.Context, l Link) error
+	// UseLink spends a one-time link of the purpose and returns its user;
+	// an unknown, spent or expired link is ErrNotFound.
+	UseLink(ctx context.Context, tokenHash, purpose string, now time.Time) (int64, error)
 	Close() error
 }
+
+// Session is a signed-in browser (PRODUCT §3.4).
+type Session struct {
+	TokenHash string // hex SHA-256 of the token in the cookie
+	UserID    int64
+	CSRF      string // the token its forms carry
+	Created   time.Time
+	Seen      time.Time
+}
+
+// Link is a one-time link sent to a user.
+type Link struct {
+	TokenHash string
+	UserID    int64
+	Purpose   string // LinkWelcome or LinkReset
+	Created   time.Time
+	Expires   time.Time
+}
+
+// Link purposes.
+const (
+	LinkWelcome = "welcome" // a new user's first sign-in: set a password
+	LinkReset   = "reset"   // a password reset
+)
 
 // Account is a customer organisation (PRODUCT §3.1).
 type Account struct {
@@ -84,6 +127,7 @@ type User struct {
 	Role         string
 	PasswordHash string
 	Created      time.Time
+	LockedUntil  time.Time // zero when sign-in is not locked
 }
 
 // Grants are what a User may read: whole sites and single saved reports.

@@ -321,15 +321,18 @@ func (a *Accounts) addUser(ctx context.Context, db interface {
 	return u, nil
 }
 
-const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at`
+const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at, COALESCE(locked_until, 0)`
 
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
-	var created int64
-	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created); err != nil {
+	var created, locked int64
+	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &locked); err != nil {
 		return store.User{}, err
 	}
 	u.Created = store.FromMillis(created)
+	if locked != 0 {
+		u.LockedUntil = store.FromMillis(locked)
+	}
 	return u, nil
 }
 

@@ -90,6 +90,91 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 			t.Fatalf("list: %+v %v", all, err)
 		}
 	})
+	t.Run("sign-in: passwords, lock-out, sessions, links", func(t *testing.T) {
+		s := open(t)
+		acc, admin, err := s.CreateAccount(ctx, store.Account{Name: "Acme Oy"}, store.User{Email: "boss@acme.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPassword(ctx, admin.ID, "$argon2id$new"); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := s.UserByID(ctx, admin.ID); err != nil || u.PasswordHash != "$argon2id$new" || u.AccountID != acc.ID {
+			t.Fatalf("by id: %+v %v", u, err)
+		}
+		if _, err := s.UserByID(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown id: %v", err)
+		}
+		// the third failure in a row locks; a success starts again
+		now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		for i := 1; i <= 3; i++ {
+			until, err := s.SigninFailed(ctx, admin.ID, 3, 15*time.Minute, now)
+			if err != nil || (i < 3) != until.IsZero() || (i == 3 && !until.Equal(now.Add(15*time.Minute))) {
+				t.Fatalf("failure %d: locked until %v (%v)", i, until, err)
+			}
+		}
+		if u, _ := s.UserByID(ctx, admin.ID); !u.LockedUntil.Equal(now.Add(15 * time.Minute)) {
+			t.Fatalf("locked until %v", u.LockedUntil)
+		}
+		if err := s.SigninSucceeded(ctx, admin.ID); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := s.UserByID(ctx, admin.ID); !u.LockedUntil.IsZero() {
+			t.Fatalf("still locked until %v", u.LockedUntil)
+		}
+		if until, _ := s.SigninFailed(ctx, admin.ID, 3, time.Minute, now); !until.IsZero() {
+			t.Fatal("the count did not start again")
+		}
+		// sessions
+		sess := store.Session{TokenHash: "aa", UserID: admin.ID, CSRF: "c", Created: now, Seen: now}
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateSession(ctx, store.Session{TokenHash: "bb", UserID: admin.ID, CSRF: "d", Created: now, Seen: now}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Session(ctx, "aa"); err != nil || got != sess {
+			t.Fatalf("session %+v (%v), want %+v", got, err, sess)
+		}
+		if err := s.TouchSession(ctx, "aa", now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Session(ctx, "aa"); !got.Seen.Equal(now.Add(time.Minute)) {
+			t.Fatalf("seen %v", got.Seen)
+		}
+		if err := s.DeleteSession(ctx, "aa"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session(ctx, "aa"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a deleted session: %v", err)
+		}
+		if err := s.TouchSession(ctx, "aa", now); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("touch of a deleted session: %v", err)
+		}
+		if err := s.DeleteSessions(ctx, admin.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session(ctx, "bb"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("after sign-out everywhere: %v", err)
+		}
+		// one-time links: once, of their purpose, before they expire
+		link := store.Link{TokenHash: "l1", UserID: admin.ID, Purpose: store.LinkReset, Created: now, Expires: now.Add(time.Hour)}
+		if err := s.CreateLink(ctx, link); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UseLink(ctx, "l1", store.LinkWelcome, now); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a reset link used to welcome: %v", err)
+		}
+		if _, err := s.UseLink(ctx, "l1", store.LinkReset, now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("an expired link: %v", err)
+		}
+		if id, err := s.UseLink(ctx, "l1", store.LinkReset, now.Add(59*time.Minute)); err != nil || id != admin.ID {
+			t.Fatalf("use: %d %v", id, err)
+		}
+		if _, err := s.UseLink(ctx, "l1", store.LinkReset, now); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a used link: %v", err)
+		}
+	})
 	t.Run("accounts, users and grants", func(t *testing.T) {
 		s := open(t)
 		acc, admin, err := s.CreateAccount(ctx, store.Account{Name: "Acme Oy"}, store.User{Email: "Boss@Acme.example", Name: "Boss", PasswordHash: "$argon2id$x"})
