@@ -1,0 +1,287 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"fjord/internal/store"
+)
+
+// Limits of sign-in (PRODUCT §3.4), stated in the README.
+const (
+	// IdleTimeout ends a session not used for this long; AbsoluteTimeout
+	// ends every session this long after sign-in, used or not.
+	IdleTimeout     = 2 * time.Hour
+	AbsoluteTimeout = 24 * time.Hour
+	// LockAfter failed sign-ins in a row lock a user out for LockFor.
+	LockAfter = 5
+	LockFor   = 15 * time.Minute
+	// AddrLimit failed sign-ins from one client address (an IPv6 /64)
+	// within AddrWindow refuse further tries from it until the window
+	// has passed.
+	AddrLimit  = 20
+	AddrWindow = 15 * time.Minute
+	// WelcomeTTL and ResetTTL are how long one-time links work.
+	WelcomeTTL = 72 * time.Hour
+	ResetTTL   = time.Hour
+	// touchEvery: a session's last use is written at most this often.
+	touchEvery = time.Minute
+)
+
+var (
+	// ErrBadCredentials is all a failed sign-in learns: an unknown address
+	// and a wrong password read the same.
+	ErrBadCredentials = errors.New("wrong e-mail address or password")
+	// ErrNoSession: no session, or one that ended.
+	ErrNoSession = errors.New("not signed in, or the session has ended")
+)
+
+// LockedError: sign-in is refused until Until, for the user (too many
+// failures on the account) or for the client address.
+type LockedError struct {
+	Until   time.Time
+	Address bool
+}
+
+func (e *LockedError) Error() string {
+	who := "this account"
+	if e.Address {
+		who = "this address"
+	}
+	return fmt.Sprintf("too many failed sign-ins: sign-in for %s is locked until %s UTC", who, e.Until.UTC().Format("15:04"))
+}
+
+// Service signs users in and keeps their sessions and one-time links.
+type Service struct {
+	Store store.AccountStore
+	Now   func() time.Time
+	// Locked is told when a user gets locked out (to send them a notice);
+	// it may be nil.
+	Locked func(ctx context.Context, u store.User, until time.Time)
+
+	mu    sync.Mutex
+	addrs map[netip.Prefix]*addrFailures
+	dummy string
+}
+
+type addrFailures struct {
+	n     int
+	since time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// NewToken returns a random token (256 bits, URL-safe) and its stored hash.
+func NewToken() (token, hash string) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token)
+}
+
+// HashToken is what the store keeps of a token.
+func HashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// addrKey is the client address as throttling counts it: an IPv4 address,
+// or the /64 of an IPv6 one (what one host usually has).
+func addrKey(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64)
+	return p
+}
+
+// addrLocked tells until when an address may not try (zero: it may).
+func (s *Service) addrLocked(a netip.Addr, now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.addrs[addrKey(a)]
+	if f == nil || now.Sub(f.since) >= AddrWindow {
+		return time.Time{}
+	}
+	if f.n >= AddrLimit {
+		return f.since.Add(AddrWindow)
+	}
+	return time.Time{}
+}
+
+func (s *Service) addrFailed(a netip.Addr, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.addrs == nil {
+		s.addrs = map[netip.Prefix]*addrFailures{}
+	}
+	// forget windows that have passed, so the map stays small
+	if len(s.addrs) > 10000 {
+		for k, f := range s.addrs {
+			if now.Sub(f.since) >= AddrWindow {
+				delete(s.addrs, k)
+			}
+		}
+	}
+	k := addrKey(a)
+	f := s.addrs[k]
+	if f == nil || now.Sub(f.since) >= AddrWindow {
+		f = &addrFailures{since: now}
+		s.addrs[k] = f
+	}
+	f.n++
+}
+
+// dummyHash is verified against when the e-mail address is unknown, so
+// that the answer takes as long as for a known one.
+func (s *Service) dummyHash() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dummy == "" {
+		b := make([]byte, 24)
+		rand.Read(b)
+		s.dummy, _ = HashPassword(base64.RawURLEncoding.EncodeToString(b))
+	}
+	return s.dummy
+}
+
+// SignIn checks an e-mail address and password from a client address. It
+// returns the user, ErrBadCredentials, or a *LockedError.
+func (s *Service) SignIn(ctx context.Context, email, password string, from netip.Addr) (store.User, error) {
+	now := s.now()
+	if until := s.addrLocked(from, now); !until.IsZero() {
+		return store.User{}, &LockedError{Until: until, Address: true}
+	}
+	u, err := s.Store.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		VerifyPassword(s.dummyHash(), password)
+		s.addrFailed(from, now)
+		return store.User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if u.LockedUntil.After(now) {
+		s.addrFailed(from, now)
+		return store.User{}, &LockedError{Until: u.LockedUntil}
+	}
+	hash := u.PasswordHash
+	if hash == "" {
+		hash = s.dummyHash() // no password set yet: only the welcome link signs in
+	}
+	if err := VerifyPassword(hash, password); err != nil || u.PasswordHash == "" {
+		s.addrFailed(from, now)
+		until, ferr := s.Store.SigninFailed(ctx, u.ID, LockAfter, LockFor, now)
+		if ferr != nil {
+			return store.User{}, ferr
+		}
+		if !until.IsZero() {
+			if s.Locked != nil {
+				s.Locked(ctx, u, until)
+			}
+			return store.User{}, &LockedError{Until: until}
+		}
+		return store.User{}, ErrBadCredentials
+	}
+	if err := s.Store.SigninSucceeded(ctx, u.ID); err != nil {
+		return store.User{}, err
+	}
+	return u, nil
+}
+
+// StartSession opens a new session for a user who just proved who they
+// are, and returns the token for the cookie. The caller ends the session
+// the browser had before (rotation on sign-in).
+func (s *Service) StartSession(ctx context.Context, userID int64) (string, store.Session, error) {
+	token, hash := NewToken()
+	csrf, _ := NewToken()
+	now := s.now()
+	sess := store.Session{TokenHash: hash, UserID: userID, CSRF: csrf, Created: now, Seen: now}
+	if err := s.Store.CreateSession(ctx, sess); err != nil {
+		return "", store.Session{}, err
+	}
+	return token, sess, nil
+}
+
+// Check finds the live session of a cookie's token and its user; an idle
+// or old session is ended and is ErrNoSession.
+func (s *Service) Check(ctx context.Context, token string) (store.Session, store.User, error) {
+	if token == "" || len(token) > 100 {
+		return store.Session{}, store.User{}, ErrNoSession
+	}
+	hash := HashToken(token)
+	sess, err := s.Store.Session(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, store.User{}, ErrNoSession
+	}
+	if err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	now := s.now()
+	if now.Sub(sess.Seen) >= IdleTimeout || now.Sub(sess.Created) >= AbsoluteTimeout {
+		if err := s.Store.DeleteSession(ctx, hash); err != nil {
+			return store.Session{}, store.User{}, err
+		}
+		return store.Session{}, store.User{}, ErrNoSession
+	}
+	u, err := s.Store.UserByID(ctx, sess.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, store.User{}, ErrNoSession
+	}
+	if err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	if now.Sub(sess.Seen) >= touchEvery {
+		if err := s.Store.TouchSession(ctx, hash, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Session{}, store.User{}, err
+		}
+		sess.Seen = now
+	}
+	return sess, u, nil
+}
+
+// SignOut ends the session of a token.
+func (s *Service) SignOut(ctx context.Context, token string) error {
+	return s.Store.DeleteSession(ctx, HashToken(token))
+}
+
+// NewLink makes a one-time link token of a purpose for a user.
+func (s *Service) NewLink(ctx context.Context, userID int64, purpose string) (string, error) {
+	ttl := ResetTTL
+	if purpose == store.LinkWelcome {
+		ttl = WelcomeTTL
+	}
+	token, hash := NewToken()
+	now := s.now()
+	if err := s.Store.CreateLink(ctx, store.Link{TokenHash: hash, UserID: userID, Purpose: purpose, Created: now, Expires: now.Add(ttl)}); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// UseLink spends a link and returns its user; a link that is unknown,
+// used or expired is store.ErrNotFound.
+func (s *Service) UseLink(ctx context.Context, token, purpose string) (store.User, error) {
+	if token == "" || len(token) > 100 {
+		return store.User{}, fmt.Errorf("%s link: %w", purpose, store.ErrNotFound)
+	}
+	id, err := s.Store.UseLink(ctx, HashToken(token), purpose, s.now())
+	if err != nil {
+		return store.User{}, err
+	}
+	return s.Store.UserByID(ctx, id)
+}
