@@ -1,5 +1,5 @@
-// Package account manages what belongs to a customer account. For now:
-// sites.
+// Package account manages what belongs to a customer account: sites,
+// users and their first sign-in links.
 package account
 
 import (
@@ -30,8 +30,9 @@ func NormalizeDomain(d string) (string, error) {
 	return a, nil
 }
 
-// AddSite validates and stores a new site.
-func AddSite(ctx context.Context, s store.AccountStore, domain, tz string) (store.Site, error) {
+// AddSite validates and stores a new site of an account (0: none yet; no
+// one but the operator sees such a site).
+func AddSite(ctx context.Context, s store.AccountStore, accountID int64, domain, tz string) (store.Site, error) {
 	d, err := NormalizeDomain(domain)
 	if err != nil {
 		return store.Site{}, err
@@ -42,7 +43,7 @@ func AddSite(ctx context.Context, s store.AccountStore, domain, tz string) (stor
 	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
 		return store.Site{}, fmt.Errorf("time zone %q is not an IANA zone name such as Europe/Helsinki", tz)
 	}
-	return s.AddSite(ctx, store.Site{Domain: d, TimeZone: tz})
+	return s.AddSite(ctx, store.Site{Domain: d, TimeZone: tz, AccountID: accountID})
 }
 
 // AddGoal validates and stores a goal: a custom event name, or a page

@@ -50,7 +50,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 				return SiteList(rest[1:], stdout, stderr)
 			}
 		}
-		return errors.New("usage: fjord site add DOMAIN [--timezone ZONE] | fjord site list")
+		return errors.New("usage: fjord site add DOMAIN [--timezone ZONE] [--account ID] | fjord site list")
 	case "goal":
 		if len(rest) > 0 {
 			switch rest[0] {
@@ -63,6 +63,28 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return errors.New("usage: fjord goal add DOMAIN --event NAME|--page PATTERN | fjord goal list DOMAIN | fjord goal remove DOMAIN ID")
+	case "account":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "create":
+				return AccountCreate(rest[1:], stdout, stderr)
+			case "list":
+				return AccountList(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord account create --name NAME --admin-email ADDRESS | fjord account list")
+	case "user":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "add":
+				return UserAdd(rest[1:], stdout, stderr)
+			case "list":
+				return UserList(rest[1:], stdout, stderr)
+			case "grant":
+				return UserGrant(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord user add --account ID --email ADDRESS [--role user|admin] | fjord user list --account ID | fjord user grant --email ADDRESS (--site DOMAIN | --report ID)")
 	case "stats":
 		return Stats(rest, stdout, stderr)
 	case "bench":
@@ -98,7 +120,12 @@ Commands:
   fjord serve [--listen ADDR] [--data-dir DIR] [--config FILE] [--demo]
   fjord migrate                      apply database migrations and exit
   fjord config check                 explain every problem in the configuration
-  fjord site add DOMAIN [--timezone ZONE]
+  fjord account create --name NAME --admin-email ADDRESS   prints the first sign-in link
+  fjord account list
+  fjord user add --account ID --email ADDRESS [--role user|admin] [--name NAME]
+  fjord user list --account ID
+  fjord user grant --email ADDRESS (--site DOMAIN | --report ID)
+  fjord site add DOMAIN [--timezone ZONE] [--account ID]
   fjord site list
   fjord goal add DOMAIN --event NAME | --page PATTERN
   fjord goal list DOMAIN
@@ -187,8 +214,10 @@ func Migrate(args []string, stdout, stderr io.Writer) error {
 // SiteAdd runs `fjord site add DOMAIN`.
 func SiteAdd(args []string, stdout, stderr io.Writer) error {
 	var tz *string
+	var acc *int64
 	cfg, pos, err := parse("site add", args, stderr, func(fs *flag.FlagSet) {
 		tz = fs.String("timezone", "UTC", "IANA time zone of the site, e.g. Europe/Helsinki")
+		acc = fs.Int64("account", 0, "the account the site belongs to (fjord account list); without one only the operator sees it")
 	})
 	if err != nil {
 		return err
@@ -198,9 +227,9 @@ func SiteAdd(args []string, stdout, stderr io.Writer) error {
 	}
 	var site store.Site
 	err = withEngine(cfg, func(c *control) error {
-		return c.do("POST", "/sites", map[string]string{"Domain": pos[0], "TimeZone": *tz}, &site)
+		return c.do("POST", "/sites", map[string]any{"Domain": pos[0], "TimeZone": *tz, "Account": *acc}, &site)
 	}, func(e *engine) error {
-		site, err = account.AddSite(context.Background(), e.st.Accounts, pos[0], *tz)
+		site, err = account.AddSite(context.Background(), e.st.Accounts, *acc, pos[0], *tz)
 		return err
 	})
 	if err != nil {

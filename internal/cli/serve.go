@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"fjord/internal/auth"
 	"fjord/internal/config"
 	"fjord/internal/demo"
 	"fjord/internal/report"
@@ -51,8 +52,10 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		Log: log, Accounts: eng.st.Accounts, Events: eng.st.Events, Collector: eng.collector,
 		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
 		Reports: eng.reports, StatsAPIToken: cfg.StatsAPIToken, Now: time.Now, Version: Version,
+		Auth: &auth.Service{Store: eng.st.Accounts},
 	}
 
+	var signins []demo.SignIn
 	if cfg.Demo {
 		start := time.Now()
 		res, err := demo.Ensure(ctx, demo.Deps{Accounts: eng.st.Accounts, Collector: eng.collector, Journal: eng.j}, time.Now())
@@ -65,11 +68,18 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		if err := eng.loader.Flush(ctx); err != nil {
 			return err
 		}
+		if signins, err = demo.Passwords(ctx, eng.st.Accounts); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv.PublicURL = cfg.PublicURL
+	if srv.PublicURL == "" {
+		srv.PublicURL = "http://" + ln.Addr().String()
 	}
 	ctl, err := listenControl(cfg.SocketPath())
 	if err != nil {
@@ -97,8 +107,12 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 
 	log.Info("fjord serving", "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "version", Version)
 	if cfg.Demo {
-		fmt.Fprintf(stdout, "\nFjord is running with demo data.\n  Overview:  http://%s/\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
-			ln.Addr().String(), cfg.DataDir, ln.Addr().String())
+		fmt.Fprintf(stdout, "\nFjord is running with demo data.\n  Sign in:   http://%s/signin\n", ln.Addr().String())
+		for _, si := range signins {
+			fmt.Fprintf(stdout, "    %-14s %s  password %s\n", si.Role+":", si.Email, si.Password)
+		}
+		fmt.Fprintf(stdout, "  (new passwords at every start)\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
+			cfg.DataDir, ln.Addr().String())
 	}
 	// Ready only after the banner: whoever waits on /healthz (a script, the
 	// e2e tests) can then rely on the address having been printed.

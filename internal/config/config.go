@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +36,15 @@ type Config struct {
 	QueueSize         int
 	LogLevel          string
 	StatsAPIToken     string
+	PublicURL         string // how users reach the server; "" is http://LISTEN
+}
+
+// BaseURL is the start of the links the server hands out (sign-in links).
+func (c *Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return "http://" + c.Listen
 }
 
 // Setting describes one setting.
@@ -125,6 +135,18 @@ var Settings = []Setting{
 			return errors.New("want at least 32 characters")
 		}
 		c.StatsAPIToken = v
+		return nil
+	}},
+	{"public-url", "", "the server's address as users reach it, for the links it hands out (https://analytics.example.com); empty: http:// and the listen address", func(c *Config, v string) error {
+		if v == "" {
+			c.PublicURL = ""
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return errors.New("want a URL like https://analytics.example.com (scheme and host only)")
+		}
+		c.PublicURL = strings.TrimSuffix(v, "/")
 		return nil
 	}},
 	{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {

@@ -5,7 +5,9 @@ package demo
 
 import (
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"fjord/internal/account"
+	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
@@ -33,6 +36,18 @@ type Result struct {
 	Sites  []store.Site
 	Events int
 }
+
+// The demo account's people: an Administrator, and a User granted the
+// shop's site and one saved report of the blog.
+const (
+	AdminEmail = "admin@demo.fjord.example"
+	UserEmail  = "user@demo.fjord.example"
+	// ReportName is the blog's saved report granted to the User.
+	ReportName = "Blog: top pages"
+)
+
+// SignIn is a demo person's e-mail address and password.
+type SignIn struct{ Role, Email, Password string }
 
 type siteSpec struct {
 	domain, tz string
@@ -118,15 +133,37 @@ func Ensure(ctx context.Context, d Deps, now time.Time) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
+	acc, _, err := d.Accounts.CreateAccount(ctx, store.Account{Name: "Demo"}, store.User{Email: AdminEmail, Name: "Demo Administrator"})
+	if err != nil {
+		return res, fmt.Errorf("demo account: %w", err)
+	}
+	user, err := d.Accounts.AddUser(ctx, store.User{AccountID: acc.ID, Email: UserEmail, Name: "Demo User", Role: store.RoleUser})
+	if err != nil {
+		return res, fmt.Errorf("demo user: %w", err)
+	}
 	r := rand.New(rand.NewPCG(42, uint64(now.Unix()/86400)))
 	// The demo's past days never had salts; it makes its own, kept only in
 	// memory, so nothing of the real salt store is touched.
 	col := *d.Collector
 	col.Salts = demoSalts{}
 	for _, spec := range sites {
-		site, err := account.AddSite(ctx, d.Accounts, spec.domain, spec.tz)
+		site, err := account.AddSite(ctx, d.Accounts, acc.ID, spec.domain, spec.tz)
 		if err != nil {
 			return res, err
+		}
+		switch spec.domain {
+		case "demo-shop.example":
+			err = d.Accounts.Grant(ctx, user.ID, site.ID, 0)
+		case "demo-blog.example":
+			var rep store.SavedReport
+			rep, err = d.Accounts.SaveReport(ctx, store.SavedReport{SiteID: site.ID, Name: ReportName,
+				Definition: `{"metrics":["visitors","pageviews"],"date_range":"30d","dimensions":["event:page"]}`})
+			if err == nil {
+				err = d.Accounts.Grant(ctx, user.ID, 0, rep.ID)
+			}
+		}
+		if err != nil {
+			return res, fmt.Errorf("demo grants: %w", err)
 		}
 		d.Collector.Sites.Put(site) // col shares the cache
 		res.Sites = append(res.Sites, site)
@@ -137,6 +174,33 @@ func Ensure(ctx context.Context, d Deps, now time.Time) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// Passwords gives the demo's people new random passwords and returns
+// them, for the server to print at each start (nothing is kept in clear).
+func Passwords(ctx context.Context, st store.AccountStore) ([]SignIn, error) {
+	var out []SignIn
+	for _, p := range []struct{ role, email string }{{"Administrator", AdminEmail}, {"User", UserEmail}} {
+		u, err := st.UserByEmail(ctx, p.email)
+		if err != nil {
+			return nil, fmt.Errorf("demo %s: %w", p.role, err)
+		}
+		b := make([]byte, 12)
+		crand.Read(b)
+		pw := base64.RawURLEncoding.EncodeToString(b)
+		hash, err := auth.HashPassword(pw)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.SetPassword(ctx, u.ID, hash); err != nil {
+			return nil, err
+		}
+		if err := st.SigninSucceeded(ctx, u.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, SignIn{Role: p.role, Email: p.email, Password: pw})
+	}
+	return out, nil
 }
 
 type demoSalts struct{}

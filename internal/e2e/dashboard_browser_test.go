@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"fjord/internal/demo"
 )
 
 // TestBrowserDashboard loads a demo site's dashboard in headless Chromium:
@@ -76,9 +78,14 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	want := map[string]string{"Unique visitors": wantVisitors, "Bounce rate": fmt.Sprintf("%g%%", m[1]), "Views per visit": fmt.Sprintf("%.2f", m[2])}
 
+	// signed out, the dashboard leads to the sign-in form, and after it
+	// back to the dashboard
 	url := "http://" + s.Addr + "/dashboard/demo-shop.example?period=30d"
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#panel-sources`))); err != nil {
-		t.Fatalf("load dashboard: %v\n%s", err, b.out.tail(2000))
+	pw := printedPassword(t, s, demo.AdminEmail)
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), demo.AdminEmail), chromedp.SendKeys(chromedp.CSS(`#password`), pw),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`#panel-sources`))); err != nil {
+		t.Fatalf("sign in and load dashboard: %v\n%s", err, b.out.tail(2000))
 	}
 	stats, err := chromedp.Run(b.ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('[data-stat]')].map(e => [e.dataset.stat, e.textContent.trim()]))`))
 	if err != nil {

@@ -2,10 +2,15 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"fjord/internal/demo"
 	"fjord/internal/store/duckdb"
 )
 
@@ -14,8 +19,24 @@ import (
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "--demo")
-	if !strings.Contains(s.stderr.String(), "http://"+s.Addr+"/") {
-		t.Fatalf("serve --demo did not print where to look:\n%s", s.stderr.String())
+	if !strings.Contains(s.stderr.String(), "http://"+s.Addr+"/signin") {
+		t.Fatalf("serve --demo did not print where to sign in:\n%s", s.stderr.String())
+	}
+	// the printed sign-ins work: the Administrator sees every demo site,
+	// the User only the one granted
+	admin, user := demoSignIn(t, s, demo.AdminEmail), demoSignIn(t, s, demo.UserEmail)
+	for _, c := range []struct {
+		who, cookie, path string
+		code              int
+	}{
+		{"Administrator", admin, "/dashboard/demo-docs.example", 200},
+		{"User", user, "/dashboard/demo-shop.example", 200},
+		{"User", user, "/dashboard/demo-docs.example", 404},
+		{"User", user, "/dashboard/demo-blog.example", 404},
+	} {
+		if code := getAs(t, s, c.cookie, c.path); code != c.code {
+			t.Errorf("%s %s: %d, want %d", c.who, c.path, code, c.code)
+		}
 	}
 	first := map[string]headline{}
 	for _, site := range []string{"demo-shop.example", "demo-blog.example", "demo-docs.example"} {
@@ -28,6 +49,9 @@ func TestDemo(t *testing.T) {
 	}
 	s.Stop()
 	s.Restart()
+	// new passwords at every start: the old session is gone with nothing
+	// but the new ones work
+	demoSignIn(t, s, demo.UserEmail)
 	if again := stats(t, dir, "demo-shop.example", "30d"); again != first["demo-shop.example"] {
 		t.Fatalf("restart changed the demo data: %+v, was %+v", again, first["demo-shop.example"])
 	}
@@ -49,4 +73,64 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo lacks variety: days=%d channels=%d countries=%d devices=%d paths=%d campaigns=%d",
 			days, channels, countries, devices, paths, campaigns)
 	}
+}
+
+// demoSignIn signs in with the password serve --demo printed last for the
+// address, through the sign-in form, and returns the session cookie.
+func demoSignIn(t *testing.T, s *server, email string) string {
+	t.Helper()
+	base := "http://" + s.Addr
+	resp, err := noRedirect.Get(base + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("sign-in page has no form:\n%s", page)
+	}
+	form := url.Values{"csrf": {string(csrf[1])}, "email": {email}, "password": {printedPassword(t, s, email)}}
+	req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "fjord_session" && resp.StatusCode == http.StatusSeeOther {
+			return c.Value
+		}
+	}
+	t.Fatalf("sign in as %s: %d", email, resp.StatusCode)
+	return ""
+}
+
+// printedPassword is the password serve --demo printed last for the address.
+func printedPassword(t *testing.T, s *server, email string) string {
+	t.Helper()
+	out := s.stderr.String()
+	m := regexp.MustCompile(regexp.QuoteMeta(email)+`  password (\S+)`).FindAllStringSubmatch(out, -1)
+	if m == nil {
+		t.Fatalf("no password printed for %s:\n%s", email, out)
+	}
+	return m[len(m)-1][1]
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func getAs(t *testing.T, s *server, cookie, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+s.Addr+path, nil)
+	req.AddCookie(&http.Cookie{Name: "fjord_session", Value: cookie})
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

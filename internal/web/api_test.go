@@ -149,7 +149,18 @@ func TestQueryAPIPlausibleShape(t *testing.T) {
 
 func (e *testEnv) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(e.http.URL + path)
+	return e.getAs(t, e.cookie, path)
+}
+
+// getAs GETs a path with a session cookie ("": none), not following
+// redirects.
+func (e *testEnv) getAs(t *testing.T, cookie, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.http.URL+path, nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", sessionCookie+"="+cookie)
+	}
+	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

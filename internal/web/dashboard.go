@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -82,6 +81,8 @@ type dashData struct {
 	Panels   []dashPanel
 	Range    string
 	Elapsed  string
+	// the signed-in user, and the CSRF token of the sign-out form
+	User, CSRF string
 }
 
 // dashURL builds a dashboard URL with the given state.
@@ -104,15 +105,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
-	site, err := s.Accounts.SiteByDomain(ctx, r.PathValue("domain"))
-	if errors.Is(err, store.ErrNotFound) {
-		http.NotFound(w, r)
-		return
-	}
-	if err != nil {
-		http.Error(w, "looking up the site failed", 500)
-		return
-	}
+	site := siteOf(r)
 	qs := r.URL.Query()
 	period := qs.Get("period")
 	if period == "" {
@@ -126,8 +119,13 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.flushBriefly(ctx)
-	d := dashData{Site: site}
-	sites, _ := s.Accounts.Sites(ctx)
+	v := viewerOf(r)
+	d := dashData{Site: site, CSRF: v.session.CSRF, User: v.user.Email}
+	sites, err := s.readableSites(ctx, v)
+	if err != nil {
+		http.Error(w, "listing sites failed", 500)
+		return
+	}
 	for _, x := range sites {
 		d.Sites = append(d.Sites, dashLink{Label: x.Domain, URL: dashURL(x.Domain, period, compare, nil), Active: x.ID == site.ID})
 	}
@@ -455,11 +453,7 @@ func chartSVG(series *report.Result, rng report.Range, unit string, now time.Tim
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 120*time.Second)
 	defer cancel()
-	site, err := s.Accounts.SiteByDomain(ctx, r.PathValue("domain"))
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
+	site := siteOf(r)
 	qs := r.URL.Query()
 	var p panelDef
 	for _, x := range panels {
@@ -537,4 +531,14 @@ func SafeCSV(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// dashRealtime is the dashboard's realtime count (the page refreshes it).
+func (s *Server) dashRealtime(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.run(w, r, report.Realtime(siteOf(r), s.Now()))
+	if !ok || len(res.Rows) == 0 {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, "%d\n", int64(res.Rows[0].Metrics[0]))
 }

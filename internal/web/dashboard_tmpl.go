@@ -16,6 +16,7 @@ var dashTmpl = template.Must(template.New("dash").Parse(`<!doctype html>
     <select id="site-picker" name="to">{{range .Sites}}<option value="{{.URL}}"{{if .Active}} selected{{end}}>{{.Label}}</option>{{end}}</select>
     <button id="site-go" type="submit">Go</button>
   </form>
+  <form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form>
   <p class="realtime" aria-live="polite"><strong id="realtime-count" data-site="{{.Site.Domain}}">{{.Realtime}}</strong> current visitors</p>
 </header>
 <nav class="periods" aria-label="Period">

@@ -14,10 +14,14 @@ type Permission string
 const (
 	// PermPublic: anyone on the internet (collection, tracker, health).
 	PermPublic Permission = "public"
-	// PermLocalDashboard: until accounts and sign-in exist, report pages
-	// answer only requests made directly from this machine (loopback, not
-	// through a proxy).
-	PermLocalDashboard Permission = "local-dashboard"
+	// PermPage: a public page of ours (sign-in), with the page headers.
+	PermPage Permission = "page"
+	// PermSignedIn: a signed-in user; a state-changing request must carry
+	// the session's CSRF token.
+	PermSignedIn Permission = "signed-in"
+	// PermReadSite: a signed-in user whom authz allows to read the site
+	// named by the path's {domain}; anyone else gets 404.
+	PermReadSite Permission = "read-site"
 	// PermStatsAPI: the Stats API; until API keys exist, loopback or the
 	// configured bearer token.
 	PermStatsAPI Permission = "stats-api"

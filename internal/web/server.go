@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"fjord/internal/account"
+	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/collect/tracker"
 	"fjord/internal/ingest"
@@ -38,6 +39,8 @@ type Server struct {
 	Salts          *collect.SaltKeeper
 	TrustedProxies []netip.Prefix
 	Reports        report.Engine
+	Auth           *auth.Service
+	PublicURL      string // the start of the links handed out
 	StatsAPIToken  string
 	Now            func() time.Time
 	Version        string
@@ -59,12 +62,17 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /api/event", PermPublic, s.collectPost)
 	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
 	m.Handle("GET /api/event", PermPublic, s.collectPixel)
-	m.Handle("GET /{$}", PermLocalDashboard, s.overview)
-	m.Handle("GET /dashboard/{domain}", PermLocalDashboard, s.dashboard)
-	m.Handle("GET /dashboard/{domain}/export", PermLocalDashboard, s.export)
-	m.Handle("GET /dashboard/go", PermLocalDashboard, s.dashboardGo)
+	m.Handle("GET /signin", PermPage, s.signinForm)
+	m.Handle("POST /signin", PermPage, s.signinPost)
+	m.Handle("GET /signin/link/{token}", PermPage, s.linkForm)
+	m.Handle("POST /signin/link", PermPage, s.linkPost)
+	m.Handle("POST /signout", PermSignedIn, s.signout)
+	m.Handle("GET /{$}", PermSignedIn, s.overview)
+	m.Handle("GET /dashboard/{domain}", PermReadSite, s.dashboard)
+	m.Handle("GET /dashboard/{domain}/export", PermReadSite, s.export)
+	m.Handle("GET /dashboard/{domain}/realtime", PermReadSite, s.dashRealtime)
+	m.Handle("GET /dashboard/go", PermSignedIn, s.dashboardGo)
 	m.Handle("GET /static/{file}", PermPublic, s.static)
-	m.Handle("GET /api/stats", PermLocalDashboard, s.apiStats)
 	m.Handle("GET /api/openapi.json", PermPublic, s.openapi)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
 	m.Handle("GET /api/v2/reports", PermStatsAPI, s.apiListReports)
@@ -87,6 +95,11 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("POST /sites/{domain}/goals", PermOperator, s.ctlAddGoal)
 	m.Handle("DELETE /sites/{domain}/goals/{id}", PermOperator, s.ctlDeleteGoal)
 	m.Handle("GET /metrics", PermOperator, s.metrics)
+	m.Handle("GET /accounts", PermOperator, s.ctlAccounts)
+	m.Handle("POST /accounts", PermOperator, s.ctlCreateAccount)
+	m.Handle("GET /users", PermOperator, s.ctlUsers)
+	m.Handle("POST /users", PermOperator, s.ctlAddUser)
+	m.Handle("POST /grants", PermOperator, s.ctlGrant)
 	return m
 }
 
@@ -94,17 +107,12 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 	switch p {
 	case PermPublic, PermOperator:
 		return h
-	case PermLocalDashboard:
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !s.directLoopback(r) {
-				http.NotFound(w, r)
-				return
-			}
-			w.Header().Set("Content-Security-Policy", pageCSP)
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			w.Header().Set("Referrer-Policy", "same-origin")
-			h.ServeHTTP(w, r)
-		})
+	case PermPage:
+		return h
+	case PermSignedIn:
+		return s.guardSignedIn(false, h)
+	case PermReadSite:
+		return s.guardSignedIn(true, h)
 	case PermStatsAPI:
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s.directLoopback(r) || s.validToken(r) {
@@ -217,12 +225,15 @@ func (s *Server) ctlSites(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ctlAddSite(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Domain, TimeZone string }
+	var in struct {
+		Domain, TimeZone string
+		Account          int64
+	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&in); err != nil {
-		s.writeError(w, 400, "want {\"Domain\":..., \"TimeZone\":...}")
+		s.writeError(w, 400, "want {\"Domain\":..., \"TimeZone\":..., \"Account\":...}")
 		return
 	}
-	site, err := account.AddSite(r.Context(), s.Accounts, in.Domain, in.TimeZone)
+	site, err := account.AddSite(r.Context(), s.Accounts, in.Account, in.Domain, in.TimeZone)
 	if errors.Is(err, store.ErrExists) {
 		s.writeError(w, 409, err.Error())
 		return
@@ -357,14 +368,17 @@ var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fjord</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
-<body><div class="wrap"><h1>Fjord</h1><p><small>Last 30 days, each site in its own time zone. Reports, sign-in and the full dashboard arrive with later releases.</small></p>
+<body><div class="wrap"><header class="top"><h1><span class="brand">Fjord</span></h1>
+<form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>
+<p><small>Last 30 days, each site in its own time zone.</small></p>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
-{{range .}}<tr><td><a href="/dashboard/{{.Site}}">{{.Site}}</a></td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
-{{else}}<tr><td colspan="7">No sites yet: <code>fjord site add example.com</code></td></tr>{{end}}
+{{range .Rows}}<tr><td><a href="/dashboard/{{.Site}}">{{.Site}}</a></td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
+{{else}}<tr><td colspan="7">No sites to show: an Administrator adds sites and grants them.</td></tr>{{end}}
 </table></div></body></html>`))
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	sites, err := s.Accounts.Sites(r.Context())
+	v := viewerOf(r)
+	sites, err := s.readableSites(r.Context(), v)
 	if err != nil {
 		s.Log.Error("overview", "err", err)
 		http.Error(w, "listing sites failed", 500)
@@ -381,7 +395,10 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, h)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	overviewTmpl.Execute(w, rows)
+	overviewTmpl.Execute(w, struct {
+		Rows       []report.Headline
+		User, CSRF string
+	}{rows, v.user.Email, v.session.CSRF})
 }
 
 // pageCSP allows only this origin's stylesheet and script: no inline code.

@@ -85,7 +85,7 @@ func OpenEvents(ctx context.Context, url string) (*Events, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev := &Events{EventReads: sqlstore.EventReads{DB: db, D: Dialect}}
+	ev := &Events{EventReads: sqlstore.EventReads{DB: db, D: Dialect, Weeks: true}}
 	ev.InTx = ev.inTx
 	return ev, nil
 }

@@ -22,8 +22,14 @@ type EventReads struct {
 	// so that a panel reads only its dimension's part (DuckDB prunes by
 	// min/max per row group; PostgreSQL reads its index instead).
 	Cluster func(ctx context.Context) error
-	live    live
+	// Weeks turns on week rollups (weeks.go): what an engine that reads
+	// many rollup rows slowly (PostgreSQL) needs.
+	Weeks bool
+	live  live
 }
+
+// KeepsWeeks tells whether the store builds week rollups.
+func (e *EventReads) KeepsWeeks() bool { return e.Weeks }
 
 func (e *EventReads) q(s string) string { return e.D.Rebind(s) }
 

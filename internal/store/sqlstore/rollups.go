@@ -208,7 +208,7 @@ func (e *EventReads) planned(ctx context.Context, q *report.Query) ([]sumRow, in
 	}
 	// whole weeks for a question their rows answer (not a time bucket)
 	var weeks map[string]int64
-	if (len(q.Dimensions) == 0 || q.Dimensions[0].Time == "") && len(built) >= 7 {
+	if e.Weeks && (len(q.Dimensions) == 0 || q.Dimensions[0].Time == "") && len(built) >= 7 {
 		if weeks, err = e.builtWeeks(ctx, q.Site.ID, days[0], days[len(days)-1]); err != nil {
 			return nil, 0, err
 		}

@@ -66,6 +66,9 @@ func (e *EventReads) builtWeeks(ctx context.Context, siteID int64, fromDay, toDa
 // buildWeeks builds every week of the site whose seven days are built and
 // not live and that is not built yet; it returns how many it built.
 func (e *EventReads) buildWeeks(ctx context.Context, site store.Site) (int, error) {
+	if !e.Weeks {
+		return 0, nil
+	}
 	loc, err := time.LoadLocation(site.TimeZone)
 	if err != nil {
 		return 0, err

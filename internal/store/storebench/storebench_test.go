@@ -68,6 +68,7 @@ func openDuck(t testing.TB) engine {
 	}
 	t.Cleanup(func() { st.Close() })
 	st.KeepRollupsLive(utc)
+	st.Weeks = os.Getenv("FJORD_BENCH_DUCK_WEEKS") != ""
 	ctx := context.Background()
 	return engine{
 		st:     st,

@@ -11,7 +11,7 @@
   var rt = document.getElementById("realtime-count");
   if (rt && rt.dataset.site) {
     setInterval(function () {
-      fetch("/api/v1/stats/realtime/visitors?site_id=" + encodeURIComponent(rt.dataset.site))
+      fetch("/dashboard/" + encodeURIComponent(rt.dataset.site) + "/realtime")
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (t) { if (t !== null) rt.textContent = t.trim(); })
         .catch(function () {});

@@ -1,0 +1,385 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"fjord/internal/auth"
+	"fjord/internal/authz"
+	"fjord/internal/store"
+)
+
+// Sign-in pages, sessions and the checks every signed-in route makes
+// (PRODUCT §3.4). The session cookie holds the session's token; every
+// state-changing form carries a CSRF token: the session's own once signed
+// in, before that (the sign-in forms) the value of a separate random
+// cookie (double submit).
+
+const (
+	sessionCookie = "fjord_session"
+	preCookie     = "fjord_pre"
+	maxFormBytes  = 8 << 10
+)
+
+type ctxKey int
+
+const (
+	viewerKey ctxKey = iota
+	siteKey
+)
+
+// viewer is the signed-in user of a request.
+type viewer struct {
+	user    store.User
+	session store.Session
+	p       authz.Principal
+}
+
+func viewerOf(r *http.Request) *viewer {
+	v, _ := r.Context().Value(viewerKey).(*viewer)
+	return v
+}
+
+// siteOf is the site a PermReadSite route was allowed to read.
+func siteOf(r *http.Request) store.Site {
+	s, _ := r.Context().Value(siteKey).(store.Site)
+	return s
+}
+
+// principal is what authz needs to know of a user.
+func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, error) {
+	p := authz.Principal{Account: u.AccountID, User: u.ID}
+	switch u.Role {
+	case store.RoleAdmin:
+		p.Role = authz.Administrator
+	case store.RoleUser:
+		p.Role = authz.User
+		g, err := s.Accounts.Grants(ctx, u.ID)
+		if err != nil {
+			return p, err
+		}
+		p.Sites, p.Reports = g.Sites, g.Reports
+	default:
+		return authz.Principal{}, nil // the generic user never signs in
+	}
+	accs, err := s.Accounts.Accounts(ctx)
+	if err != nil {
+		return p, err
+	}
+	for _, a := range accs {
+		if a.ID == u.AccountID {
+			p.MainContact = a.MainContact == u.ID
+		}
+	}
+	return p, nil
+}
+
+// signedIn finds the request's session; nil when there is none.
+func (s *Server) signedIn(r *http.Request) (*viewer, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || s.Auth == nil {
+		return nil, nil
+	}
+	sess, u, err := s.Auth.Check(r.Context(), c.Value)
+	if errors.Is(err, auth.ErrNoSession) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.principal(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	return &viewer{user: u, session: sess, p: p}, nil
+}
+
+// guardSignedIn serves h to a signed-in user (and with site, only for a
+// site they may read, else 404); a state-changing request must carry the
+// session's CSRF token.
+func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pageHeaders(w)
+		w.Header().Set("Cache-Control", "no-store")
+		v, err := s.signedIn(r)
+		if err != nil {
+			s.Log.Error("session", "err", err)
+			http.Error(w, "checking the session failed", 500)
+			return
+		}
+		if v == nil {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "not signed in, or the session has ended: sign in again", http.StatusUnauthorized)
+			return
+		}
+		if !safeMethod(r.Method) && !tokenMatches(formValue(r, "csrf"), v.session.CSRF) {
+			http.Error(w, "the form has no valid CSRF token: reload the page and try again", http.StatusForbidden)
+			return
+		}
+		ctx := context.WithValue(r.Context(), viewerKey, v)
+		if site {
+			st, err := s.Accounts.SiteByDomain(ctx, r.PathValue("domain"))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.Log.Error("site", "err", err)
+				http.Error(w, "looking up the site failed", 500)
+				return
+			}
+			// unknown and not allowed read the same
+			if err != nil || authz.Decide(v.p, authz.ReadSite, authz.Resource{Kind: authz.Site, Account: st.AccountID, Site: st.ID}) != authz.Allow {
+				http.NotFound(w, r)
+				return
+			}
+			ctx = context.WithValue(ctx, siteKey, st)
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// readableSites are the sites the viewer may read.
+func (s *Server) readableSites(ctx context.Context, v *viewer) ([]store.Site, error) {
+	all, err := s.Accounts.Sites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Site
+	for _, st := range all {
+		if authz.Decide(v.p, authz.ReadSite, authz.Resource{Kind: authz.Site, Account: st.AccountID, Site: st.ID}) == authz.Allow {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+func pageHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Security-Policy", pageCSP)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "same-origin")
+}
+
+func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
+
+// formValue reads a field of a small url-encoded form.
+func formValue(r *http.Request, key string) string {
+	if r.Form == nil {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
+		r.ParseForm()
+	}
+	return r.PostForm.Get(key)
+}
+
+func tokenMatches(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// secureCookies: cookies are Secure except over plain HTTP straight to a
+// loopback address (the local demo), where a browser would drop them.
+func (s *Server) secureCookies(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err != nil || !ap.Addr().Unmap().IsLoopback() || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
+}
+
+// preToken is the CSRF token of the sign-in forms: the value of the
+// pre-session cookie, made when missing.
+func (s *Server) preToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(preCookie); err == nil && len(c.Value) >= 40 && len(c.Value) <= 100 {
+		return c.Value
+	}
+	tok, _ := auth.NewToken()
+	s.setCookie(w, r, preCookie, tok, 0)
+	return tok
+}
+
+func preTokenOK(r *http.Request) bool {
+	c, err := r.Cookie(preCookie)
+	return err == nil && tokenMatches(formValue(r, "csrf"), c.Value)
+}
+
+// localPath keeps a redirect target on this site.
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+type signinPage struct {
+	Title, Error, CSRF, Next, Email string
+	// a one-time link's form
+	Link, Purpose string
+}
+
+var signinTmpl = template.Must(template.New("signin").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · Fjord</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
+<body><main class="wrap signin"><h1><span class="brand">Fjord</span> · {{.Title}}</h1>
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if .Link}}<form method="post" action="/signin/link">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="token" value="{{.Link}}"><input type="hidden" name="purpose" value="{{.Purpose}}">
+<label for="password">New password <small>(at least 10 characters)</small></label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="10">
+<label for="password2">The same again</label>
+<input id="password2" name="password2" type="password" autocomplete="new-password" required minlength="10">
+<button type="submit">Set password and sign in</button>
+</form>{{else}}<form method="post" action="/signin">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
+<label for="email">E-mail address</label>
+<input id="email" name="email" type="email" autocomplete="username" required value="{{.Email}}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>{{end}}
+</main></body></html>`))
+
+func (s *Server) renderSignin(w http.ResponseWriter, code int, p signinPage) {
+	pageHeaders(w)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	signinTmpl.Execute(w, p)
+}
+
+func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) {
+	s.renderSignin(w, 200, signinPage{Title: "Sign in", CSRF: s.preToken(w, r), Next: localPath(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
+	page := signinPage{Title: "Sign in", CSRF: s.preToken(w, r), Next: localPath(formValue(r, "next")), Email: formValue(r, "email")}
+	if !preTokenOK(r) {
+		page.Error = "The form has expired: please sign in again."
+		s.renderSignin(w, http.StatusForbidden, page)
+		return
+	}
+	u, err := s.Auth.SignIn(r.Context(), formValue(r, "email"), formValue(r, "password"), ClientIP(r, s.TrustedProxies))
+	var locked *auth.LockedError
+	switch {
+	case errors.Is(err, auth.ErrBadCredentials):
+		page.Error = "Wrong e-mail address or password."
+		s.renderSignin(w, http.StatusUnauthorized, page)
+		return
+	case errors.As(err, &locked):
+		page.Error = "Too many failed sign-ins: " + locked.Error() + "."
+		s.renderSignin(w, http.StatusTooManyRequests, page)
+		return
+	case err != nil:
+		s.Log.Error("sign-in", "err", err)
+		http.Error(w, "sign-in failed", 500)
+		return
+	}
+	s.startSession(w, r, u, page.Next)
+}
+
+// startSession signs u in: the browser's old session, if any, ends (a
+// new token at every sign-in), and a new one starts.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, next string) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.Auth.SignOut(r.Context(), c.Value)
+	}
+	tok, _, err := s.Auth.StartSession(r.Context(), u.ID)
+	if err != nil {
+		s.Log.Error("start session", "err", err)
+		http.Error(w, "sign-in failed", 500)
+		return
+	}
+	s.setCookie(w, r, sessionCookie, tok, 0)
+	http.Redirect(w, r, localPath(next), http.StatusSeeOther)
+}
+
+// signout ends this session, or with everywhere=1 every session of the user.
+func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
+	v := viewerOf(r)
+	var err error
+	if formValue(r, "everywhere") == "1" {
+		err = s.Accounts.DeleteSessions(r.Context(), v.user.ID)
+	} else {
+		err = s.Accounts.DeleteSession(r.Context(), v.session.TokenHash)
+	}
+	if err != nil {
+		s.Log.Error("sign-out", "err", err)
+		http.Error(w, "sign-out failed", 500)
+		return
+	}
+	s.setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+// linkForm shows the set-password form of a one-time link; the link is
+// spent only when the form is sent.
+func (s *Server) linkForm(w http.ResponseWriter, r *http.Request) {
+	purpose := store.LinkWelcome
+	title := "Welcome"
+	if r.URL.Query().Get("reset") == "1" {
+		purpose, title = store.LinkReset, "New password"
+	}
+	s.renderSignin(w, 200, signinPage{Title: title, CSRF: s.preToken(w, r), Link: r.PathValue("token"), Purpose: purpose})
+}
+
+func (s *Server) linkPost(w http.ResponseWriter, r *http.Request) {
+	purpose := formValue(r, "purpose")
+	if purpose != store.LinkReset {
+		purpose = store.LinkWelcome
+	}
+	page := signinPage{Title: "Set a password", CSRF: s.preToken(w, r), Link: formValue(r, "token"), Purpose: purpose}
+	if !preTokenOK(r) {
+		page.Error = "The form has expired: please try again."
+		s.renderSignin(w, http.StatusForbidden, page)
+		return
+	}
+	pw := formValue(r, "password")
+	if pw != formValue(r, "password2") {
+		page.Error = "The two passwords differ."
+		s.renderSignin(w, http.StatusBadRequest, page)
+		return
+	}
+	if err := auth.CheckPassword(pw); err != nil {
+		page.Error = "Not a usable password: " + err.Error() + "."
+		s.renderSignin(w, http.StatusBadRequest, page)
+		return
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		http.Error(w, "setting the password failed", 500)
+		return
+	}
+	u, err := s.Auth.UseLink(r.Context(), page.Link, purpose)
+	if errors.Is(err, store.ErrNotFound) {
+		page.Error = "This link has expired or was used already. Ask an Administrator for a new one."
+		page.Link = ""
+		s.renderSignin(w, http.StatusGone, page)
+		return
+	}
+	if err == nil {
+		err = s.Accounts.SetPassword(r.Context(), u.ID, hash)
+	}
+	if err == nil {
+		// a new password ends every session the old one opened, and lifts
+		// a lock-out
+		err = s.Accounts.DeleteSessions(r.Context(), u.ID)
+	}
+	if err == nil {
+		err = s.Accounts.SigninSucceeded(r.Context(), u.ID)
+	}
+	if err != nil {
+		s.Log.Error("set password", "err", err)
+		http.Error(w, "setting the password failed", 500)
+		return
+	}
+	s.startSession(w, r, u, "/")
+}
