@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -44,6 +45,10 @@ var (
 	errBadHash  = errors.New("stored password hash is malformed")
 )
 
+// argonSlots bounds the hashes computed at once (each takes up to 4x our
+// 19 MiB): sign-in bursts queue instead of taking the memory.
+var argonSlots = make(chan struct{}, 2*runtime.NumCPU())
+
 // CheckPassword tells whether a new password is acceptable.
 func CheckPassword(pw string) error {
 	pw = norm.NFC.String(pw)
@@ -68,7 +73,9 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
+	argonSlots <- struct{}{}
 	key := argon2.IDKey([]byte(norm.NFC.String(pw)), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	<-argonSlots
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
@@ -128,7 +135,9 @@ func VerifyPassword(hash, pw string) error {
 	}
 	// the same text typed as composed or decomposed characters is the
 	// same password
+	argonSlots <- struct{}{}
 	key := argon2.IDKey([]byte(norm.NFC.String(pw)), p.salt, p.time, p.memory, p.threads, uint32(len(p.key)))
+	<-argonSlots
 	if subtle.ConstantTimeCompare(key, p.key) != 1 {
 		return ErrMismatch
 	}

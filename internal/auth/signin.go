@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +57,7 @@ func (e *LockedError) Error() string {
 	if e.Address {
 		who = "this address"
 	}
-	return fmt.Sprintf("too many failed sign-ins: sign-in for %s is locked until %s UTC", who, e.Until.UTC().Format("15:04"))
+	return fmt.Sprintf("Too many failed sign-ins: sign-in for %s is locked until %s UTC", who, e.Until.UTC().Format("15:04"))
 }
 
 // Service signs users in and keeps their sessions and one-time links.
@@ -67,9 +68,11 @@ type Service struct {
 	// it may be nil.
 	Locked func(ctx context.Context, u store.User, until time.Time)
 
-	mu    sync.Mutex
-	addrs map[netip.Prefix]*addrFailures
-	dummy string
+	mu     sync.Mutex
+	addrs  map[netip.Prefix]*addrFailures
+	ghosts map[string]*ghost
+	pruned time.Time
+	dummy  string
 }
 
 type addrFailures struct {
@@ -109,41 +112,88 @@ func addrKey(a netip.Addr) netip.Prefix {
 	return p
 }
 
-// addrLocked tells until when an address may not try (zero: it may).
-func (s *Service) addrLocked(a netip.Addr, now time.Time) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.addrs[addrKey(a)]
-	if f == nil || now.Sub(f.since) >= AddrWindow {
-		return time.Time{}
-	}
-	if f.n >= AddrLimit {
-		return f.since.Add(AddrWindow)
-	}
-	return time.Time{}
-}
-
-func (s *Service) addrFailed(a netip.Addr, now time.Time) {
+// addrAttempt counts an attempt from an address before its password is
+// checked, so parallel guesses cannot outrun the limit; it returns until
+// when the address may not try (zero: counted, go ahead). A success gives
+// the attempt back (addrRefund): only failures count.
+func (s *Service) addrAttempt(a netip.Addr, now time.Time) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.addrs == nil {
 		s.addrs = map[netip.Prefix]*addrFailures{}
 	}
-	// forget windows that have passed, so the map stays small
-	if len(s.addrs) > 10000 {
-		for k, f := range s.addrs {
-			if now.Sub(f.since) >= AddrWindow {
-				delete(s.addrs, k)
-			}
-		}
-	}
+	s.prune(now)
 	k := addrKey(a)
 	f := s.addrs[k]
 	if f == nil || now.Sub(f.since) >= AddrWindow {
 		f = &addrFailures{since: now}
 		s.addrs[k] = f
 	}
+	if f.n >= AddrLimit {
+		return f.since.Add(AddrWindow)
+	}
 	f.n++
+	return time.Time{}
+}
+
+func (s *Service) addrRefund(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.addrs[addrKey(a)]; f != nil && f.n > 0 {
+		f.n--
+	}
+}
+
+// prune forgets what has expired, at most once a minute, so that the maps
+// stay small (the caller holds mu).
+func (s *Service) prune(now time.Time) {
+	if now.Sub(s.pruned) < time.Minute {
+		return
+	}
+	s.pruned = now
+	for k, f := range s.addrs {
+		if now.Sub(f.since) >= AddrWindow {
+			delete(s.addrs, k)
+		}
+	}
+	for k, g := range s.ghosts {
+		if now.Sub(g.seen) >= LockFor && !g.until.After(now) {
+			delete(s.ghosts, k)
+		}
+	}
+}
+
+// ghost keeps the failures of an e-mail address no user has, counted as a
+// user's are, so that a lock-out does not tell which addresses exist.
+type ghost struct {
+	n           int
+	until, seen time.Time
+}
+
+// ghostFailed counts a failure for an unknown address and returns until
+// when it is locked (zero: not locked).
+func (s *Service) ghostFailed(email string, now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ghosts == nil {
+		s.ghosts = map[string]*ghost{}
+	}
+	s.prune(now)
+	k := HashToken(strings.ToLower(strings.TrimSpace(email)))
+	g := s.ghosts[k]
+	if g == nil {
+		g = &ghost{}
+		s.ghosts[k] = g
+	}
+	g.seen = now
+	if g.until.After(now) {
+		return g.until
+	}
+	if g.n++; g.n >= LockAfter {
+		g.n, g.until = 0, now.Add(LockFor)
+		return g.until
+	}
+	return time.Time{}
 }
 
 // dummyHash is verified against when the e-mail address is unknown, so
@@ -160,31 +210,44 @@ func (s *Service) dummyHash() string {
 }
 
 // SignIn checks an e-mail address and password from a client address. It
-// returns the user, ErrBadCredentials, or a *LockedError.
+// returns the user, ErrBadCredentials, or a *LockedError. Every path
+// verifies one password hash, and an unknown address is counted and
+// locked like a known one, so neither time nor answer tells which
+// addresses have an account.
 func (s *Service) SignIn(ctx context.Context, email, password string, from netip.Addr) (store.User, error) {
 	now := s.now()
-	if until := s.addrLocked(from, now); !until.IsZero() {
+	if until := s.addrAttempt(from, now); !until.IsZero() {
 		return store.User{}, &LockedError{Until: until, Address: true}
 	}
 	u, err := s.Store.UserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		VerifyPassword(s.dummyHash(), password)
-		s.addrFailed(from, now)
+		if until := s.ghostFailed(email, now); !until.IsZero() {
+			return store.User{}, &LockedError{Until: until}
+		}
 		return store.User{}, ErrBadCredentials
 	}
 	if err != nil {
 		return store.User{}, err
 	}
-	if u.LockedUntil.After(now) {
-		s.addrFailed(from, now)
-		return store.User{}, &LockedError{Until: u.LockedUntil}
+	ok, err := s.Store.SigninAttempt(ctx, u.ID, LockAfter, now)
+	if err != nil {
+		return store.User{}, err
+	}
+	if !ok {
+		// locked, or as many attempts in flight as the lock allows
+		VerifyPassword(s.dummyHash(), password)
+		until := u.LockedUntil
+		if !until.After(now) {
+			until = now.Add(LockFor)
+		}
+		return store.User{}, &LockedError{Until: until}
 	}
 	hash := u.PasswordHash
 	if hash == "" {
 		hash = s.dummyHash() // no password set yet: only the welcome link signs in
 	}
 	if err := VerifyPassword(hash, password); err != nil || u.PasswordHash == "" {
-		s.addrFailed(from, now)
 		until, ferr := s.Store.SigninFailed(ctx, u.ID, LockAfter, LockFor, now)
 		if ferr != nil {
 			return store.User{}, ferr
@@ -197,6 +260,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string, from netip
 		}
 		return store.User{}, ErrBadCredentials
 	}
+	s.addrRefund(from)
 	if err := s.Store.SigninSucceeded(ctx, u.ID); err != nil {
 		return store.User{}, err
 	}
@@ -218,8 +282,9 @@ func (s *Service) StartSession(ctx context.Context, userID int64) (string, store
 }
 
 // Check finds the live session of a cookie's token and its user; an idle
-// or old session is ended and is ErrNoSession.
-func (s *Service) Check(ctx context.Context, token string) (store.Session, store.User, error) {
+// or old session is ended and is ErrNoSession. With use, the request
+// counts as use of the session (a background refresh does not).
+func (s *Service) Check(ctx context.Context, token string, use bool) (store.Session, store.User, error) {
 	if token == "" || len(token) > 100 {
 		return store.Session{}, store.User{}, ErrNoSession
 	}
@@ -245,7 +310,7 @@ func (s *Service) Check(ctx context.Context, token string) (store.Session, store
 	if err != nil {
 		return store.Session{}, store.User{}, err
 	}
-	if now.Sub(sess.Seen) >= touchEvery {
+	if use && now.Sub(sess.Seen) >= touchEvery {
 		if err := s.Store.TouchSession(ctx, hash, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.Session{}, store.User{}, err
 		}

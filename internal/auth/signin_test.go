@@ -3,8 +3,11 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,8 +97,8 @@ func TestThrottlePerAddress(t *testing.T) {
 	s, u, c := newService(t)
 	from := addr("2001:db8::1")
 	for i := range AddrLimit {
-		// unknown addresses: no account gets locked
-		if _, err := s.SignIn(ctx, "nobody@acme.example", "x", from); !errors.Is(err, ErrBadCredentials) {
+		// a new unknown address each time: no account gets locked
+		if _, err := s.SignIn(ctx, fmt.Sprintf("nobody%d@acme.example", i), "x", from); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
@@ -123,37 +126,37 @@ func TestSessions(t *testing.T) {
 	if tok1 == tok2 || sess.CSRF == "" || sess.TokenHash == tok1 {
 		t.Fatal("sessions must have their own token and CSRF token, and store only a hash")
 	}
-	if _, got, err := s.Check(ctx, tok1); err != nil || got.ID != u.ID {
+	if _, got, err := s.Check(ctx, tok1, true); err != nil || got.ID != u.ID {
 		t.Fatalf("check: %+v %v", got, err)
 	}
 	for _, bad := range []string{"", "nonsense", tok1 + "x"} {
-		if _, _, err := s.Check(ctx, bad); !errors.Is(err, ErrNoSession) {
+		if _, _, err := s.Check(ctx, bad, true); !errors.Is(err, ErrNoSession) {
 			t.Fatalf("token %q: %v", bad, err)
 		}
 	}
 	// idle: used now and then, a session lives; left alone, it ends
 	for range 4 {
 		c.add(IdleTimeout - time.Minute)
-		if _, _, err := s.Check(ctx, tok1); err != nil {
+		if _, _, err := s.Check(ctx, tok1, true); err != nil {
 			t.Fatalf("in use: %v", err)
 		}
 	}
-	if _, _, err := s.Check(ctx, tok2); !errors.Is(err, ErrNoSession) {
+	if _, _, err := s.Check(ctx, tok2, true); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("idle for %v: %v", 4*(IdleTimeout-time.Minute), err)
 	}
 	// absolute: however much it is used
 	for c.t.Sub(sess.Created) < AbsoluteTimeout-IdleTimeout {
 		c.add(IdleTimeout / 2)
-		if _, _, err := s.Check(ctx, tok1); err != nil {
+		if _, _, err := s.Check(ctx, tok1, true); err != nil {
 			t.Fatalf("at %v: %v", c.t.Sub(sess.Created), err)
 		}
 	}
 	c.t = sess.Created.Add(AbsoluteTimeout - time.Minute)
-	if _, _, err := s.Check(ctx, tok1); err != nil {
+	if _, _, err := s.Check(ctx, tok1, true); err != nil {
 		t.Fatalf("a minute before the end: %v", err)
 	}
 	c.add(time.Minute)
-	if _, _, err := s.Check(ctx, tok1); !errors.Is(err, ErrNoSession) {
+	if _, _, err := s.Check(ctx, tok1, true); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("after %v: %v, want ended", c.t.Sub(sess.Created), err)
 	}
 	// sign-out
@@ -161,7 +164,7 @@ func TestSessions(t *testing.T) {
 	if err := s.SignOut(ctx, tok3); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Check(ctx, tok3); !errors.Is(err, ErrNoSession) {
+	if _, _, err := s.Check(ctx, tok3, true); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("after sign-out: %v", err)
 	}
 }
@@ -191,5 +194,61 @@ func TestLinks(t *testing.T) {
 	}
 	if _, err := s.UseLink(ctx, tok, store.LinkWelcome); err != nil {
 		t.Fatalf("welcome link within %v: %v", WelcomeTTL, err)
+	}
+}
+
+// TestUnknownAddressLocksAlike: an address no one has is locked after the
+// same failures, with the same answer, as a real one.
+func TestUnknownAddressLocksAlike(t *testing.T) {
+	ctx := context.Background()
+	s, u, c := newService(t)
+	answers := func(email string) []string {
+		var out []string
+		for i := range LockAfter + 1 {
+			_, err := s.SignIn(ctx, email, "wrong password!", addr(fmt.Sprintf("192.0.2.%d", 10+i)))
+			out = append(out, err.Error())
+		}
+		return out
+	}
+	known, unknown := answers(u.Email), answers("ghost@acme.example")
+	if fmt.Sprint(known) != fmt.Sprint(unknown) {
+		t.Fatalf("a known address answers\n%q\nan unknown one\n%q", known, unknown)
+	}
+	if !strings.Contains(known[LockAfter-1], "locked") {
+		t.Fatalf("no lock after %d failures: %q", LockAfter, known)
+	}
+	c.add(LockFor)
+	if _, err := s.SignIn(ctx, "ghost@acme.example", "x", addr("192.0.2.99")); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("after the lock: %v", err)
+	}
+}
+
+// TestParallelGuesses: a burst of guesses at once is held to the lock's
+// count; the right password sent among them does not get through once the
+// attempts are used up.
+func TestParallelGuesses(t *testing.T) {
+	ctx := context.Background()
+	s, u, _ := newService(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	checked := 0
+	for i := range 4 * LockAfter {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.SignIn(ctx, u.Email, "wrong password!", addr(fmt.Sprintf("198.51.100.%d", i)))
+			if errors.Is(err, ErrBadCredentials) {
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if checked > LockAfter-1 {
+		t.Fatalf("%d guesses were checked against the password; at most %d may be before the lock", checked, LockAfter-1)
+	}
+	if _, err := s.SignIn(ctx, u.Email, "correct horse battery", addr("203.0.113.1")); !isLocked(err, false) {
+		t.Fatalf("after the burst: %v, want locked", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"fjord/internal/account"
 	"fjord/internal/auth"
+	"fjord/internal/config"
 	"fjord/internal/store"
 	"fjord/internal/web"
 )
@@ -32,7 +33,7 @@ func AccountCreate(args []string, stdout, stderr io.Writer) error {
 		return c.do("POST", "/accounts", map[string]string{"Name": *name, "AdminEmail": *email}, &out)
 	}, func(e *engine) error {
 		acc, inv, err := account.CreateAccount(context.Background(), e.st.Accounts, &auth.Service{Store: e.st.Accounts}, *name, *email)
-		out = web.AccountCreated{Account: acc, Admin: inv.User, Link: cfg.BaseURL() + inv.Link}
+		out = web.AccountCreated{Account: acc, Admin: inv.User, Link: baseURL(cfg) + inv.Link}
 		return err
 	})
 	if err != nil {
@@ -88,7 +89,7 @@ func UserAdd(args []string, stdout, stderr io.Writer) error {
 		return c.do("POST", "/users", map[string]any{"Account": *acc, "Email": *email, "Name": *name, "Role": *role}, &out)
 	}, func(e *engine) error {
 		inv, err := account.AddUser(context.Background(), e.st.Accounts, &auth.Service{Store: e.st.Accounts}, *acc, *email, *name, *role)
-		out = web.UserAdded{User: inv.User, Link: cfg.BaseURL() + inv.Link}
+		out = web.UserAdded{User: inv.User, Link: baseURL(cfg) + inv.Link}
 		return err
 	})
 	if err != nil {
@@ -166,4 +167,12 @@ func UserGrant(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "granted")
 	return nil
+}
+
+// baseURL is the start of links made with no server running.
+func baseURL(cfg *config.Config) string {
+	if cfg.PublicURL != "" {
+		return cfg.PublicURL
+	}
+	return "http://" + linkHost(cfg.Listen)
 }

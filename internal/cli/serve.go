@@ -9,6 +9,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -19,6 +20,7 @@ import (
 	"fjord/internal/config"
 	"fjord/internal/demo"
 	"fjord/internal/report"
+	"fjord/internal/store"
 	"fjord/internal/web"
 )
 
@@ -68,7 +70,10 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		if err := eng.loader.Flush(ctx); err != nil {
 			return err
 		}
-		if signins, err = demo.Passwords(ctx, eng.st.Accounts); err != nil {
+		if signins, err = demo.Passwords(ctx, eng.st.Accounts); errors.Is(err, store.ErrNotFound) {
+			// a demo data dir from before accounts: its sites have none
+			log.Warn("this demo data has no demo account (it predates sign-in); remove the data dir to make it again")
+		} else if err != nil {
 			return err
 		}
 	}
@@ -79,7 +84,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	}
 	srv.PublicURL = cfg.PublicURL
 	if srv.PublicURL == "" {
-		srv.PublicURL = "http://" + ln.Addr().String()
+		srv.PublicURL = "http://" + linkHost(ln.Addr().String())
 	}
 	ctl, err := listenControl(cfg.SocketPath())
 	if err != nil {
@@ -230,4 +235,18 @@ func tuneGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(48 << 20)
 	}
+}
+
+// linkHost is the host:port of links to a server listening on addr: a
+// wildcard address (":8080", "[::]:8080") is no place to send anyone, so
+// it becomes localhost.
+func linkHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("localhost", port)
+	}
+	return addr
 }

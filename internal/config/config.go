@@ -39,14 +39,6 @@ type Config struct {
 	PublicURL         string // how users reach the server; "" is http://LISTEN
 }
 
-// BaseURL is the start of the links the server hands out (sign-in links).
-func (c *Config) BaseURL() string {
-	if c.PublicURL != "" {
-		return c.PublicURL
-	}
-	return "http://" + c.Listen
-}
-
 // Setting describes one setting.
 type Setting struct {
 	Name    string

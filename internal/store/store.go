@@ -57,9 +57,14 @@ type AccountStore interface {
 	Grants(ctx context.Context, userID int64) (Grants, error)
 	UserByID(ctx context.Context, id int64) (User, error)
 	SetPassword(ctx context.Context, userID int64, hash string) error
-	// SigninFailed counts a failed sign-in of the user; the limit-th in a
-	// row locks them until now+lockFor, which it returns (zero while not
-	// locked). SigninSucceeded starts the count again.
+	// SigninAttempt reserves a sign-in attempt of the user before the
+	// password is checked: it counts the attempt and returns true, or
+	// false when the user is locked or limit attempts are already counted
+	// (so parallel guesses cannot outrun the lock). SigninFailed then locks
+	// the user until now+lockFor once limit failures are counted, and
+	// returns that time (zero while not locked); SigninSucceeded starts the
+	// count again.
+	SigninAttempt(ctx context.Context, userID int64, limit int, now time.Time) (bool, error)
 	SigninFailed(ctx context.Context, userID int64, limit int, lockFor time.Duration, now time.Time) (time.Time, error)
 	SigninSucceeded(ctx context.Context, userID int64) error
 

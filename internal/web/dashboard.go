@@ -535,8 +535,10 @@ func SafeCSV(s string) string {
 
 // dashRealtime is the dashboard's realtime count (the page refreshes it).
 func (s *Server) dashRealtime(w http.ResponseWriter, r *http.Request) {
-	res, ok := s.run(w, r, report.Realtime(siteOf(r), s.Now()))
-	if !ok || len(res.Rows) == 0 {
+	s.flushBriefly(r.Context())
+	res, err := s.Reports.Run(r.Context(), report.Realtime(siteOf(r), s.Now()))
+	if err != nil || len(res.Rows) == 0 {
+		http.Error(w, "the realtime count failed", 500)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/netip"
@@ -81,12 +82,12 @@ func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, 
 }
 
 // signedIn finds the request's session; nil when there is none.
-func (s *Server) signedIn(r *http.Request) (*viewer, error) {
+func (s *Server) signedIn(r *http.Request, use bool) (*viewer, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || s.Auth == nil {
 		return nil, nil
 	}
-	sess, u, err := s.Auth.Check(r.Context(), c.Value)
+	sess, u, err := s.Auth.Check(r.Context(), c.Value, use)
 	if errors.Is(err, auth.ErrNoSession) {
 		return nil, nil
 	}
@@ -107,23 +108,31 @@ func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pageHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
-		v, err := s.signedIn(r)
+		// the dashboard's background refresh is no use of the session
+		// (idle expiry still applies), and gets 401, not the sign-in page
+		poll := r.Header.Get("X-Fjord-Poll") == "1"
+		v, err := s.signedIn(r, !poll)
 		if err != nil {
 			s.Log.Error("session", "err", err)
 			http.Error(w, "checking the session failed", 500)
 			return
 		}
 		if v == nil {
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if !poll && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			http.Error(w, "not signed in, or the session has ended: sign in again", http.StatusUnauthorized)
 			return
 		}
-		if !safeMethod(r.Method) && !tokenMatches(formValue(r, "csrf"), v.session.CSRF) {
-			http.Error(w, "the form has no valid CSRF token: reload the page and try again", http.StatusForbidden)
-			return
+		if !safeMethod(r.Method) {
+			if !parseForm(w, r) {
+				return
+			}
+			if !tokenMatches(formValue(r, "csrf"), v.session.CSRF) {
+				http.Error(w, "the form has no valid CSRF token: reload the page and try again", http.StatusForbidden)
+				return
+			}
 		}
 		ctx := context.WithValue(r.Context(), viewerKey, v)
 		if site {
@@ -167,23 +176,28 @@ func pageHeaders(w http.ResponseWriter) {
 
 func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
 
-// formValue reads a field of a small url-encoded form.
-func formValue(r *http.Request, key string) string {
-	if r.Form == nil {
-		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
-		r.ParseForm()
+// parseForm reads a small url-encoded form; a larger one is refused.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, fmt.Sprintf("the form could not be read (at most %d KiB of url-encoded fields)", maxFormBytes>>10), http.StatusBadRequest)
+		return false
 	}
-	return r.PostForm.Get(key)
+	return true
 }
+
+// formValue is a field of the form parseForm read.
+func formValue(r *http.Request, key string) string { return r.PostForm.Get(key) }
 
 func tokenMatches(got, want string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-// secureCookies: cookies are Secure except over plain HTTP straight to a
+// secureCookies: cookies are Secure when the server is reached over
+// HTTPS (public-url) and otherwise except over plain HTTP straight to a
 // loopback address (the local demo), where a browser would drop them.
 func (s *Server) secureCookies(r *http.Request) bool {
-	if r.TLS != nil {
+	if r.TLS != nil || strings.HasPrefix(s.PublicURL, "https://") {
 		return true
 	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
@@ -211,9 +225,17 @@ func preTokenOK(r *http.Request) bool {
 	return err == nil && tokenMatches(formValue(r, "csrf"), c.Value)
 }
 
-// localPath keeps a redirect target on this site.
+// localPath keeps a redirect target on this site: a path, with no scheme
+// or host however a browser would read it (browsers drop tabs and line
+// breaks from URLs and read a backslash as a slash).
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	for _, c := range []byte(next) {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
 	return next
@@ -261,6 +283,9 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
 	page := signinPage{Title: "Sign in", CSRF: s.preToken(w, r), Next: localPath(formValue(r, "next")), Email: formValue(r, "email")}
 	if !preTokenOK(r) {
 		page.Error = "The form has expired: please sign in again."
@@ -275,7 +300,7 @@ func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
 		s.renderSignin(w, http.StatusUnauthorized, page)
 		return
 	case errors.As(err, &locked):
-		page.Error = "Too many failed sign-ins: " + locked.Error() + "."
+		page.Error = locked.Error() + "."
 		s.renderSignin(w, http.StatusTooManyRequests, page)
 		return
 	case err != nil:
@@ -332,6 +357,9 @@ func (s *Server) linkForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) linkPost(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		return
+	}
 	purpose := formValue(r, "purpose")
 	if purpose != store.LinkReset {
 		purpose = store.LinkWelcome
@@ -353,17 +381,18 @@ func (s *Server) linkPost(w http.ResponseWriter, r *http.Request) {
 		s.renderSignin(w, http.StatusBadRequest, page)
 		return
 	}
-	hash, err := auth.HashPassword(pw)
-	if err != nil {
-		http.Error(w, "setting the password failed", 500)
-		return
-	}
+	// the link is spent before the costly hash, so that guessed tokens
+	// cost no hashing
 	u, err := s.Auth.UseLink(r.Context(), page.Link, purpose)
 	if errors.Is(err, store.ErrNotFound) {
 		page.Error = "This link has expired or was used already. Ask an Administrator for a new one."
 		page.Link = ""
 		s.renderSignin(w, http.StatusGone, page)
 		return
+	}
+	var hash string
+	if err == nil {
+		hash, err = auth.HashPassword(pw)
 	}
 	if err == nil {
 		err = s.Accounts.SetPassword(r.Context(), u.ID, hash)

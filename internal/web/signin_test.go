@@ -121,7 +121,7 @@ func TestSignInFlow(t *testing.T) {
 		t.Fatalf("signed in: %d", code)
 	}
 	// a redirect target elsewhere is not followed
-	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example"} {
+	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", "/a\\..\\\\evil.example", "javascript:alert(1)"} {
 		f := url.Values{"csrf": {csrf}, "email": good["email"], "password": good["password"], "next": {next}}
 		if resp, _ := e.submit(t, "/signin", f, cookies...); resp.Header.Get("Location") != "/" {
 			t.Errorf("next=%s: went to %q", next, resp.Header.Get("Location"))
@@ -155,12 +155,18 @@ func TestSignInFlow(t *testing.T) {
 func TestSignOutEverywhere(t *testing.T) {
 	e := newEnv(t, journal.Options{})
 	a, b := e.signIn(t, "user@acme.test"), e.signIn(t, "user@acme.test")
+	other := e.signIn(t, "admin@acme.test")
 	token, _ := e.form(t, "/", &http.Cookie{Name: sessionCookie, Value: a})
 	if resp, _ := e.submit(t, "/signout", url.Values{"csrf": {token}, "everywhere": {"1"}}, &http.Cookie{Name: sessionCookie, Value: a}); resp.StatusCode != 303 {
 		t.Fatalf("sign-out everywhere: %d", resp.StatusCode)
 	}
-	if code, _ := e.getAs(t, b, "/"); code != 303 {
-		t.Fatalf("the other session lives on: %d", code)
+	for _, c := range []string{a, b} {
+		if code, _ := e.getAs(t, c, "/"); code != 303 {
+			t.Fatalf("a session of the user lives on: %d", code)
+		}
+	}
+	if code, _ := e.getAs(t, other, "/"); code != 200 {
+		t.Fatalf("another user's session ended too: %d", code)
 	}
 }
 
@@ -260,8 +266,10 @@ func TestWelcomeLink(t *testing.T) {
 	}
 }
 
-// FuzzSigninForm: whatever the body, the sign-in form answers with one of
-// its statuses, never a panic or a session.
+// FuzzSigninForm: whatever the body, the sign-in form's decoder answers
+// with one of its statuses, never a panic, and a request without the
+// form's token (the fuzzer rarely guesses the cookie's value) never signs
+// in.
 func FuzzSigninForm(f *testing.F) {
 	e := newEnv(f, journal.Options{})
 	f.Add("csrf=x&email=admin%40acme.test&password=correct+horse+battery")
@@ -280,9 +288,45 @@ func FuzzSigninForm(f *testing.F) {
 			t.Fatalf("%q signed in", body)
 		}
 		switch resp.StatusCode {
-		case 401, 403, 429:
+		case 400, 401, 403, 429:
 		default:
 			t.Fatalf("%q: status %d", body, resp.StatusCode)
 		}
 	})
+}
+
+// TestSecureCookieBehindHTTPS: with an https public URL (a TLS proxy in
+// front), cookies are Secure even though the request reaches us as plain
+// HTTP on loopback.
+func TestSecureCookieBehindHTTPS(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	csrf, cookies := e.form(t, "/signin")
+	resp, _ := e.submit(t, "/signin", url.Values{"csrf": {csrf}, "email": {"user@acme.test"}, "password": {testPassword}}, cookies...)
+	if c := cookieOf(resp, sessionCookie); c == nil || c.Secure {
+		t.Fatalf("plain HTTP to loopback: %+v, want a cookie without Secure", c)
+	}
+	e.srv.PublicURL = "https://analytics.example"
+	resp, _ = e.submit(t, "/signin", url.Values{"csrf": {csrf}, "email": {"user@acme.test"}, "password": {testPassword}}, cookies...)
+	if c := cookieOf(resp, sessionCookie); c == nil || !c.Secure {
+		t.Fatalf("behind https: %+v, want Secure", c)
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/dashboard/a.example?period=7d": "/dashboard/a.example?period=7d",
+		"/":                              "/",
+		"":                               "/",
+		"//evil.example":                 "/",
+		"/\\evil.example":                "/",
+		"/\t/evil.example":               "/",
+		"/\r\n/evil.example":             "/",
+		"https://evil.example/":          "/",
+		"dashboard":                      "/",
+		"/%0d%0aSet-Cookie:x":            "/%0d%0aSet-Cookie:x", // escaped: a path, not a header
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -39,23 +39,27 @@ func (a *Accounts) one(ctx context.Context, what, query string, args ...any) err
 	return nil
 }
 
+func (a *Accounts) SigninAttempt(ctx context.Context, userID int64, limit int, now time.Time) (bool, error) {
+	// one statement: concurrent attempts are counted one by one
+	res, err := a.DB.ExecContext(ctx, a.q(`UPDATE users SET failed_signins = failed_signins + 1
+		WHERE id = ? AND failed_signins < ? AND (locked_until IS NULL OR locked_until <= ?)`), userID, limit, store.Millis(now))
+	if err != nil {
+		return false, fmt.Errorf("sign-in attempt of user %d: %w", userID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 func (a *Accounts) SigninFailed(ctx context.Context, userID int64, limit int, lockFor time.Duration, now time.Time) (time.Time, error) {
-	var until time.Time
-	err := a.inTx(ctx, func(tx *sql.Tx) error {
-		var n int
-		err := tx.QueryRowContext(ctx, a.q(`UPDATE users SET failed_signins = failed_signins + 1 WHERE id = ? RETURNING failed_signins`), userID).Scan(&n)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil || n < limit {
-			return err
-		}
-		until = now.Add(lockFor).UTC().Truncate(time.Millisecond)
-		_, err = tx.ExecContext(ctx, a.q(`UPDATE users SET failed_signins = 0, locked_until = ? WHERE id = ?`), store.Millis(until), userID)
-		return err
-	})
+	until := now.Add(lockFor).UTC().Truncate(time.Millisecond)
+	// the attempt was counted by SigninAttempt; lock once limit are
+	res, err := a.DB.ExecContext(ctx, a.q(`UPDATE users SET failed_signins = 0, locked_until = ? WHERE id = ? AND failed_signins >= ?`),
+		store.Millis(until), userID, limit)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("failed sign-in of user %d: %w", userID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return time.Time{}, err
 	}
 	return until, nil
 }

@@ -105,16 +105,31 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		if _, err := s.UserByID(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown id: %v", err)
 		}
-		// the third failure in a row locks; a success starts again
+		// three attempts may be counted at once; the third failure in a
+		// row locks; a success starts again
 		now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 		for i := 1; i <= 3; i++ {
+			if ok, err := s.SigninAttempt(ctx, admin.ID, 3, now); !ok || err != nil {
+				t.Fatalf("attempt %d refused (%v)", i, err)
+			}
+		}
+		if ok, _ := s.SigninAttempt(ctx, admin.ID, 3, now); ok {
+			t.Fatal("a fourth attempt in flight was counted")
+		}
+		for i := 1; i <= 3; i++ {
 			until, err := s.SigninFailed(ctx, admin.ID, 3, 15*time.Minute, now)
-			if err != nil || (i < 3) != until.IsZero() || (i == 3 && !until.Equal(now.Add(15*time.Minute))) {
+			if err != nil || (i == 1 && !until.Equal(now.Add(15*time.Minute))) || (i > 1 && !until.IsZero()) {
 				t.Fatalf("failure %d: locked until %v (%v)", i, until, err)
 			}
 		}
 		if u, _ := s.UserByID(ctx, admin.ID); !u.LockedUntil.Equal(now.Add(15 * time.Minute)) {
 			t.Fatalf("locked until %v", u.LockedUntil)
+		}
+		if ok, _ := s.SigninAttempt(ctx, admin.ID, 3, now.Add(15*time.Minute-time.Millisecond)); ok {
+			t.Fatal("an attempt while locked was counted")
+		}
+		if ok, _ := s.SigninAttempt(ctx, admin.ID, 3, now.Add(15*time.Minute)); !ok {
+			t.Fatal("an attempt after the lock was refused")
 		}
 		if err := s.SigninSucceeded(ctx, admin.ID); err != nil {
 			t.Fatal(err)
@@ -122,7 +137,7 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		if u, _ := s.UserByID(ctx, admin.ID); !u.LockedUntil.IsZero() {
 			t.Fatalf("still locked until %v", u.LockedUntil)
 		}
-		if until, _ := s.SigninFailed(ctx, admin.ID, 3, time.Minute, now); !until.IsZero() {
+		if ok, _ := s.SigninAttempt(ctx, admin.ID, 1, now); !ok {
 			t.Fatal("the count did not start again")
 		}
 		// sessions

@@ -11,7 +11,7 @@
   var rt = document.getElementById("realtime-count");
   if (rt && rt.dataset.site) {
     setInterval(function () {
-      fetch("/dashboard/" + encodeURIComponent(rt.dataset.site) + "/realtime")
+      fetch("/dashboard/" + encodeURIComponent(rt.dataset.site) + "/realtime", { headers: { "X-Fjord-Poll": "1" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (t) { if (t !== null) rt.textContent = t.trim(); })
         .catch(function () {});
