@@ -112,7 +112,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 
 	log.Info("fjord serving", "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "version", Version)
 	if cfg.Demo {
-		fmt.Fprintf(stdout, "\nFjord is running with demo data.\n  Sign in:   http://%s/signin\n", ln.Addr().String())
+		fmt.Fprintf(stdout, "\nFjord is running with demo data.\n  Sign in:   %s/signin\n", srv.PublicURL)
 		for _, si := range signins {
 			fmt.Fprintf(stdout, "    %-14s %s  password %s\n", si.Role+":", si.Email, si.Password)
 		}

@@ -46,6 +46,7 @@ type AccountStore interface {
 	// its main contact, and its generic user, in one transaction.
 	CreateAccount(ctx context.Context, a Account, admin User) (Account, User, error)
 	Accounts(ctx context.Context) ([]Account, error)
+	Account(ctx context.Context, id int64) (Account, error)
 	AddUser(ctx context.Context, u User) (User, error)
 	// Users lists an account's people (not its generic user).
 	Users(ctx context.Context, accountID int64) ([]User, error)

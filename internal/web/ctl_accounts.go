@@ -110,18 +110,11 @@ func (s *Server) ctlAddUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accountExists(w http.ResponseWriter, r *http.Request, id int64) bool {
-	accs, err := s.Accounts.Accounts(r.Context())
-	if err != nil {
-		s.storeError(w, "accounts", err)
+	if _, err := s.Accounts.Account(r.Context(), id); err != nil {
+		s.storeError(w, "account", err)
 		return false
 	}
-	for _, a := range accs {
-		if a.ID == id {
-			return true
-		}
-	}
-	s.writeError(w, 404, "account "+strconv.FormatInt(id, 10)+": no such account")
-	return false
+	return true
 }
 
 // ctlGrant gives a User (by e-mail) a site (by domain) or a saved report

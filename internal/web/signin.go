@@ -69,15 +69,11 @@ func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, 
 	default:
 		return authz.Principal{}, nil // the generic user never signs in
 	}
-	accs, err := s.Accounts.Accounts(ctx)
+	acc, err := s.Accounts.Account(ctx, u.AccountID)
 	if err != nil {
 		return p, err
 	}
-	for _, a := range accs {
-		if a.ID == u.AccountID {
-			p.MainContact = a.MainContact == u.ID
-		}
-	}
+	p.MainContact = acc.MainContact == u.ID
 	return p, nil
 }
 

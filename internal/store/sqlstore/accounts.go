@@ -268,24 +268,41 @@ func (a *Accounts) CreateAccount(ctx context.Context, acc store.Account, admin s
 	return acc, admin, nil
 }
 
+const accountCols = `id, name, COALESCE(main_contact, 0), require_second_factor, leaver_retention_days, created_at`
+
+func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
+	var acc store.Account
+	var created int64
+	if err := row.Scan(&acc.ID, &acc.Name, &acc.MainContact, &acc.RequireSecondFactor, &acc.LeaverRetentionDays, &created); err != nil {
+		return store.Account{}, err
+	}
+	acc.Created = store.FromMillis(created)
+	return acc, nil
+}
+
 func (a *Accounts) Accounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := a.DB.QueryContext(ctx, `SELECT id, name, COALESCE(main_contact, 0), require_second_factor, leaver_retention_days, created_at
-		FROM accounts ORDER BY id`)
+	rows, err := a.DB.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	defer rows.Close()
 	var out []store.Account
 	for rows.Next() {
-		var acc store.Account
-		var created int64
-		if err := rows.Scan(&acc.ID, &acc.Name, &acc.MainContact, &acc.RequireSecondFactor, &acc.LeaverRetentionDays, &created); err != nil {
+		acc, err := scanAccount(rows)
+		if err != nil {
 			return nil, err
 		}
-		acc.Created = store.FromMillis(created)
 		out = append(out, acc)
 	}
 	return out, rows.Err()
+}
+
+func (a *Accounts) Account(ctx context.Context, id int64) (store.Account, error) {
+	acc, err := scanAccount(a.DB.QueryRowContext(ctx, a.q(`SELECT `+accountCols+` FROM accounts WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Account{}, fmt.Errorf("account %d: %w", id, store.ErrNotFound)
+	}
+	return acc, err
 }
 
 func (a *Accounts) AddUser(ctx context.Context, u store.User) (store.User, error) {

@@ -425,14 +425,16 @@ func (e *EventReads) replayDay(ctx context.Context, site int64, day string, loc 
 }
 
 // markBuilt lists a day as built from n events; its week, whose rows no
-// longer sum its days, is taken out.
+// longer sum its days, is taken out (where weeks are kept).
 func (e *EventReads) markBuilt(ctx context.Context, tx Tx, site int64, day string, loc *time.Location, n int64) error {
 	from, to, err := dayBounds(day, loc)
 	if err != nil {
 		return err
 	}
-	if err := tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND day = ?`), site, weekKey(day)); err != nil {
-		return err
+	if e.Weeks {
+		if err := tx.Exec(ctx, e.q(`DELETE FROM rollup_days WHERE site_id = ? AND day = ?`), site, weekKey(day)); err != nil {
+			return err
+		}
 	}
 	return e.list(ctx, tx, site, day, from, to, n)
 }

@@ -210,6 +210,12 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		if err != nil || len(accs) != 2 || accs[0].Name != "Acme Oy" || accs[0].LeaverRetentionDays != 90 || accs[0].MainContact != admin.ID {
 			t.Fatalf("accounts %+v (%v): the failed one must have left nothing", accs, err)
 		}
+		if got, err := s.Account(ctx, acc.ID); err != nil || got != accs[0] {
+			t.Fatalf("account by id: %+v (%v), want %+v", got, err, accs[0])
+		}
+		if _, err := s.Account(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown account: %v", err)
+		}
 		u, err := s.AddUser(ctx, store.User{AccountID: acc.ID, Email: "analyst@acme.example", Name: "Ann", Role: store.RoleUser})
 		if err != nil {
 			t.Fatal(err)
