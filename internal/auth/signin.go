@@ -210,7 +210,8 @@ func (s *Service) dummyHash() string {
 }
 
 // SignIn checks an e-mail address and password from a client address. It
-// returns the user, ErrBadCredentials, or a *LockedError. Every path
+// returns the user, ErrBadCredentials, or a *LockedError. A user with a
+// second factor is not signed in yet: SecondFactor must follow. Every path
 // verifies one password hash, and an unknown address is counted and
 // locked like a known one, so neither time nor answer tells which
 // addresses have an account.
@@ -261,6 +262,14 @@ func (s *Service) SignIn(ctx context.Context, email, password string, from netip
 		return store.User{}, ErrBadCredentials
 	}
 	s.addrRefund(from)
+	if u.TOTPSecret != "" {
+		// not a failure, but no success either until the second factor is
+		// given: a known password must not reset the count of wrong codes
+		if err := s.Store.SigninRefund(ctx, u.ID); err != nil {
+			return store.User{}, err
+		}
+		return u, nil
+	}
 	if err := s.Store.SigninSucceeded(ctx, u.ID); err != nil {
 		return store.User{}, err
 	}
@@ -270,11 +279,13 @@ func (s *Service) SignIn(ctx context.Context, email, password string, from netip
 // StartSession opens a new session for a user who just proved who they
 // are, and returns the token for the cookie. The caller ends the session
 // the browser had before (rotation on sign-in).
-func (s *Service) StartSession(ctx context.Context, userID int64) (string, store.Session, error) {
+// A pending session has passed the password only and owes the second
+// factor; it serves nothing else and ends after PendingTimeout.
+func (s *Service) StartSession(ctx context.Context, userID int64, pending bool) (string, store.Session, error) {
 	token, hash := NewToken()
 	csrf, _ := NewToken()
 	now := s.now()
-	sess := store.Session{TokenHash: hash, UserID: userID, CSRF: csrf, Created: now, Seen: now}
+	sess := store.Session{TokenHash: hash, UserID: userID, CSRF: csrf, Created: now, Seen: now, Pending: pending}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {
 		return "", store.Session{}, err
 	}
@@ -297,7 +308,7 @@ func (s *Service) Check(ctx context.Context, token string, use bool) (store.Sess
 		return store.Session{}, store.User{}, err
 	}
 	now := s.now()
-	if now.Sub(sess.Seen) >= IdleTimeout || now.Sub(sess.Created) >= AbsoluteTimeout {
+	if now.Sub(sess.Seen) >= IdleTimeout || now.Sub(sess.Created) >= AbsoluteTimeout || sess.Pending && now.Sub(sess.Created) >= PendingTimeout {
 		if err := s.Store.DeleteSession(ctx, hash); err != nil {
 			return store.Session{}, store.User{}, err
 		}

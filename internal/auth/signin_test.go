@@ -118,11 +118,11 @@ func TestThrottlePerAddress(t *testing.T) {
 func TestSessions(t *testing.T) {
 	ctx := context.Background()
 	s, u, c := newService(t)
-	tok1, sess, err := s.StartSession(ctx, u.ID)
+	tok1, sess, err := s.StartSession(ctx, u.ID, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok2, _, _ := s.StartSession(ctx, u.ID)
+	tok2, _, _ := s.StartSession(ctx, u.ID, false)
 	if tok1 == tok2 || sess.CSRF == "" || sess.TokenHash == tok1 {
 		t.Fatal("sessions must have their own token and CSRF token, and store only a hash")
 	}
@@ -160,7 +160,7 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("after %v: %v, want ended", c.t.Sub(sess.Created), err)
 	}
 	// sign-out
-	tok3, _, _ := s.StartSession(ctx, u.ID)
+	tok3, _, _ := s.StartSession(ctx, u.ID, false)
 	if err := s.SignOut(ctx, tok3); err != nil {
 		t.Fatal(err)
 	}

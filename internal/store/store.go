@@ -68,6 +68,9 @@ type AccountStore interface {
 	SigninAttempt(ctx context.Context, userID int64, limit int, now time.Time) (bool, error)
 	SigninFailed(ctx context.Context, userID int64, limit int, lockFor time.Duration, now time.Time) (time.Time, error)
 	SigninSucceeded(ctx context.Context, userID int64) error
+	// SigninRefund gives back an attempt that neither failed nor completed
+	// a sign-in (a right password when the second factor is still due).
+	SigninRefund(ctx context.Context, userID int64) error
 
 	CreateSession(ctx context.Context, s Session) error
 	// Session finds a session by its token's hash; a removed user has none.
@@ -80,6 +83,21 @@ type AccountStore interface {
 	// UseLink spends a one-time link of the purpose and returns its user;
 	// an unknown, spent or expired link is ErrNotFound.
 	UseLink(ctx context.Context, tokenHash, purpose string, now time.Time) (int64, error)
+
+	// SetTOTP makes secret the user's second factor, with lastStep as its
+	// last used time step, and replaces the recovery codes, at once.
+	SetTOTP(ctx context.Context, userID int64, secret string, lastStep int64, recoveryHashes []string) error
+	// ClearTOTP removes the second factor and the recovery codes.
+	ClearTOTP(ctx context.Context, userID int64) error
+	// UseTOTPStep records a time step as used if it is later than the last
+	// one used, and tells whether it was (a code works once).
+	UseTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
+	SetRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
+	// UseRecoveryCode spends an unused recovery code of the user, and
+	// tells whether there was one.
+	UseRecoveryCode(ctx context.Context, userID int64, hash string, now time.Time) (bool, error)
+	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
+	SetRequireSecondFactor(ctx context.Context, accountID int64, require bool) error
 	Close() error
 }
 
@@ -90,6 +108,7 @@ type Session struct {
 	CSRF      string // the token its forms carry
 	Created   time.Time
 	Seen      time.Time
+	Pending   bool // passed the password, owes the second factor
 }
 
 // Link is a one-time link sent to a user.
@@ -134,6 +153,8 @@ type User struct {
 	PasswordHash string
 	Created      time.Time
 	LockedUntil  time.Time // zero when sign-in is not locked
+	TOTPSecret   string    // base32; "" without a second factor
+	TOTPLastStep int64     // the last time step a code was used for
 }
 
 // Grants are what a User may read: whole sites and single saved reports.

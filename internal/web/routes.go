@@ -16,6 +16,9 @@ const (
 	PermPublic Permission = "public"
 	// PermPage: a public page of ours (sign-in), with the page headers.
 	PermPage Permission = "page"
+	// PermSecondFactor: a sign-in that passed the password and owes the
+	// second factor (a pending session); POST must carry its CSRF token.
+	PermSecondFactor Permission = "second-factor"
 	// PermSignedIn: a signed-in user; a state-changing request must carry
 	// the session's CSRF token.
 	PermSignedIn Permission = "signed-in"

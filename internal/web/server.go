@@ -66,7 +66,13 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /signin", PermPage, s.signinPost)
 	m.Handle("GET /signin/link/{token}", PermPage, s.linkForm)
 	m.Handle("POST /signin/link", PermPage, s.linkPost)
+	m.Handle("GET /signin/2fa", PermSecondFactor, s.codeForm)
+	m.Handle("POST /signin/2fa", PermSecondFactor, s.codePost)
 	m.Handle("POST /signout", PermSignedIn, s.signout)
+	m.Handle("GET /account/2fa", PermSignedIn, s.securityPage)
+	m.Handle("POST /account/2fa/enrol", PermSignedIn, s.enrolPost)
+	m.Handle("POST /account/2fa/recovery", PermSignedIn, s.recoveryPost)
+	m.Handle("POST /account/2fa/disable", PermSignedIn, s.disablePost)
 	m.Handle("GET /{$}", PermSignedIn, s.overview)
 	m.Handle("GET /dashboard/{domain}", PermReadSite, s.dashboard)
 	m.Handle("GET /dashboard/{domain}/export", PermReadSite, s.export)
@@ -109,6 +115,8 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 		return h
 	case PermPage:
 		return h
+	case PermSecondFactor:
+		return s.guardPending(h)
 	case PermSignedIn:
 		return s.guardSignedIn(false, h)
 	case PermReadSite:

@@ -39,8 +39,13 @@ const (
 type viewer struct {
 	user    store.User
 	session store.Session
+	account store.Account
 	p       authz.Principal
 }
+
+// mustEnrol: the account requires a second factor the user has not set
+// up yet; until they do, they see only the page that sets it up.
+func (v *viewer) mustEnrol() bool { return v.account.RequireSecondFactor && v.user.TOTPSecret == "" }
 
 func viewerOf(r *http.Request) *viewer {
 	v, _ := r.Context().Value(viewerKey).(*viewer)
@@ -53,8 +58,8 @@ func siteOf(r *http.Request) store.Site {
 	return s
 }
 
-// principal is what authz needs to know of a user.
-func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, error) {
+// principal is what authz needs to know of a user, and their account.
+func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, store.Account, error) {
 	p := authz.Principal{Account: u.AccountID, User: u.ID}
 	switch u.Role {
 	case store.RoleAdmin:
@@ -63,21 +68,22 @@ func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, 
 		p.Role = authz.User
 		g, err := s.Accounts.Grants(ctx, u.ID)
 		if err != nil {
-			return p, err
+			return p, store.Account{}, err
 		}
 		p.Sites, p.Reports = g.Sites, g.Reports
 	default:
-		return authz.Principal{}, nil // the generic user never signs in
+		return authz.Principal{}, store.Account{}, nil // the generic user never signs in
 	}
 	acc, err := s.Accounts.Account(ctx, u.AccountID)
 	if err != nil {
-		return p, err
+		return p, acc, err
 	}
 	p.MainContact = acc.MainContact == u.ID
-	return p, nil
+	return p, acc, nil
 }
 
-// signedIn finds the request's session; nil when there is none.
+// signedIn finds the request's session, which may be pending (owe the
+// second factor); nil when there is none.
 func (s *Server) signedIn(r *http.Request, use bool) (*viewer, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || s.Auth == nil {
@@ -90,11 +96,11 @@ func (s *Server) signedIn(r *http.Request, use bool) (*viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.principal(r.Context(), u)
+	p, acc, err := s.principal(r.Context(), u)
 	if err != nil {
 		return nil, err
 	}
-	return &viewer{user: u, session: sess, p: p}, nil
+	return &viewer{user: u, session: sess, account: acc, p: p}, nil
 }
 
 // guardSignedIn serves h to a signed-in user (and with site, only for a
@@ -113,12 +119,24 @@ func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
 			http.Error(w, "checking the session failed", 500)
 			return
 		}
-		if v == nil {
-			if !poll && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		if v == nil || v.session.Pending {
+			if !poll && safeMethod(r.Method) {
+				to := "/signin"
+				if v != nil {
+					to = "/signin/2fa"
+				}
+				http.Redirect(w, r, to+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			http.Error(w, "not signed in, or the session has ended: sign in again", http.StatusUnauthorized)
+			return
+		}
+		if v.mustEnrol() && !enrolPath(r.URL.Path) {
+			if !poll && safeMethod(r.Method) {
+				http.Redirect(w, r, "/account/2fa", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "your account requires a second factor: set it up at /account/2fa first", http.StatusForbidden)
 			return
 		}
 		if !safeMethod(r.Method) {
@@ -241,6 +259,8 @@ type signinPage struct {
 	Title, Error, CSRF, Next, Email string
 	// a one-time link's form
 	Link, Purpose string
+	// the second factor's form
+	Code bool
 }
 
 var signinTmpl = template.Must(template.New("signin").Parse(`<!doctype html>
@@ -249,7 +269,12 @@ var signinTmpl = template.Must(template.New("signin").Parse(`<!doctype html>
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><main class="wrap signin"><h1><span class="brand">Fjord</span> · {{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if .Link}}<form method="post" action="/signin/link">
+{{if .Code}}<form method="post" action="/signin/2fa">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
+<label for="code">Code from your authenticator app, or a recovery code</label>
+<input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
+<button type="submit">Sign in</button>
+</form>{{else if .Link}}<form method="post" action="/signin/link">
 <input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="token" value="{{.Link}}"><input type="hidden" name="purpose" value="{{.Purpose}}">
 <label for="password">New password <small>(at least 10 characters)</small></label>
 <input id="password" name="password" type="password" autocomplete="new-password" required minlength="10">
@@ -304,22 +329,27 @@ func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
-	s.startSession(w, r, u, page.Next)
+	s.startSession(w, r, u, page.Next, u.TOTPSecret != "")
 }
 
 // startSession signs u in: the browser's old session, if any, ends (a
-// new token at every sign-in), and a new one starts.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, next string) {
+// new token at every sign-in), and a new one starts; a pending one (the
+// second factor is still due) goes on to the code form.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, next string, pending bool) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.Auth.SignOut(r.Context(), c.Value)
 	}
-	tok, _, err := s.Auth.StartSession(r.Context(), u.ID)
+	tok, _, err := s.Auth.StartSession(r.Context(), u.ID, pending)
 	if err != nil {
 		s.Log.Error("start session", "err", err)
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
 	s.setCookie(w, r, sessionCookie, tok, 0)
+	if pending {
+		http.Redirect(w, r, "/signin/2fa?next="+url.QueryEscape(localPath(next)), http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, localPath(next), http.StatusSeeOther)
 }
 
@@ -406,5 +436,5 @@ func (s *Server) linkPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "setting the password failed", 500)
 		return
 	}
-	s.startSession(w, r, u, "/")
+	s.startSession(w, r, u, "/", u.TOTPSecret != "")
 }

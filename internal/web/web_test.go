@@ -151,7 +151,7 @@ func TestEveryRouteDeclaresPermission(t *testing.T) {
 		}
 		for _, r := range m.Routes {
 			switch r.Perm {
-			case PermPublic, PermPage, PermSignedIn, PermReadSite, PermOperator, PermStatsAPI:
+			case PermPublic, PermPage, PermSecondFactor, PermSignedIn, PermReadSite, PermOperator, PermStatsAPI:
 			default:
 				t.Errorf("route %s has permission %q", r.Pattern, r.Perm)
 			}

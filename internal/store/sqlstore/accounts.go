@@ -338,12 +338,12 @@ func (a *Accounts) addUser(ctx context.Context, db interface {
 	return u, nil
 }
 
-const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at, COALESCE(locked_until, 0)`
+const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at, COALESCE(locked_until, 0), COALESCE(totp_secret, ''), totp_last_step`
 
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
 	var created, locked int64
-	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &locked); err != nil {
+	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &locked, &u.TOTPSecret, &u.TOTPLastStep); err != nil {
 		return store.User{}, err
 	}
 	u.Created = store.FromMillis(created)

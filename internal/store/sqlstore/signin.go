@@ -69,9 +69,14 @@ func (a *Accounts) SigninSucceeded(ctx context.Context, userID int64) error {
 	return err
 }
 
+func (a *Accounts) SigninRefund(ctx context.Context, userID int64) error {
+	_, err := a.DB.ExecContext(ctx, a.q(`UPDATE users SET failed_signins = failed_signins - 1 WHERE id = ? AND failed_signins > 0`), userID)
+	return err
+}
+
 func (a *Accounts) CreateSession(ctx context.Context, s store.Session) error {
-	_, err := a.DB.ExecContext(ctx, a.q(`INSERT INTO sessions (token_hash, user_id, csrf, created_at, seen_at) VALUES (?, ?, ?, ?, ?)`),
-		s.TokenHash, s.UserID, s.CSRF, store.Millis(s.Created), store.Millis(s.Seen))
+	_, err := a.DB.ExecContext(ctx, a.q(`INSERT INTO sessions (token_hash, user_id, csrf, created_at, seen_at, pending) VALUES (?, ?, ?, ?, ?, ?)`),
+		s.TokenHash, s.UserID, s.CSRF, store.Millis(s.Created), store.Millis(s.Seen), s.Pending)
 	if err != nil {
 		return fmt.Errorf("create session of user %d: %w", s.UserID, err)
 	}
@@ -81,8 +86,8 @@ func (a *Accounts) CreateSession(ctx context.Context, s store.Session) error {
 func (a *Accounts) Session(ctx context.Context, tokenHash string) (store.Session, error) {
 	s := store.Session{TokenHash: tokenHash}
 	var created, seen int64
-	err := a.DB.QueryRowContext(ctx, a.q(`SELECT s.user_id, s.csrf, s.created_at, s.seen_at FROM sessions s
-		JOIN users u ON u.id = s.user_id AND u.removed_at IS NULL WHERE s.token_hash = ?`), tokenHash).Scan(&s.UserID, &s.CSRF, &created, &seen)
+	err := a.DB.QueryRowContext(ctx, a.q(`SELECT s.user_id, s.csrf, s.created_at, s.seen_at, s.pending FROM sessions s
+		JOIN users u ON u.id = s.user_id AND u.removed_at IS NULL WHERE s.token_hash = ?`), tokenHash).Scan(&s.UserID, &s.CSRF, &created, &seen, &s.Pending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("session: %w", store.ErrNotFound)
 	}

@@ -190,6 +190,83 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 			t.Fatalf("a used link: %v", err)
 		}
 	})
+	t.Run("second factor: TOTP, recovery codes, pending sessions", func(t *testing.T) {
+		s := open(t)
+		now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		acc, u, err := s.CreateAccount(ctx, store.Account{Name: "Acme Oy"}, store.User{Email: "boss@acme.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetTOTP(ctx, u.ID, "SECRET", 100, []string{"h1", "h2"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.UserByID(ctx, u.ID); got.TOTPSecret != "SECRET" || got.TOTPLastStep != 100 {
+			t.Fatalf("stored %q at step %d", got.TOTPSecret, got.TOTPLastStep)
+		}
+		for _, c := range []struct {
+			step int64
+			ok   bool
+		}{{100, false}, {99, false}, {101, true}, {101, false}, {103, true}} {
+			if ok, err := s.UseTOTPStep(ctx, u.ID, c.step); err != nil || ok != c.ok {
+				t.Fatalf("use step %d: %v %v, want %v", c.step, ok, err, c.ok)
+			}
+		}
+		if ok, err := s.UseRecoveryCode(ctx, u.ID, "h1", now); !ok || err != nil {
+			t.Fatalf("recovery code: %v %v", ok, err)
+		}
+		if ok, _ := s.UseRecoveryCode(ctx, u.ID, "h1", now); ok {
+			t.Fatal("a recovery code worked twice")
+		}
+		if ok, _ := s.UseRecoveryCode(ctx, u.ID, "h9", now); ok {
+			t.Fatal("an unknown recovery code worked")
+		}
+		if n, _ := s.RecoveryCodesLeft(ctx, u.ID); n != 1 {
+			t.Fatalf("%d codes left, want 1", n)
+		}
+		if err := s.SetRecoveryCodes(ctx, u.ID, []string{"h3"}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.UseRecoveryCode(ctx, u.ID, "h2", now); ok {
+			t.Fatal("a replaced recovery code worked")
+		}
+		if err := s.ClearTOTP(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.UserByID(ctx, u.ID); got.TOTPSecret != "" || got.TOTPLastStep != 0 {
+			t.Fatalf("after clear: %q at step %d", got.TOTPSecret, got.TOTPLastStep)
+		}
+		if n, _ := s.RecoveryCodesLeft(ctx, u.ID); n != 0 {
+			t.Fatalf("%d codes left after clear", n)
+		}
+		if err := s.SetTOTP(ctx, 999999, "S", 1, nil); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second factor of an unknown user: %v", err)
+		}
+		pend := store.Session{TokenHash: "p", UserID: u.ID, CSRF: "c", Created: now, Seen: now, Pending: true}
+		if err := s.CreateSession(ctx, pend); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Session(ctx, "p"); err != nil || got != pend {
+			t.Fatalf("pending session %+v (%v)", got, err)
+		}
+		if err := s.SetRequireSecondFactor(ctx, acc.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Account(ctx, acc.ID); !got.RequireSecondFactor {
+			t.Fatal("the account does not require the second factor")
+		}
+		// a refund gives back a counted attempt, never below zero
+		if ok, _ := s.SigninAttempt(ctx, u.ID, 1, now); !ok {
+			t.Fatal("attempt refused")
+		}
+		if ok, _ := s.SigninAttempt(ctx, u.ID, 1, now); ok {
+			t.Fatal("second attempt over the limit of 1 allowed")
+		}
+		s.SigninRefund(ctx, u.ID)
+		s.SigninRefund(ctx, u.ID)
+		if ok, _ := s.SigninAttempt(ctx, u.ID, 1, now); !ok {
+			t.Fatal("attempt refused after a refund")
+		}
+	})
 	t.Run("accounts, users and grants", func(t *testing.T) {
 		s := open(t)
 		acc, admin, err := s.CreateAccount(ctx, store.Account{Name: "Acme Oy"}, store.User{Email: "Boss@Acme.example", Name: "Boss", PasswordHash: "$argon2id$x"})
