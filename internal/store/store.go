@@ -98,7 +98,46 @@ type AccountStore interface {
 	UseRecoveryCode(ctx context.Context, userID int64, hash string, now time.Time) (bool, error)
 	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
 	SetRequireSecondFactor(ctx context.Context, accountID int64, require bool) error
+
+	// Ungrant withdraws a User's grant of a whole site (siteID) or of one
+	// saved report (reportID); ErrNotFound when there is no such grant.
+	Ungrant(ctx context.Context, userID, siteID, reportID int64) error
+	// CreateAPIKey stores a key with its sites in one transaction and
+	// returns it with its id. The user must be a person of an account who
+	// has not left, and every site must be of the user's account (else
+	// ErrNotFound, and nothing is stored).
+	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
+	// APIKeyByHash finds a key, with its sites, by its token's hash. A key
+	// of a removed user is ErrNotFound; a revoked or expired one is
+	// returned as it is (the caller refuses it).
+	APIKeyByHash(ctx context.Context, tokenHash string) (APIKey, error)
+	// APIKeys lists a user's keys (without their hashes), newest first.
+	APIKeys(ctx context.Context, userID int64) ([]APIKey, error)
+	// RevokeAPIKey revokes a key of the user at now (revoking a revoked
+	// key changes nothing); another user's key or an unknown id is
+	// ErrNotFound. userID 0 is any user's key (the operator).
+	RevokeAPIKey(ctx context.Context, userID, id int64, now time.Time) error
+	// TouchAPIKey records a use of a key at now, unless one later than
+	// now-every is recorded already (so that a busy key writes at most
+	// once per every).
+	TouchAPIKey(ctx context.Context, id int64, now time.Time, every time.Duration) error
 	Close() error
+}
+
+// APIKey is a user's key to the Stats API (PRODUCT §3.4). The key itself
+// is shown once, when it is made; the store keeps its SHA-256 and Prefix,
+// its first characters, which tell keys apart in lists and are no secret.
+type APIKey struct {
+	ID        int64
+	UserID    int64
+	Name      string
+	TokenHash string // hex SHA-256 of the key; empty in lists
+	Prefix    string
+	Sites     []int64 // the sites it is scoped to
+	Created   time.Time
+	Expires   time.Time
+	LastUsed  time.Time // zero: never used
+	Revoked   time.Time // zero: not revoked
 }
 
 // Session is a signed-in browser (PRODUCT §3.4).
