@@ -14,6 +14,10 @@ import (
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict is returned when a change would break a rule of the data
+// (removing an account's last Administrator); the error says which.
+var ErrConflict = errors.New("not possible")
+
 // ErrExists is returned when a row with the same unique key already exists.
 var ErrExists = errors.New("already exists")
 
@@ -98,6 +102,22 @@ type AccountStore interface {
 	UseRecoveryCode(ctx context.Context, userID int64, hash string, now time.Time) (bool, error)
 	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
 	SetRequireSecondFactor(ctx context.Context, accountID int64, require bool) error
+	SetLeaverRetention(ctx context.Context, accountID int64, days int) error
+
+	// RemoveUser makes a user a leaver at now: their sessions and links
+	// end, their keys are revoked and their saved reports move to the
+	// account's generic user, at once. The main contact and the last
+	// Administrator cannot leave (ErrConflict).
+	RemoveUser(ctx context.Context, userID int64, now time.Time) error
+	// RestoreUser undoes RemoveUser before the account's retention period
+	// has passed (else ErrNotFound): the reports come back, keys do not.
+	RestoreUser(ctx context.Context, userID int64, now time.Time) error
+	// RemovedUsers lists an account's leavers not purged yet.
+	RemovedUsers(ctx context.Context, accountID int64) ([]User, error)
+	// PurgeLeavers deletes the personal data of every user removed at
+	// least their account's retention period before now, keeping the row's
+	// id as a pseudonym, and returns how many it purged.
+	PurgeLeavers(ctx context.Context, now time.Time) (int, error)
 
 	// Ungrant withdraws a User's grant of a whole site (siteID) or of one
 	// saved report (reportID); ErrNotFound when there is no such grant.
@@ -194,6 +214,7 @@ type User struct {
 	LockedUntil  time.Time // zero when sign-in is not locked
 	TOTPSecret   string    // base32; "" without a second factor
 	TOTPLastStep int64     // the last time step a code was used for
+	Removed      time.Time // zero unless the user left (PRODUCT §3.5)
 }
 
 // Grants are what a User may read: whole sites and single saved reports.

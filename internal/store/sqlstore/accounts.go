@@ -338,17 +338,20 @@ func (a *Accounts) addUser(ctx context.Context, db interface {
 	return u, nil
 }
 
-const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at, COALESCE(locked_until, 0), COALESCE(totp_secret, ''), totp_last_step`
+const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at, COALESCE(locked_until, 0), COALESCE(totp_secret, ''), totp_last_step, COALESCE(removed_at, 0)`
 
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
-	var created, locked int64
-	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &locked, &u.TOTPSecret, &u.TOTPLastStep); err != nil {
+	var created, locked, removed int64
+	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &locked, &u.TOTPSecret, &u.TOTPLastStep, &removed); err != nil {
 		return store.User{}, err
 	}
 	u.Created = store.FromMillis(created)
 	if locked != 0 {
 		u.LockedUntil = store.FromMillis(locked)
+	}
+	if removed != 0 {
+		u.Removed = store.FromMillis(removed)
 	}
 	return u, nil
 }

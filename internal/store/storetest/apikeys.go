@@ -8,18 +8,12 @@ import (
 	"time"
 
 	"fjord/internal/store"
-	"fjord/internal/store/sqlstore"
 )
 
-// removeUser marks a user as removed (a leaver), as the leavers' work
-// will through the store; until then through the engines' shared SQL.
+// removeUser makes a user a leaver.
 func removeUser(t *testing.T, s store.AccountStore, id int64, at time.Time) {
 	t.Helper()
-	sa, ok := s.(*sqlstore.Accounts)
-	if !ok {
-		t.Skip("no way to remove a user from this store")
-	}
-	if _, err := sa.DB.Exec(sa.D.Rebind(`UPDATE users SET removed_at = ? WHERE id = ?`), store.Millis(at), id); err != nil {
+	if err := s.RemoveUser(context.Background(), id, at); err != nil {
 		t.Fatal(err)
 	}
 }

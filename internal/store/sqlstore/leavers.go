@@ -1,0 +1,180 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"fjord/internal/store"
+)
+
+// Leavers (PRODUCT §3.5). Removing a user ends their sessions, links and
+// keys at once and moves their saved reports to the account's generic
+// user; until the account's retention period has passed they can be
+// restored, after it the purge keeps only their row's id (a pseudonym)
+// and the facts without personal data.
+
+const dayMillis = int64(24 * time.Hour / time.Millisecond)
+
+func (a *Accounts) RemoveUser(ctx context.Context, userID int64, now time.Time) error {
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		var account int64
+		var role string
+		err := tx.QueryRowContext(ctx, a.q(`SELECT account_id, role FROM users WHERE id = ? AND removed_at IS NULL AND role <> 'generic'`), userID).Scan(&account, &role)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("remove user %d: %w", userID, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("remove user %d: %w", userID, err)
+		}
+		var contact int64
+		var admins int
+		if err := tx.QueryRowContext(ctx, a.q(`SELECT COALESCE(main_contact, 0),
+			(SELECT COUNT(*) FROM users WHERE account_id = ? AND role = 'admin' AND removed_at IS NULL)
+			FROM accounts WHERE id = ?`), account, account).Scan(&contact, &admins); err != nil {
+			return fmt.Errorf("remove user %d: %w", userID, err)
+		}
+		if contact == userID {
+			return fmt.Errorf("user %d is the account's main contact: make someone else the main contact first: %w", userID, store.ErrConflict)
+		}
+		if role == store.RoleAdmin && admins <= 1 {
+			return fmt.Errorf("user %d is the account's last Administrator: %w", userID, store.ErrConflict)
+		}
+		generic, err := a.genericUser(ctx, tx, account)
+		if err != nil {
+			return err
+		}
+		ms := store.Millis(now)
+		for _, st := range []stmt{
+			{`UPDATE users SET removed_at = ? WHERE id = ?`, []any{ms, userID}},
+			{`DELETE FROM sessions WHERE user_id = ?`, []any{userID}},
+			{`DELETE FROM user_links WHERE user_id = ?`, []any{userID}},
+			{`UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, []any{ms, userID}},
+			{`UPDATE saved_reports SET former_owner = owner_id, owner_id = ? WHERE owner_id = ?`, []any{generic, userID}},
+		} {
+			if _, err := tx.ExecContext(ctx, a.q(st.query), st.args...); err != nil {
+				return fmt.Errorf("remove user %d: %w", userID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// stmt is one statement of a sequence run in a transaction.
+type stmt struct {
+	query string
+	args  []any
+}
+
+func (a *Accounts) genericUser(ctx context.Context, tx *sql.Tx, account int64) (int64, error) {
+	var id int64
+	if err := tx.QueryRowContext(ctx, a.q(`SELECT id FROM users WHERE account_id = ? AND role = 'generic'`), account).Scan(&id); err != nil {
+		return 0, fmt.Errorf("the generic user of account %d: %w", account, err)
+	}
+	return id, nil
+}
+
+func (a *Accounts) RestoreUser(ctx context.Context, userID int64, now time.Time) error {
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		var account, removed int64
+		var days int
+		err := tx.QueryRowContext(ctx, a.q(`SELECT u.account_id, u.removed_at, acc.leaver_retention_days FROM users u
+			JOIN accounts acc ON acc.id = u.account_id
+			WHERE u.id = ? AND u.removed_at IS NOT NULL AND u.purged_at IS NULL`), userID).Scan(&account, &removed, &days)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("restore user %d: no removed user with this id: %w", userID, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("restore user %d: %w", userID, err)
+		}
+		if store.Millis(now) >= removed+int64(days)*dayMillis {
+			// the purge job may not have run yet: the period decides
+			return fmt.Errorf("restore user %d: removed more than %d days ago, their data is due to be purged: %w", userID, days, store.ErrNotFound)
+		}
+		generic, err := a.genericUser(ctx, tx, account)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, a.q(`UPDATE users SET removed_at = NULL WHERE id = ?`), userID); err != nil {
+			return fmt.Errorf("restore user %d: %w", userID, err)
+		}
+		// reports the generic user still has go back; keys stay revoked
+		if _, err := tx.ExecContext(ctx, a.q(`UPDATE saved_reports SET owner_id = former_owner, former_owner = NULL WHERE former_owner = ? AND owner_id = ?`), userID, generic); err != nil {
+			return fmt.Errorf("restore user %d: reports: %w", userID, err)
+		}
+		return nil
+	})
+}
+
+func (a *Accounts) RemovedUsers(ctx context.Context, accountID int64) ([]store.User, error) {
+	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT `+userCols+` FROM users
+		WHERE account_id = ? AND removed_at IS NOT NULL AND purged_at IS NULL ORDER BY removed_at, id`), accountID)
+	if err != nil {
+		return nil, fmt.Errorf("removed users of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error) {
+	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT u.id FROM users u JOIN accounts acc ON acc.id = u.account_id
+		WHERE u.removed_at IS NOT NULL AND u.purged_at IS NULL AND u.removed_at + acc.leaver_retention_days * CAST(? AS BIGINT) <= ?`),
+		dayMillis, store.Millis(now))
+	if err != nil {
+		return 0, fmt.Errorf("purge leavers: %w", err)
+	}
+	var due []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		due = append(due, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for i, id := range due {
+		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			for _, st := range []stmt{
+				{`UPDATE users SET email = NULL, name = '', password_hash = NULL, totp_secret = NULL, totp_last_step = 0,
+					failed_signins = 0, locked_until = NULL, purged_at = ? WHERE id = ?`, []any{store.Millis(now), id}},
+				{`DELETE FROM grants WHERE user_id = ?`, []any{id}},
+				{`DELETE FROM recovery_codes WHERE user_id = ?`, []any{id}},
+				{`DELETE FROM sessions WHERE user_id = ?`, []any{id}},
+				{`DELETE FROM user_links WHERE user_id = ?`, []any{id}},
+				{`DELETE FROM api_keys WHERE user_id = ?`, []any{id}},
+				{`UPDATE saved_reports SET former_owner = NULL WHERE former_owner = ?`, []any{id}},
+			} {
+				if _, err := tx.ExecContext(ctx, a.q(st.query), st.args...); err != nil {
+					return fmt.Errorf("purge user %d: %w", id, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(due), nil
+}
+
+func (a *Accounts) SetLeaverRetention(ctx context.Context, accountID int64, days int) error {
+	if days < 1 || days > 90 {
+		return fmt.Errorf("leaver retention: %d days is out of range (1 to 90)", days)
+	}
+	return a.one(ctx, fmt.Sprintf("leaver retention of account %d", accountID),
+		`UPDATE accounts SET leaver_retention_days = ? WHERE id = ?`, days, accountID)
+}
