@@ -361,3 +361,10 @@ func (s *Service) UseLink(ctx context.Context, token, purpose string) (store.Use
 	}
 	return s.Store.UserByID(ctx, id)
 }
+
+// Purge deletes the sessions and links that can no longer be used (the
+// daily job; Check ends them too when they are presented).
+func (s *Service) Purge(ctx context.Context) (int64, error) {
+	now := s.now()
+	return s.Store.PurgeSessions(ctx, now.Add(-IdleTimeout), now.Add(-AbsoluteTimeout), now)
+}

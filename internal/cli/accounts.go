@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"fjord/internal/account"
 	"fjord/internal/auth"
@@ -175,4 +176,42 @@ func baseURL(cfg *config.Config) string {
 		return cfg.PublicURL
 	}
 	return "http://" + linkHost(cfg.Listen)
+}
+
+// UserRemove runs `fjord user remove --id N`: the user leaves at once
+// (sessions, links and keys end; saved reports move to the account) and
+// can be restored until the account's retention period has passed.
+func UserRemove(args []string, stdout, stderr io.Writer) error {
+	return userLeave("remove", args, stdout, stderr)
+}
+
+// UserRestore runs `fjord user restore --id N`.
+func UserRestore(args []string, stdout, stderr io.Writer) error {
+	return userLeave("restore", args, stdout, stderr)
+}
+
+func userLeave(verb string, args []string, stdout, stderr io.Writer) error {
+	var id *int64
+	cfg, _, err := parse("user "+verb, args, stderr, func(fs *flag.FlagSet) {
+		id = fs.Int64("id", 0, "the user's id (fjord user list)")
+	})
+	if err != nil {
+		return err
+	}
+	if *id <= 0 {
+		return fmt.Errorf("usage: fjord user %s --id N", verb)
+	}
+	err = withEngine(cfg, func(c *control) error {
+		return c.do("POST", "/users/"+verb, map[string]any{"ID": *id}, nil)
+	}, func(e *engine) error {
+		if verb == "remove" {
+			return e.st.Accounts.RemoveUser(context.Background(), *id, time.Now())
+		}
+		return e.st.Accounts.RestoreUser(context.Background(), *id, time.Now())
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %d: %sd\n", *id, verb)
+	return nil
 }

@@ -82,9 +82,13 @@ func Run(args []string, stdout, stderr io.Writer) error {
 				return UserList(rest[1:], stdout, stderr)
 			case "grant":
 				return UserGrant(rest[1:], stdout, stderr)
+			case "remove":
+				return UserRemove(rest[1:], stdout, stderr)
+			case "restore":
+				return UserRestore(rest[1:], stdout, stderr)
 			}
 		}
-		return errors.New("usage: fjord user add --account ID --email ADDRESS [--role user|admin] | fjord user list --account ID | fjord user grant --email ADDRESS (--site DOMAIN | --report ID)")
+		return errors.New("usage: fjord user add --account ID --email ADDRESS [--role user|admin] | fjord user list --account ID | fjord user grant --email ADDRESS (--site DOMAIN | --report ID) | fjord user remove|restore --id N")
 	case "stats":
 		return Stats(rest, stdout, stderr)
 	case "bench":
@@ -125,6 +129,8 @@ Commands:
   fjord user add --account ID --email ADDRESS [--role user|admin] [--name NAME]
   fjord user list --account ID
   fjord user grant --email ADDRESS (--site DOMAIN | --report ID)
+  fjord user remove --id N           the user leaves: access ends, reports move to the account
+  fjord user restore --id N          undo a removal within the account's retention period
   fjord site add DOMAIN [--timezone ZONE] [--account ID]
   fjord site list
   fjord goal add DOMAIN --event NAME | --page PATTERN

@@ -164,7 +164,8 @@ func listenControl(path string) (net.Listener, error) {
 }
 
 // runJobs is the periodic work of a server: counters to the store every
-// ten seconds, salts destroyed when 48 hours old (checked hourly), daily
+// ten seconds, salts destroyed when 48 hours old and leavers' data purged
+// at the end of their retention period (both checked hourly), daily
 // rollups of the days that are over (checked every ten minutes).
 func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 	counts := time.NewTicker(10 * time.Second)
@@ -202,7 +203,13 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 			srv.Log.Info("destroyed salts older than 48 hours", "count", n)
 		}
 	}
+	purge := func() {
+		if err := srv.PurgeAccounts(ctx); err != nil {
+			srv.Log.Error("purge", "err", err)
+		}
+	}
 	dropSalts()
+	purge()
 	refresh()
 	for {
 		select {
@@ -214,6 +221,7 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 			}
 		case <-salts.C:
 			dropSalts()
+			purge()
 		case <-rollups.C:
 			refresh()
 		}

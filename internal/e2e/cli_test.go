@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -166,5 +167,44 @@ func TestGoalsEndToEnd(t *testing.T) {
 	fjord(t, "goal", "remove", "goals.test", "1", "--data-dir", dir)
 	if list := fjord(t, "goal", "list", "goals.test", "--data-dir", dir); strings.Contains(list, "Signup") {
 		t.Fatalf("removed goal still listed: %s", list)
+	}
+}
+
+// TestAccountCommands: the operator's account and user commands, without
+// a server (on the data dir) and through a running server's control
+// socket, including a leaver's removal and restore.
+func TestAccountCommands(t *testing.T) {
+	dir := t.TempDir()
+	out := fjord(t, "account", "create", "--name", "Acme Oy", "--admin-email", "boss@acme.example", "--data-dir", dir)
+	if !strings.Contains(out, "/signin/link/") {
+		t.Fatalf("account create prints no link: %s", out)
+	}
+	if out := fjord(t, "account", "list", "--data-dir", dir); !strings.Contains(out, "Acme Oy") {
+		t.Fatalf("account list: %s", out)
+	}
+	fjord(t, "site", "add", "acme.example", "--account", "1", "--data-dir", dir)
+	if out := fjord(t, "user", "add", "--account", "1", "--email", "ana@acme.example", "--role", "user", "--data-dir", dir); !strings.Contains(out, "/signin/link/") {
+		t.Fatalf("user add: %s", out)
+	}
+	fjord(t, "user", "grant", "--email", "ana@acme.example", "--site", "acme.example", "--data-dir", dir)
+	if out := fjordFails(t, nil, "user", "remove", "--id", "1", "--data-dir", dir); !strings.Contains(out, "main contact") {
+		t.Fatalf("removing the main contact: %s", out)
+	}
+	startServer(t, dir) // from here on through its control socket
+	list := fjord(t, "user", "list", "--account", "1", "--data-dir", dir)
+	m := regexp.MustCompile(`(?m)^(\d+)\s+ana@acme\.example`).FindStringSubmatch(list)
+	if m == nil {
+		t.Fatalf("user list: %s", list)
+	}
+	fjord(t, "user", "remove", "--id", m[1], "--data-dir", dir)
+	if out := fjord(t, "user", "list", "--account", "1", "--data-dir", dir); strings.Contains(out, "ana@acme.example") {
+		t.Fatalf("a removed user is listed: %s", out)
+	}
+	fjord(t, "user", "restore", "--id", m[1], "--data-dir", dir)
+	if out := fjord(t, "user", "list", "--account", "1", "--data-dir", dir); !strings.Contains(out, "ana@acme.example") {
+		t.Fatalf("a restored user is not listed: %s", out)
+	}
+	if out := fjordFails(t, nil, "user", "restore", "--id", m[1], "--data-dir", dir); !strings.Contains(out, "no removed user") {
+		t.Fatalf("restoring twice: %s", out)
 	}
 }

@@ -36,6 +36,8 @@ type AccountStore interface {
 	SiteByDomain(ctx context.Context, domain string) (Site, error)
 	SiteByID(ctx context.Context, id int64) (Site, error)
 	Sites(ctx context.Context) ([]Site, error)
+	// AccountSites lists an account's sites by domain.
+	AccountSites(ctx context.Context, accountID int64) ([]Site, error)
 
 	AddGoal(ctx context.Context, g Goal) (Goal, error)
 	Goals(ctx context.Context, siteID int64) ([]Goal, error)
@@ -83,6 +85,10 @@ type AccountStore interface {
 	DeleteSession(ctx context.Context, tokenHash string) error
 	// DeleteSessions ends every session of a user (sign out everywhere).
 	DeleteSessions(ctx context.Context, userID int64) error
+	// PurgeSessions deletes sessions last seen before seenBefore or made
+	// before createdBefore, and links expired before now; it returns how
+	// many rows went.
+	PurgeSessions(ctx context.Context, seenBefore, createdBefore, now time.Time) (int64, error)
 	CreateLink(ctx context.Context, l Link) error
 	// UseLink spends a one-time link of the purpose and returns its user;
 	// an unknown, spent or expired link is ErrNotFound.

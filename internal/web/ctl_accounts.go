@@ -41,7 +41,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, shape string) bool 
 // (which never holds an e-mail address or a secret).
 func (s *Server) storeError(w http.ResponseWriter, what string, err error) {
 	switch {
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrConflict):
 		s.writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		s.writeError(w, http.StatusNotFound, err.Error())
@@ -143,6 +143,29 @@ func (s *Server) ctlGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.Accounts.Grant(r.Context(), u.ID, site, in.Report); err != nil {
 		s.storeError(w, "grant", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ctlLeave removes a user (a leaver) or restores one.
+func (s *Server) ctlLeave(w http.ResponseWriter, r *http.Request) {
+	var in struct{ ID int64 }
+	if !readJSON(w, r, &in, `{"ID": user id}`) {
+		return
+	}
+	var err error
+	switch r.PathValue("verb") {
+	case "remove":
+		err = s.Accounts.RemoveUser(r.Context(), in.ID, s.Now())
+	case "restore":
+		err = s.Accounts.RestoreUser(r.Context(), in.ID, s.Now())
+	default:
+		s.writeError(w, http.StatusNotFound, "want /users/remove or /users/restore")
+		return
+	}
+	if err != nil {
+		s.storeError(w, r.PathValue("verb")+" user", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

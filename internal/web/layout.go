@@ -3,6 +3,8 @@ package web
 import (
 	"html/template"
 	"net/http"
+
+	"fjord/internal/store"
 )
 
 // The signed-in pages other than the dashboard share one layout: a header
@@ -33,7 +35,7 @@ type pageData struct {
 
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, code int, t *template.Template, p pageData) {
 	if v := viewerOf(r); v != nil {
-		p.User, p.CSRF, p.Admin = v.user.Email, v.session.CSRF, v.user.Role == "admin"
+		p.User, p.CSRF, p.Admin = v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)

@@ -25,6 +25,9 @@ const (
 	// PermReadSite: a signed-in user whom authz allows to read the site
 	// named by the path's {domain}; anyone else gets 404.
 	PermReadSite Permission = "read-site"
+	// PermAdmin: a signed-in Administrator, on their own account; anyone
+	// else gets 404. Each action then asks authz about what it touches.
+	PermAdmin Permission = "admin"
 	// PermStatsAPI: the Stats API; until API keys exist, loopback or the
 	// configured bearer token.
 	PermStatsAPI Permission = "stats-api"

@@ -69,6 +69,14 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /signin/2fa", PermSecondFactor, s.codeForm)
 	m.Handle("POST /signin/2fa", PermSecondFactor, s.codePost)
 	m.Handle("POST /signout", PermSignedIn, s.signout)
+	m.Handle("GET /admin", PermAdmin, s.adminPage)
+	m.Handle("POST /admin/users", PermAdmin, s.adminAddUser)
+	m.Handle("POST /admin/users/{id}/remove", PermAdmin, s.adminRemoveUser)
+	m.Handle("POST /admin/users/{id}/restore", PermAdmin, s.adminRestoreUser)
+	m.Handle("POST /admin/users/{id}/grant", PermAdmin, s.adminGrant)
+	m.Handle("POST /admin/users/{id}/ungrant", PermAdmin, s.adminUngrant)
+	m.Handle("POST /admin/sites", PermAdmin, s.adminAddSite)
+	m.Handle("POST /admin/account", PermAdmin, s.adminSettings)
 	m.Handle("GET /account/2fa", PermSignedIn, s.securityPage)
 	m.Handle("POST /account/2fa/enrol", PermSignedIn, s.enrolPost)
 	m.Handle("POST /account/2fa/recovery", PermSignedIn, s.recoveryPost)
@@ -106,6 +114,7 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("GET /users", PermOperator, s.ctlUsers)
 	m.Handle("POST /users", PermOperator, s.ctlAddUser)
 	m.Handle("POST /grants", PermOperator, s.ctlGrant)
+	m.Handle("POST /users/{verb}", PermOperator, s.ctlLeave)
 	return m
 }
 
@@ -119,6 +128,8 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 		return s.guardPending(h)
 	case PermSignedIn:
 		return s.guardSignedIn(false, h)
+	case PermAdmin:
+		return s.guardAdmin(h)
 	case PermReadSite:
 		return s.guardSignedIn(true, h)
 	case PermStatsAPI:
@@ -377,6 +388,7 @@ var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><header class="top"><h1><span class="brand">Fjord</span></h1>
+<nav class="account" aria-label="Account"><a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a>{{end}}</nav>
 <form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>
 <p><small>Last 30 days, each site in its own time zone.</small></p>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
@@ -406,7 +418,8 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	overviewTmpl.Execute(w, struct {
 		Rows       []report.Headline
 		User, CSRF string
-	}{rows, v.user.Email, v.session.CSRF})
+		Admin      bool
+	}{rows, v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin})
 }
 
 // pageCSP allows only this origin's stylesheet and script: no inline code.

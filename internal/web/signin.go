@@ -169,7 +169,7 @@ func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
 
 // readableSites are the sites the viewer may read.
 func (s *Server) readableSites(ctx context.Context, v *viewer) ([]store.Site, error) {
-	all, err := s.Accounts.Sites(ctx)
+	all, err := s.Accounts.AccountSites(ctx, v.user.AccountID)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,7 @@ type testEnv struct {
 	srv  *Server
 	http *httptest.Server
 	j    *journal.Journal
+	dir  string // holds accounts.db
 	// cookie is the session of Acme's Administrator, which get sends
 	cookie string
 }
@@ -109,7 +110,7 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 		ev.Close()
 		acc.Close()
 	})
-	e := &testEnv{srv: srv, http: hs, j: j}
+	e := &testEnv{srv: srv, http: hs, j: j, dir: dir}
 	e.cookie = e.signIn(t, "admin@acme.test")
 	return e
 }
@@ -151,7 +152,7 @@ func TestEveryRouteDeclaresPermission(t *testing.T) {
 		}
 		for _, r := range m.Routes {
 			switch r.Perm {
-			case PermPublic, PermPage, PermSecondFactor, PermSignedIn, PermReadSite, PermOperator, PermStatsAPI:
+			case PermPublic, PermPage, PermSecondFactor, PermSignedIn, PermAdmin, PermReadSite, PermOperator, PermStatsAPI:
 			default:
 				t.Errorf("route %s has permission %q", r.Pattern, r.Perm)
 			}

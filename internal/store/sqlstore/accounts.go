@@ -105,7 +105,15 @@ func (a *Accounts) SiteByID(ctx context.Context, id int64) (store.Site, error) {
 }
 
 func (a *Accounts) Sites(ctx context.Context) ([]store.Site, error) {
-	rows, err := a.DB.QueryContext(ctx, `SELECT `+siteCols+` FROM sites ORDER BY id`)
+	return a.sites(ctx, `SELECT `+siteCols+` FROM sites ORDER BY id`)
+}
+
+func (a *Accounts) AccountSites(ctx context.Context, accountID int64) ([]store.Site, error) {
+	return a.sites(ctx, a.q(`SELECT `+siteCols+` FROM sites WHERE account_id = ? ORDER BY domain`), accountID)
+}
+
+func (a *Accounts) sites(ctx context.Context, query string, args ...any) ([]store.Site, error) {
+	rows, err := a.DB.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list sites: %w", err)
 	}

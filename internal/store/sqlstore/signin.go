@@ -136,3 +136,22 @@ func (a *Accounts) UseLink(ctx context.Context, tokenHash, purpose string, now t
 	}
 	return user, nil
 }
+
+func (a *Accounts) PurgeSessions(ctx context.Context, seenBefore, createdBefore, now time.Time) (int64, error) {
+	var n int64
+	err := a.inTx(ctx, func(tx *sql.Tx) error {
+		for _, st := range []stmt{
+			{`DELETE FROM sessions WHERE seen_at < ? OR created_at < ?`, []any{store.Millis(seenBefore), store.Millis(createdBefore)}},
+			{`DELETE FROM user_links WHERE expires_at < ?`, []any{store.Millis(now)}},
+		} {
+			res, err := tx.ExecContext(ctx, a.q(st.query), st.args...)
+			if err != nil {
+				return fmt.Errorf("purge sessions and links: %w", err)
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		return nil
+	})
+	return n, err
+}

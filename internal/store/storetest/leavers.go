@@ -57,9 +57,23 @@ func leavers(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		return *r.OwnerID
 	}
 
-	// the main contact, and the last Administrator, cannot leave
+	// the main contact cannot leave, even with another Administrator; the
+	// last Administrator cannot either
+	admin2, err := s.AddUser(ctx, store.User{AccountID: acc.ID, Email: "deputy@acme.example", Role: store.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.RemoveUser(ctx, admin.ID, t0); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("removing the main contact: %v, want ErrConflict", err)
+	}
+	if err := s.RemoveUser(ctx, admin2.ID, t0); err != nil {
+		t.Fatalf("removing a second Administrator: %v", err)
+	}
+	if err := s.RestoreUser(ctx, admin2.ID, t0); err != nil {
+		t.Fatalf("restoring at once: %v", err)
+	}
+	if sites, err := s.AccountSites(ctx, acc.ID); err != nil || len(sites) != 1 || sites[0].ID != site.ID {
+		t.Fatalf("the account's sites: %+v %v", sites, err)
 	}
 	if err := s.RemoveUser(ctx, u.ID, t0); err != nil {
 		t.Fatal(err)
@@ -88,7 +102,7 @@ func leavers(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	if err != nil || len(gone) != 1 || gone[0].ID != u.ID || !gone[0].Removed.Equal(t0) {
 		t.Fatalf("removed users: %+v %v", gone, err)
 	}
-	if users, _ := s.Users(ctx, acc.ID); len(users) != 1 {
+	if users, _ := s.Users(ctx, acc.ID); len(users) != 2 {
 		t.Fatalf("users after removal: %+v", users)
 	}
 

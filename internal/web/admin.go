@@ -1,0 +1,396 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"fjord/internal/account"
+	"fjord/internal/authz"
+	"fjord/internal/store"
+)
+
+// The account's Administration pages (PRODUCT §3.2): people, their
+// grants, leavers, sites and the account's settings. Every action asks
+// authz about the one resource it touches; anything of another account,
+// or any id that does not exist, is 404 alike.
+
+// guardAdmin serves h to a signed-in Administrator of their own account;
+// anyone else gets 404, as if the pages did not exist.
+func (s *Server) guardAdmin(h http.Handler) http.Handler {
+	return s.guardSignedIn(false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := viewerOf(r)
+		if authz.Decide(v.p, authz.ManageAccount, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+var adminTmpl = pageTemplate(`{{with .Data}}
+{{if .Link}}<section class="card"><h2>First sign-in link</h2>
+<p>Send this link to {{.LinkFor}}; it works once, for 72 hours, and is shown only now:</p>
+<p><code id="welcome-link">{{.Link}}</code></p></section>{{end}}
+<section class="card"><h2>People</h2>
+<table class="admin"><thead><tr><th scope="col">E-mail</th><th scope="col">Role</th><th scope="col">Second factor</th><th scope="col">Grants</th><th scope="col"></th></tr></thead><tbody>
+{{range .Users}}<tr id="user-{{.ID}}"><td>{{.Email}}{{if .Name}} ({{.Name}}){{end}}{{if .MainContact}} · main contact{{end}}</td><td>{{.Role}}</td><td>{{if .TOTP}}on{{else}}off{{end}}</td>
+<td>{{if eq .Role "user"}}<ul class="grants">{{range .Grants}}<li>{{.Label}} <form class="inline" method="post" action="/admin/users/{{.User}}/ungrant"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="{{.Kind}}" value="{{.ID}}"><button type="submit">withdraw</button></form></li>{{else}}<li>nothing granted</li>{{end}}</ul>
+<form class="inline" method="post" action="/admin/users/{{.ID}}/grant"><input type="hidden" name="csrf" value="{{$.CSRF}}"><label class="sr-only" for="grant-{{.ID}}">Grant</label>
+<select id="grant-{{.ID}}" name="what">{{range $.Data.Grantable}}<option value="{{.Value}}">{{.Label}}</option>{{end}}</select> <button type="submit">grant</button></form>{{else}}everything in the account{{end}}</td>
+<td>{{if not .MainContact}}<form class="inline" method="post" action="/admin/users/{{.ID}}/remove"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">remove</button></form>{{end}}</td></tr>
+{{end}}</tbody></table>
+<h3>Add a person</h3>
+<form class="stack" method="post" action="/admin/users"><input type="hidden" name="csrf" value="{{$.CSRF}}">
+<label for="new-email">E-mail address</label><input id="new-email" name="email" type="email" required>
+<label for="new-name">Name <small>(optional)</small></label><input id="new-name" name="name">
+<label for="new-role">Role</label><select id="new-role" name="role"><option value="user">User: sees what is granted</option><option value="admin">Administrator: manages the account</option></select>
+<button type="submit">Add</button></form></section>
+{{if .Removed}}<section class="card"><h2>Removed people</h2>
+<p>Their personal data is deleted {{.Retention}} days after removal; until then they can be restored.</p>
+<table class="admin"><tbody>{{range .Removed}}<tr id="removed-{{.ID}}"><td>{{.Email}}</td><td>removed {{.Removed}}, purged {{.Purge}}</td>
+<td><form class="inline" method="post" action="/admin/users/{{.ID}}/restore"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">restore</button></form></td></tr>{{end}}</tbody></table></section>{{end}}
+<section class="card"><h2>Sites</h2>
+<ul>{{range .Sites}}<li><a href="/dashboard/{{.Domain}}">{{.Domain}}</a> · {{.TimeZone}}</li>{{else}}<li>No sites yet.</li>{{end}}</ul>
+<form class="stack" method="post" action="/admin/sites"><input type="hidden" name="csrf" value="{{$.CSRF}}">
+<label for="site-domain">Domain</label><input id="site-domain" name="domain" required>
+<label for="site-tz">Time zone <small>(IANA name)</small></label><input id="site-tz" name="timezone" value="UTC" required>
+<button type="submit">Add site</button></form></section>
+<section class="card"><h2>Account settings</h2>
+<form class="stack" method="post" action="/admin/account"><input type="hidden" name="csrf" value="{{$.CSRF}}">
+<label><input type="checkbox" name="require_second_factor" value="1"{{if .RequireSecondFactor}} checked{{end}}> Everyone must sign in with a second factor</label>
+<label for="retention">Days to keep a removed person's data (1 to 90)</label><input id="retention" name="retention" type="number" min="1" max="90" value="{{.Retention}}" required>
+<button type="submit">Save settings</button></form></section>
+{{end}}`)
+
+type adminUser struct {
+	ID                int64
+	Email, Name, Role string
+	TOTP, MainContact bool
+	Grants            []adminGrant
+}
+
+type adminGrant struct {
+	User  int64
+	Kind  string // "site" or "report"
+	ID    int64
+	Label string
+}
+
+type adminRemoved struct {
+	ID                    int64
+	Email, Removed, Purge string
+}
+
+type option struct{ Value, Label string }
+
+type adminData struct {
+	Users               []adminUser
+	Removed             []adminRemoved
+	Sites               []store.Site
+	Grantable           []option
+	RequireSecondFactor bool
+	Retention           int
+	Link, LinkFor       string
+}
+
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
+	s.renderAdmin(w, r, 200, "", "", nil)
+}
+
+// renderAdmin shows the page; inv is a person just added, whose link is
+// shown once.
+func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, code int, msg, notice string, inv *account.Invited) {
+	d, err := s.adminData(r.Context(), viewerOf(r))
+	if err != nil {
+		s.Log.Error("administration", "err", err)
+		http.Error(w, "reading the account failed", 500)
+		return
+	}
+	if inv != nil {
+		d.Link, d.LinkFor = s.PublicURL+inv.Link, inv.User.Email
+	}
+	s.renderPage(w, r, code, adminTmpl, pageData{Title: "Administration", Error: msg, Notice: notice, Data: d})
+}
+
+func (s *Server) adminData(ctx context.Context, v *viewer) (adminData, error) {
+	acc, err := s.Accounts.Account(ctx, v.user.AccountID)
+	if err != nil {
+		return adminData{}, err
+	}
+	d := adminData{RequireSecondFactor: acc.RequireSecondFactor, Retention: acc.LeaverRetentionDays}
+	if d.Sites, err = s.Accounts.AccountSites(ctx, acc.ID); err != nil {
+		return d, err
+	}
+	siteName := map[int64]string{}
+	reportName := map[int64]string{}
+	for _, st := range d.Sites {
+		siteName[st.ID] = st.Domain
+		d.Grantable = append(d.Grantable, option{"site:" + strconv.FormatInt(st.ID, 10), "the site " + st.Domain})
+		reps, err := s.Accounts.SavedReports(ctx, st.ID)
+		if err != nil {
+			return d, err
+		}
+		for _, rep := range reps {
+			reportName[rep.ID] = st.Domain + ": " + rep.Name
+			d.Grantable = append(d.Grantable, option{"report:" + strconv.FormatInt(rep.ID, 10), "the report " + reportName[rep.ID]})
+		}
+	}
+	users, err := s.Accounts.Users(ctx, acc.ID)
+	if err != nil {
+		return d, err
+	}
+	for _, u := range users {
+		au := adminUser{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, TOTP: u.TOTPSecret != "", MainContact: u.ID == acc.MainContact}
+		if u.Role == store.RoleUser {
+			g, err := s.Accounts.Grants(ctx, u.ID)
+			if err != nil {
+				return d, err
+			}
+			for _, id := range g.Sites {
+				au.Grants = append(au.Grants, adminGrant{u.ID, "site", id, "the site " + siteName[id]})
+			}
+			for _, id := range g.Reports {
+				au.Grants = append(au.Grants, adminGrant{u.ID, "report", id, "the report " + reportName[id]})
+			}
+		}
+		d.Users = append(d.Users, au)
+	}
+	gone, err := s.Accounts.RemovedUsers(ctx, acc.ID)
+	if err != nil {
+		return d, err
+	}
+	for _, u := range gone {
+		d.Removed = append(d.Removed, adminRemoved{u.ID, u.Email, u.Removed.Format("2006-01-02 15:04 UTC"),
+			u.Removed.AddDate(0, 0, acc.LeaverRetentionDays).Format("2006-01-02 15:04 UTC")})
+	}
+	return d, nil
+}
+
+// userAt is the user named by the path's {id} if the viewer may manage
+// them; otherwise it has answered 404.
+func (s *Server) userAt(w http.ResponseWriter, r *http.Request, removed bool) (store.User, bool) {
+	v := viewerOf(r)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	var u store.User
+	if err == nil {
+		if removed {
+			u, err = s.removedUser(r.Context(), v.user.AccountID, id)
+		} else {
+			u, err = s.Accounts.UserByID(r.Context(), id)
+		}
+	}
+	if err != nil || authz.Decide(v.p, authz.ManageUsers, authz.Resource{Kind: authz.UserKind, Account: u.AccountID, User: u.ID}) != authz.Allow {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) {
+			s.Log.Error("administration", "err", err)
+		}
+		s.renderAdmin(w, r, http.StatusNotFound, "No such person in this account.", "", nil)
+		return store.User{}, false
+	}
+	return u, true
+}
+
+func (s *Server) removedUser(ctx context.Context, accountID, id int64) (store.User, error) {
+	gone, err := s.Accounts.RemovedUsers(ctx, accountID)
+	if err != nil {
+		return store.User{}, err
+	}
+	for _, u := range gone {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return store.User{}, store.ErrNotFound
+}
+
+// adminResult answers an action: the page with a notice, or with the
+// store's error in words.
+func (s *Server) adminResult(w http.ResponseWriter, r *http.Request, err error, notice string) {
+	switch {
+	case err == nil:
+		s.renderAdmin(w, r, 200, "", notice, nil)
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrExists):
+		s.renderAdmin(w, r, http.StatusConflict, err.Error()+".", "", nil)
+	case errors.Is(err, store.ErrNotFound):
+		s.renderAdmin(w, r, http.StatusNotFound, err.Error()+".", "", nil)
+	default:
+		s.Log.Error("administration", "err", err)
+		http.Error(w, "the change failed", 500)
+	}
+}
+
+func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request) {
+	v := viewerOf(r)
+	inv, err := account.AddUser(r.Context(), s.Accounts, s.Auth, v.user.AccountID, formValue(r, "email"), formValue(r, "name"), formValue(r, "role"))
+	switch {
+	case errors.Is(err, store.ErrExists):
+		s.renderAdmin(w, r, http.StatusConflict, "Someone has this e-mail address already (a removed person keeps it until their data is purged).", "", nil)
+	case err != nil && inv.User.ID == 0:
+		s.renderAdmin(w, r, http.StatusBadRequest, "Not added: "+err.Error()+".", "", nil)
+	case err != nil:
+		s.adminResult(w, r, err, "")
+	default:
+		s.renderAdmin(w, r, 200, "", "Added.", &inv)
+	}
+}
+
+func (s *Server) adminRemoveUser(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.userAt(w, r, false)
+	if !ok {
+		return
+	}
+	err := s.Accounts.RemoveUser(r.Context(), u.ID, s.Now())
+	s.adminResult(w, r, err, fmt.Sprintf("%s was removed: their sessions and keys ended, their saved reports moved to the account.", u.Email))
+}
+
+func (s *Server) adminRestoreUser(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.userAt(w, r, true)
+	if !ok {
+		return
+	}
+	err := s.Accounts.RestoreUser(r.Context(), u.ID, s.Now())
+	s.adminResult(w, r, err, fmt.Sprintf("%s was restored, with their saved reports; they sign in as before (API keys must be made anew).", u.Email))
+}
+
+// grantTarget reads "site:ID" or "report:ID" (the grant form's select) or
+// the separate site and report fields (the withdraw buttons), and checks
+// the site or report is the viewer's account's.
+func (s *Server) grantTarget(r *http.Request) (site, report int64, err error) {
+	kind, id := "", ""
+	if what := formValue(r, "what"); what != "" {
+		var ok bool
+		kind, id, ok = strings.Cut(what, ":")
+		if !ok {
+			return 0, 0, errors.New("grant: want site:ID or report:ID")
+		}
+	} else if id = formValue(r, "site"); id != "" {
+		kind = "site"
+	} else {
+		kind, id = "report", formValue(r, "report")
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, 0, fmt.Errorf("grant: %q is not an id", id)
+	}
+	v := viewerOf(r)
+	res := authz.Resource{Kind: authz.Site, Account: -1}
+	switch kind {
+	case "site":
+		st, err := s.Accounts.SiteByID(r.Context(), n)
+		if err == nil {
+			res = authz.Resource{Kind: authz.Site, Account: st.AccountID, Site: st.ID}
+		}
+		site = n
+	case "report":
+		rep, err := s.reportByID(r.Context(), v.user.AccountID, n)
+		if err == nil {
+			st, _ := s.Accounts.SiteByID(r.Context(), rep.SiteID)
+			res = authz.Resource{Kind: authz.Report, Account: st.AccountID, Site: st.ID, Report: rep.ID}
+		}
+		report = n
+	default:
+		return 0, 0, errors.New("grant: want a site or a report")
+	}
+	if authz.Decide(v.p, authz.ManageUsers, res) != authz.Allow {
+		return 0, 0, fmt.Errorf("no such %s in this account: %w", kind, store.ErrNotFound)
+	}
+	return site, report, nil
+}
+
+// reportByID finds a saved report among an account's sites.
+func (s *Server) reportByID(ctx context.Context, accountID, id int64) (store.SavedReport, error) {
+	sites, err := s.Accounts.AccountSites(ctx, accountID)
+	if err != nil {
+		return store.SavedReport{}, err
+	}
+	for _, st := range sites {
+		if rep, err := s.Accounts.SavedReport(ctx, st.ID, id); err == nil {
+			return rep, nil
+		}
+	}
+	return store.SavedReport{}, store.ErrNotFound
+}
+
+func (s *Server) adminGrant(w http.ResponseWriter, r *http.Request)   { s.changeGrant(w, r, true) }
+func (s *Server) adminUngrant(w http.ResponseWriter, r *http.Request) { s.changeGrant(w, r, false) }
+
+func (s *Server) changeGrant(w http.ResponseWriter, r *http.Request, grant bool) {
+	u, ok := s.userAt(w, r, false)
+	if !ok {
+		return
+	}
+	if u.Role != store.RoleUser {
+		s.renderAdmin(w, r, http.StatusBadRequest, "Administrators see everything in the account: grants are for Users.", "", nil)
+		return
+	}
+	site, report, err := s.grantTarget(r)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.adminResult(w, r, err, "")
+			return
+		}
+		s.renderAdmin(w, r, http.StatusBadRequest, err.Error()+".", "", nil)
+		return
+	}
+	if grant {
+		err = s.Accounts.Grant(r.Context(), u.ID, site, report)
+		s.adminResult(w, r, err, "Granted to "+u.Email+".")
+		return
+	}
+	err = s.Accounts.Ungrant(r.Context(), u.ID, site, report)
+	s.adminResult(w, r, err, "Withdrawn from "+u.Email+"; their API keys no longer read it either.")
+}
+
+func (s *Server) adminAddSite(w http.ResponseWriter, r *http.Request) {
+	v := viewerOf(r)
+	if authz.Decide(v.p, authz.ManageSites, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
+		http.NotFound(w, r)
+		return
+	}
+	st, err := account.AddSite(r.Context(), s.Accounts, v.user.AccountID, formValue(r, "domain"), formValue(r, "timezone"))
+	if errors.Is(err, store.ErrExists) {
+		s.renderAdmin(w, r, http.StatusConflict, "This domain is tracked already.", "", nil)
+		return
+	}
+	if err != nil {
+		s.renderAdmin(w, r, http.StatusBadRequest, "Not added: "+err.Error()+".", "", nil)
+		return
+	}
+	s.renderAdmin(w, r, 200, "", fmt.Sprintf("Added %s: put the tracker on its pages to start counting.", st.Domain), nil)
+}
+
+func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request) {
+	v := viewerOf(r)
+	days, err := strconv.Atoi(formValue(r, "retention"))
+	if err != nil || days < 1 || days > 90 {
+		s.renderAdmin(w, r, http.StatusBadRequest, "Days to keep a removed person's data: want a whole number from 1 to 90.", "", nil)
+		return
+	}
+	require := formValue(r, "require_second_factor") == "1"
+	if err := s.Accounts.SetRequireSecondFactor(r.Context(), v.user.AccountID, require); err != nil {
+		s.adminResult(w, r, err, "")
+		return
+	}
+	err = s.Accounts.SetLeaverRetention(r.Context(), v.user.AccountID, days)
+	s.adminResult(w, r, err, "Settings saved.")
+}
+
+// PurgeAccounts is the accounts' part of the hourly job: leavers whose
+// retention period is over lose their personal data, and sessions and
+// links that can no longer be used are deleted.
+func (s *Server) PurgeAccounts(ctx context.Context) error {
+	n, err := s.Accounts.PurgeLeavers(ctx, s.Now())
+	if err != nil {
+		return fmt.Errorf("purge leavers: %w", err)
+	}
+	if n > 0 {
+		s.Log.Info("purged the personal data of leavers", "users", n)
+	}
+	if _, err := s.Auth.Purge(ctx); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,362 @@
+package web
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"fjord/internal/auth"
+	"fjord/internal/ingest/journal"
+	"fjord/internal/store"
+)
+
+func (e *testEnv) user(t testing.TB, email string) store.User {
+	t.Helper()
+	u, err := e.srv.Accounts.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatalf("user %s: %v", email, err)
+	}
+	return u
+}
+
+// adminPost posts an Administration form as the holder of session, with
+// the CSRF token of their Administration page.
+func (e *testEnv) adminPost(t *testing.T, session, path string, form url.Values) (int, string) {
+	t.Helper()
+	csrf, _ := e.form(t, "/account/2fa", sessionOf(session))
+	form.Set("csrf", csrf)
+	resp, body := e.submit(t, path, form, sessionOf(session))
+	return resp.StatusCode, body
+}
+
+// TestAdminPages: an Administrator manages people, grants, sites and
+// settings of their own account; a User reaches none of it, and an
+// Administrator of another account touches nothing of this one, by any
+// id, and learns nothing either (404 alike).
+func TestAdminPages(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	userSession := e.signIn(t, "user@acme.test")
+	otherSession := e.signIn(t, "admin@other.test")
+	user := e.user(t, "user@acme.test")
+	admin := e.user(t, "admin@acme.test")
+	hidden, _ := e.srv.Accounts.SiteByDomain(ctx, "hidden.test")
+	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	foreign, _ := e.srv.Accounts.SiteByDomain(ctx, "other.test")
+	rep, err := e.srv.Accounts.SaveReport(ctx, store.SavedReport{SiteID: hidden.ID, Name: "Hidden pages", Definition: `{"metrics":["visitors"]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, page := e.getAs(t, e.cookie, "/admin")
+	if code != 200 || !strings.Contains(page, "user@acme.test") || !strings.Contains(page, "hidden.test") || strings.Contains(page, "other.test") {
+		t.Fatalf("the Administrator's page: %d\n%s", code, page)
+	}
+	id := func(u store.User) string { return fmt.Sprint(u.ID) }
+	actions := []struct {
+		path string
+		form url.Values
+	}{
+		{"/admin/users", url.Values{"email": {"new@acme.test"}, "role": {"user"}}},
+		{"/admin/users/" + id(user) + "/grant", url.Values{"what": {fmt.Sprintf("site:%d", hidden.ID)}}},
+		{"/admin/users/" + id(user) + "/ungrant", url.Values{"site": {fmt.Sprint(site.ID)}}},
+		{"/admin/users/" + id(user) + "/remove", url.Values{}},
+		{"/admin/users/" + id(user) + "/restore", url.Values{}},
+		{"/admin/sites", url.Values{"domain": {"new.test"}, "timezone": {"UTC"}}},
+		{"/admin/account", url.Values{"retention": {"30"}, "require_second_factor": {"1"}}},
+	}
+	// a User: every page and action is 404, and changes nothing
+	if code, _ := e.getAs(t, userSession, "/admin"); code != http.StatusNotFound {
+		t.Fatalf("a User's /admin: %d, want 404", code)
+	}
+	// another account's Administrator: 404 for this account's ids
+	for _, who := range []struct{ name, session string }{{"a User", userSession}, {"another account's Administrator", otherSession}} {
+		for _, a := range actions {
+			if who.session == otherSession && (a.path == "/admin/users" || a.path == "/admin/sites" || a.path == "/admin/account") {
+				continue // these act on the asker's own account (checked below)
+			}
+			if code, body := e.adminPost(t, who.session, a.path, a.form); code != http.StatusNotFound {
+				t.Errorf("%s: POST %s: %d, want 404\n%s", who.name, a.path, code, body)
+			}
+		}
+	}
+	// nothing changed for Acme
+	if g, _ := e.srv.Accounts.Grants(ctx, user.ID); len(g.Sites) != 1 || g.Sites[0] != site.ID {
+		t.Fatalf("grants changed by others: %+v", g)
+	}
+	if _, err := e.srv.Accounts.UserByID(ctx, user.ID); err != nil {
+		t.Fatalf("the User was removed by others: %v", err)
+	}
+	// another account's Administrator grants their own user nothing of Acme's
+	otherAdmin := e.user(t, "admin@other.test")
+	if code, _ := e.adminPost(t, otherSession, "/admin/users", url.Values{"email": {"o2@other.test"}, "role": {"user"}}); code != 200 {
+		t.Fatalf("Other adds a user: %d", code)
+	}
+	o2 := e.user(t, "o2@other.test")
+	for _, what := range []string{fmt.Sprintf("site:%d", site.ID), fmt.Sprintf("report:%d", rep.ID), "site:999999", "site:x"} {
+		if code, _ := e.adminPost(t, otherSession, "/admin/users/"+id(o2)+"/grant", url.Values{"what": {what}}); code != http.StatusNotFound && code != http.StatusBadRequest {
+			t.Errorf("Other grants %s: %d, want 404 (or 400 for a bad id)", what, code)
+		}
+	}
+	if g, _ := e.srv.Accounts.Grants(ctx, o2.ID); len(g.Sites)+len(g.Reports) != 0 {
+		t.Fatalf("Other's user got %+v", g)
+	}
+	_ = otherAdmin
+
+	// the Administrator does each of them
+	code, body := e.adminPost(t, e.cookie, "/admin/users", url.Values{"email": {"new@acme.test"}, "role": {"user"}, "name": {"New Person"}})
+	link := regexp.MustCompile(`id="welcome-link">([^<]+)<`).FindStringSubmatch(body)
+	if code != 200 || link == nil || !strings.Contains(link[1], "/signin/link/") {
+		t.Fatalf("add a person: %d\n%s", code, body)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/users", url.Values{"email": {"new@acme.test"}, "role": {"user"}}); code != http.StatusConflict {
+		t.Fatalf("the same address again: %d, want 409", code)
+	}
+	if code, body := e.adminPost(t, e.cookie, "/admin/users", url.Values{"email": {"not an address"}, "role": {"user"}}); code != http.StatusBadRequest || !strings.Contains(body, "e-mail address") {
+		t.Fatalf("a bad address: %d\n%s", code, body)
+	}
+	for _, what := range []string{fmt.Sprintf("site:%d", hidden.ID), fmt.Sprintf("report:%d", rep.ID)} {
+		if code, body := e.adminPost(t, e.cookie, "/admin/users/"+id(user)+"/grant", url.Values{"what": {what}}); code != 200 {
+			t.Fatalf("grant %s: %d\n%s", what, code, body)
+		}
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/users/"+id(user)+"/grant", url.Values{"what": {fmt.Sprintf("site:%d", foreign.ID)}}); code != http.StatusNotFound {
+		t.Fatalf("grant another account's site: %d, want 404", code)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/users/"+id(admin)+"/grant", url.Values{"what": {fmt.Sprintf("site:%d", hidden.ID)}}); code != http.StatusBadRequest {
+		t.Fatalf("grant to an Administrator: %d, want 400", code)
+	}
+	if code, _ := e.getAs(t, userSession, "/dashboard/hidden.test"); code != 200 {
+		t.Fatalf("the User after the grant: %d", code)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/users/"+id(user)+"/ungrant", url.Values{"site": {fmt.Sprint(hidden.ID)}}); code != 200 {
+		t.Fatalf("withdraw: %d", code)
+	}
+	if code, _ := e.getAs(t, userSession, "/dashboard/hidden.test"); code != http.StatusNotFound {
+		t.Fatalf("the User after the grant was withdrawn: %d, want 404", code)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/users/"+id(admin)+"/remove", url.Values{}); code != http.StatusConflict {
+		t.Fatalf("remove the main contact: %d, want 409", code)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/sites", url.Values{"domain": {"new.test"}, "timezone": {"Europe/Oslo"}}); code != 200 {
+		t.Fatalf("add a site: %d", code)
+	}
+	if st, err := e.srv.Accounts.SiteByDomain(ctx, "new.test"); err != nil || st.AccountID != admin.AccountID || st.TimeZone != "Europe/Oslo" {
+		t.Fatalf("the new site: %+v %v", st, err)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/account", url.Values{"retention": {"91"}}); code != http.StatusBadRequest {
+		t.Fatalf("retention of 91 days: %d, want 400", code)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/account", url.Values{"retention": {"30"}, "require_second_factor": {"1"}}); code != 200 {
+		t.Fatalf("settings: %d", code)
+	}
+	if acc, _ := e.srv.Accounts.Account(ctx, admin.AccountID); !acc.RequireSecondFactor || acc.LeaverRetentionDays != 30 {
+		t.Fatalf("settings not saved: %+v", acc)
+	}
+	// without the CSRF token nothing happens
+	if resp, _ := e.submit(t, "/admin/account", url.Values{"retention": {"5"}}, sessionOf(e.cookie)); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("settings without CSRF token: %d", resp.StatusCode)
+	}
+}
+
+// TestLeaverOverHTTP: with an injected clock, an Administrator removes a
+// User: their session, password and key stop working at once and their
+// saved report moves to the generic user; at day 89 the Administrator can
+// restore them; removed again, at day 90 the hourly job has purged their
+// personal data from every table of the database.
+func TestLeaverOverHTTP(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	clk := &testClock{t: time.Now().UTC()}
+	e.srv.Auth.Now, e.srv.Now = clk.now, clk.now
+	user := e.user(t, "user@acme.test")
+	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	// a hash of its own (the test users share one), to look for later
+	hash, err := auth.HashPassword(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Accounts.SetPassword(ctx, user.ID, hash); err != nil {
+		t.Fatal(err)
+	}
+	user.PasswordHash = hash
+	rep, err := e.srv.Accounts.SaveReport(ctx, store.SavedReport{SiteID: site.ID, OwnerID: &user.ID, Name: "Leaver's own report", Definition: `{"metrics":["visitors"]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := func() int64 {
+		r, err := e.srv.Accounts.SavedReport(ctx, site.ID, rep.ID)
+		if err != nil || r.OwnerID == nil {
+			t.Fatalf("report: %+v %v", r, err)
+		}
+		return *r.OwnerID
+	}
+	signedIn := func(session string) bool {
+		code, _ := e.getAs(t, session, "/dashboard/site.test")
+		return code == 200
+	}
+	userSession := e.signIn(t, "user@acme.test")
+	if !signedIn(userSession) {
+		t.Fatal("the User cannot read their site")
+	}
+
+	if code, body := e.adminPost(t, e.cookie, fmt.Sprintf("/admin/users/%d/remove", user.ID), url.Values{}); code != 200 {
+		t.Fatalf("remove: %d\n%s", code, body)
+	}
+	if signedIn(userSession) {
+		t.Fatal("the leaver's session still works")
+	}
+	pre, cookies := e.form(t, "/signin")
+	if resp, _ := e.submit(t, "/signin", url.Values{"csrf": {pre}, "email": {"user@acme.test"}, "password": {testPassword}}, cookies...); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the leaver signs in: %d, want 401", resp.StatusCode)
+	}
+	if o := owner(); o == user.ID {
+		t.Fatal("the report stayed with the leaver")
+	}
+	code, page := e.getAs(t, e.cookie, "/admin")
+	if code != 200 || !strings.Contains(page, fmt.Sprintf(`id="removed-%d"`, user.ID)) {
+		t.Fatalf("the leaver is not listed as removed:\n%s", page)
+	}
+
+	// day 89: restore (the Administrator signs in again: days have passed)
+	clk.add(89 * 24 * time.Hour)
+	if err := e.srv.PurgeAccounts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adminSession := e.signIn(t, "admin@acme.test")
+	if code, body := e.adminPost(t, adminSession, fmt.Sprintf("/admin/users/%d/restore", user.ID), url.Values{}); code != 200 {
+		t.Fatalf("restore at day 89: %d\n%s", code, body)
+	}
+	if owner() != user.ID {
+		t.Fatal("the restored user's report did not come back")
+	}
+	if !signedIn(e.signIn(t, "user@acme.test")) {
+		t.Fatal("the restored user cannot read their site")
+	}
+
+	// removed again; at day 90 restore is refused and the job purges
+	if code, _ := e.adminPost(t, adminSession, fmt.Sprintf("/admin/users/%d/remove", user.ID), url.Values{}); code != 200 {
+		t.Fatal("second removal failed")
+	}
+	clk.add(90 * 24 * time.Hour)
+	adminSession = e.signIn(t, "admin@acme.test")
+	if code, _ := e.adminPost(t, adminSession, fmt.Sprintf("/admin/users/%d/restore", user.ID), url.Values{}); code != http.StatusNotFound {
+		t.Fatalf("restore at day 90: %d, want 404", code)
+	}
+	if err := e.srv.PurgeAccounts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// every table, every column: no trace of the address, name or hash
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "accounts.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	traces := []string{"user@acme.test", user.PasswordHash}
+	tables, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for tables.Next() {
+		var n string
+		tables.Scan(&n)
+		names = append(names, n)
+	}
+	tables.Close()
+	if len(names) < 10 {
+		t.Fatalf("only %d tables: %v", len(names), names)
+	}
+	for _, table := range names {
+		rows, err := db.Query(`SELECT * FROM "` + table + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			for i, v := range vals {
+				s := fmt.Sprint(v)
+				if b, ok := v.([]byte); ok {
+					s = string(b)
+				}
+				for _, tr := range traces {
+					if strings.Contains(s, tr) {
+						t.Errorf("table %s, column %s still holds %q", table, cols[i], tr)
+					}
+				}
+			}
+		}
+		rows.Close()
+	}
+	if _, err := e.srv.Accounts.UserByID(ctx, user.ID); err == nil {
+		t.Fatal("the purged user is found by id")
+	}
+	if o := owner(); o == user.ID {
+		t.Fatal("the report went back to the purged user")
+	}
+}
+
+// FuzzAdminForms posts arbitrary bodies (with the right CSRF token) to
+// every Administration action, as Acme's Administrator and as Other's:
+// answers are the pages' statuses, never a panic or a 5xx, and Other's
+// Administrator never changes anything of Acme's.
+func FuzzAdminForms(f *testing.F) {
+	e := newEnv(f, journal.Options{})
+	ctx := context.Background()
+	user := e.user(f, "user@acme.test")
+	otherSession := e.signIn(f, "admin@other.test")
+	acmeCSRF, _ := e.form(f, "/account/2fa", sessionOf(e.cookie))
+	otherCSRF, _ := e.form(f, "/account/2fa", sessionOf(otherSession))
+	paths := []string{"/admin/users", "/admin/users/%d/remove", "/admin/users/%d/restore", "/admin/users/%d/grant",
+		"/admin/users/%d/ungrant", "/admin/sites", "/admin/account"}
+	f.Add(uint8(0), "email=a%40acme.test&role=user")
+	f.Add(uint8(3), "what=site:1")
+	f.Add(uint8(4), "report=1")
+	f.Add(uint8(5), "domain=x.test&timezone=Europe/Oslo")
+	f.Add(uint8(6), "retention=0&require_second_factor=1")
+	f.Add(uint8(7), "what=%ZZ&&")
+	f.Fuzz(func(t *testing.T, which uint8, body string) {
+		path := paths[int(which)%len(paths)]
+		if strings.Contains(path, "%d") {
+			path = fmt.Sprintf(path, user.ID)
+		}
+		session, csrf := e.cookie, acmeCSRF
+		if which >= 128 {
+			session, csrf = otherSession, otherCSRF
+		}
+		req, _ := http.NewRequest("POST", e.http.URL+path, strings.NewReader("csrf="+url.QueryEscape(csrf)+"&"+body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(sessionOf(session))
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 200, 400, 404, 409:
+		default:
+			t.Fatalf("%s %q: status %d", path, body, resp.StatusCode)
+		}
+		if session == otherSession && strings.HasPrefix(path, "/admin/users/") && resp.StatusCode != 404 {
+			t.Fatalf("Other's Administrator, %s %q: %d, want 404", path, body, resp.StatusCode)
+		}
+		if session == otherSession {
+			if _, err := e.srv.Accounts.UserByID(ctx, user.ID); err != nil && path == fmt.Sprintf("/admin/users/%d/remove", user.ID) {
+				t.Fatalf("Other's Administrator removed Acme's User")
+			}
+		}
+	})
+}
