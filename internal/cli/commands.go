@@ -329,8 +329,12 @@ func ConfigCheck(args []string, stdout, stderr io.Writer) error {
 		}
 		return errors.New("configuration is not valid")
 	}
-	fmt.Fprintf(stdout, "configuration is valid: listen %s, data dir %s, account store %s, event store %s\n",
-		cfg.Listen, cfg.DataDir, config.Redact(cfg.AccountsURL()), config.Redact(cfg.EventsURL()))
+	mailState := "off (no smtp-host: no sign-in notices, no password reset by mail)"
+	if cfg.MailOn() {
+		mailState = "through " + cfg.Mail().Addr() + " (" + cfg.Mail().TLS + ")"
+	}
+	fmt.Fprintf(stdout, "configuration is valid: listen %s, data dir %s, account store %s, event store %s, mail %s\n",
+		cfg.Listen, cfg.DataDir, config.Redact(cfg.AccountsURL()), config.Redact(cfg.EventsURL()), mailState)
 	return nil
 }
 

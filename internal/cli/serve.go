@@ -19,6 +19,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/config"
 	"fjord/internal/demo"
+	"fjord/internal/mail"
 	"fjord/internal/report"
 	"fjord/internal/store"
 	"fjord/internal/web"
@@ -55,6 +56,17 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
 		Reports: eng.reports, StatsAPIToken: cfg.StatsAPIToken, Now: time.Now, Version: Version,
 		Auth: &auth.Service{Store: eng.st.Accounts},
+	}
+	if cfg.MailOn() {
+		snd, err := mail.New(cfg.Mail())
+		if err != nil {
+			return fmt.Errorf("mail: %w", err)
+		}
+		srv.Mail = mail.NewOutbox(snd, log, 256)
+		srv.Auth.Locked = srv.NotifyLocked
+		log.Info("mail on", "smtp", snd.Addr(), "tls", cfg.Mail().TLS)
+	} else {
+		log.Warn("mail is off (no smtp-host): sign-in lock-out notices and password reset links cannot be sent")
 	}
 
 	var signins []demo.SignIn
@@ -136,6 +148,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	pub.Shutdown(sctx)
 	ctlSrv.Shutdown(sctx)
+	if srv.Mail != nil {
+		srv.Mail.Close(sctx) // what is queued goes out, within the 15 s
+	}
 	if err := srv.FlushCounts(sctx); err != nil {
 		log.Error("flush counters", "err", err)
 	}

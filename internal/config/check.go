@@ -1,12 +1,17 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
+
+	"fjord/internal/mail"
 )
 
 // Check looks past syntax: whether the data dir is usable, the files
@@ -48,7 +53,47 @@ func Check(c *Config) []string {
 			out = append(out, fmt.Sprintf("trusted-proxies contains %s, which trusts every address: any client could forge its address", p))
 		}
 	}
+	out = append(out, checkMail(c)...)
 	return out
+}
+
+// checkMail: settings that do nothing alone, links in mail that nobody
+// could open, and whether the SMTP server takes the connection, TLS and
+// credentials (it connects, and quits without sending).
+func checkMail(c *Config) []string {
+	if !c.MailOn() {
+		var set []string
+		for _, s := range []struct{ name, v string }{{"smtp-user", c.SMTPUser}, {"smtp-password", c.SMTPPassword}, {"mail-from", c.MailFrom}} {
+			if s.v != "" {
+				set = append(set, s.name)
+			}
+		}
+		if len(set) > 0 || c.SMTPPort != 0 {
+			return []string{fmt.Sprintf("mail settings are set (%s) but smtp-host is empty, so no mail is sent: set smtp-host, or remove them", strings.Join(append(set, portSet(c)...), ", "))}
+		}
+		return nil
+	}
+	var out []string
+	if c.PublicURL == "" {
+		out = append(out, "smtp-host is set but public-url is empty: the links in mail (password reset) would point at the listen address, which the recipients cannot reach; set public-url")
+	}
+	s, err := mail.New(c.Mail())
+	if err != nil {
+		return append(out, err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Probe(ctx); err != nil {
+		out = append(out, "mail cannot be sent: "+err.Error()+"; check smtp-host, smtp-port, smtp-tls, smtp-user and smtp-password")
+	}
+	return out
+}
+
+func portSet(c *Config) []string {
+	if c.SMTPPort != 0 {
+		return []string{"smtp-port"}
+	}
+	return nil
 }
 
 // Redact hides the password of a store URL for display.

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	netmail "net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -19,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"fjord/internal/mail"
 )
 
 // Config is every setting of the fjord binary.
@@ -37,6 +40,13 @@ type Config struct {
 	LogLevel          string
 	StatsAPIToken     string
 	PublicURL         string // how users reach the server; "" is http://LISTEN
+	// Mail (off without SMTPHost): see internal/mail.
+	SMTPHost     string
+	SMTPPort     int // 0: the TLS mode's usual port
+	SMTPUser     string
+	SMTPPassword string
+	SMTPTLS      string
+	MailFrom     string
 }
 
 // Setting describes one setting.
@@ -141,6 +151,53 @@ var Settings = []Setting{
 		c.PublicURL = strings.TrimSuffix(v, "/")
 		return nil
 	}},
+	{"smtp-host", "", "SMTP server for the mail Fjord sends (sign-in notices, password reset links); empty: no mail", func(c *Config, v string) error {
+		if strings.ContainsAny(v, " /@") {
+			return errors.New("want a host name or address")
+		}
+		if _, err := netip.ParseAddr(strings.Trim(v, "[]")); strings.Contains(v, ":") && err != nil {
+			return errors.New("want a host name or address without a port (the port is smtp-port)")
+		}
+		c.SMTPHost = v
+		return nil
+	}},
+	{"smtp-port", "", "port of the SMTP server; empty: 587 for starttls, 465 for tls, 25 for none", func(c *Config, v string) error {
+		c.SMTPPort = 0
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return errors.New("want a port from 1 to 65535")
+		}
+		c.SMTPPort = n
+		return nil
+	}},
+	{"smtp-user", "", "user name for SMTP authentication; empty: none", func(c *Config, v string) error {
+		c.SMTPUser = v
+		return nil
+	}},
+	{"smtp-password", "", "password for SMTP authentication (better in the environment or the config file than on the command line)", func(c *Config, v string) error {
+		c.SMTPPassword = v
+		return nil
+	}},
+	{"smtp-tls", "starttls", "starttls (required, not opportunistic), tls (implicit TLS), or none (plain text, only to a loopback address)", func(c *Config, v string) error {
+		switch v {
+		case mail.StartTLS, mail.ImplicitTLS, mail.NoTLS:
+			c.SMTPTLS = v
+			return nil
+		}
+		return errors.New("want starttls, tls or none")
+	}},
+	{"mail-from", "", "the From address of Fjord's mail, e.g. \"Fjord <fjord@example.com>\"", func(c *Config, v string) error {
+		if v != "" {
+			if _, err := netmail.ParseAddress(v); err != nil {
+				return errors.New("want an e-mail address, e.g. fjord@example.com or \"Fjord <fjord@example.com>\"")
+			}
+		}
+		c.MailFrom = v
+		return nil
+	}},
 	{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
 		switch v {
 		case "debug", "info", "warn", "error":
@@ -237,7 +294,7 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := s.set(c, values[s.Name]); err != nil {
 			shown := fmt.Sprintf("%q", values[s.Name])
 			switch s.Name {
-			case "database", "events-database", "stats-api-token":
+			case "database", "events-database", "stats-api-token", "smtp-password":
 				shown = "(value hidden: it may hold a secret)"
 			}
 			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))
@@ -246,7 +303,21 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if c.SMTPHost != "" {
+		if err := c.Mail().Validate(); err != nil {
+			return nil, fmt.Errorf("mail: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// MailOn reports whether mail is configured (smtp-host is set).
+func (c *Config) MailOn() bool { return c.SMTPHost != "" }
+
+// Mail is the SMTP configuration of the mail settings.
+func (c *Config) Mail() mail.Config {
+	return mail.Config{Host: strings.Trim(c.SMTPHost, "[]"), Port: c.SMTPPort, Username: c.SMTPUser,
+		Password: c.SMTPPassword, TLS: c.SMTPTLS, From: c.MailFrom}
 }
 
 // ParseFile reads 'name = value' lines; '#' starts a comment line; values

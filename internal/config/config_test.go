@@ -4,8 +4,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"fjord/internal/mail/mailpit"
 )
 
 func TestPrecedence(t *testing.T) {
@@ -101,4 +104,89 @@ func FuzzParseFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMailSettings: mail is off without smtp-host; a bad mail setup is an
+// error naming the setting, and never repeats the SMTP password.
+func TestMailSettings(t *testing.T) {
+	none := func(string) string { return "" }
+	c, err := Load("", nil, none)
+	if err != nil || c.MailOn() {
+		t.Fatalf("default: mail on %v, %v", c != nil && c.MailOn(), err)
+	}
+	env := map[string]string{"FJORD_SMTP_HOST": "smtp.example.com", "FJORD_SMTP_USER": "fjord",
+		"FJORD_SMTP_PASSWORD": "hunter2hunter2", "FJORD_MAIL_FROM": "Fjord <fjord@example.com>"}
+	c, err = Load("", nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Mail(); !c.MailOn() || m.Addr() != "smtp.example.com:587" || m.TLS != "starttls" || m.Password != "hunter2hunter2" {
+		t.Fatalf("%+v", m)
+	}
+	for name, c := range map[string]struct {
+		flags map[string]string
+		want  string
+	}{
+		"plain text to another host": {map[string]string{"smtp-tls": "none"}, "loopback"},
+		"unknown TLS mode":           {map[string]string{"smtp-tls": "ssl"}, "smtp-tls"},
+		"no sender":                  {map[string]string{"mail-from": ""}, "mail-from"},
+		"bad sender":                 {map[string]string{"mail-from": "fjord at example"}, "mail-from"},
+		"port in the host":           {map[string]string{"smtp-host": "smtp.example.com:25"}, "smtp-host"},
+		"bad port":                   {map[string]string{"smtp-port": "99999"}, "smtp-port"},
+	} {
+		_, err := Load("", c.flags, func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want it to name %s", name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2hunter2") {
+			t.Errorf("%s: the password is in the error", name)
+		}
+	}
+	// loopback may be plain text; the password never shows in an error
+	if _, err := Load("", map[string]string{"smtp-host": "127.0.0.1", "smtp-tls": "none"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	env["FJORD_SMTP_PASSWORD"] = "hunter2hunter2"
+	env["FJORD_SMTP_USER"] = ""
+	if _, err := Load("", nil, func(k string) string { return env[k] }); err == nil || strings.Contains(err.Error(), "hunter2hunter2") || !strings.Contains(err.Error(), "smtp-user") {
+		t.Fatalf("password without user: %v", err)
+	}
+	// settings without smtp-host are explained by config check
+	c, err = Load("", map[string]string{"data-dir": t.TempDir(), "mail-from": "fjord@example.com"}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "smtp-host is empty") || !strings.Contains(p, "mail-from") {
+		t.Fatalf("check: %s", p)
+	}
+}
+
+// TestCheckProbesSMTP: config check connects to the SMTP server (real
+// Mailpit) and explains what fails; it sends nothing.
+func TestCheckProbesSMTP(t *testing.T) {
+	mp := mailpit.Start(t)
+	dir := filepath.Join(t.TempDir(), "d") // made 0700 by Check
+	flags := map[string]string{"data-dir": dir, "smtp-host": "127.0.0.1", "smtp-port": strconv.Itoa(mp.SMTPPort),
+		"smtp-tls": "none", "mail-from": "fjord@example.com"}
+	c, err := Load("", flags, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "public-url is empty") || strings.Contains(p, "cannot be sent") {
+		t.Fatalf("check: %s", p)
+	}
+	flags["public-url"] = "https://fjord.example.com"
+	flags["smtp-tls"] = "starttls" // Mailpit offers no STARTTLS here
+	c, _ = Load("", flags, func(string) string { return "" })
+	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "mail cannot be sent") || !strings.Contains(p, "STARTTLS") {
+		t.Fatalf("check: %s", p)
+	}
+	flags["smtp-tls"] = "none"
+	c, _ = Load("", flags, func(string) string { return "" })
+	if p := Check(c); len(p) != 0 {
+		t.Fatalf("check: %v", p)
+	}
+	if n := len(mp.Messages(t)); n != 0 {
+		t.Fatalf("config check sent %d messages", n)
+	}
 }

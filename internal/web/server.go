@@ -23,6 +23,7 @@ import (
 	"fjord/internal/collect/tracker"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/mail"
 	"fjord/internal/report"
 	"fjord/internal/store"
 )
@@ -40,7 +41,8 @@ type Server struct {
 	TrustedProxies []netip.Prefix
 	Reports        report.Engine
 	Auth           *auth.Service
-	PublicURL      string // the start of the links handed out
+	Mail           *mail.Outbox // nil: no mail (no notices, no reset by mail)
+	PublicURL      string       // the start of the links handed out
 	StatsAPIToken  string
 	Now            func() time.Time
 	Version        string
@@ -48,6 +50,7 @@ type Server struct {
 	ready    atomic.Bool
 	Counters Counters
 	perDay   dayCounts
+	resets   resetLimits
 }
 
 // SetReady marks the server ready for /readyz and /healthz.
@@ -68,6 +71,8 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /signin/link", PermPage, s.linkPost)
 	m.Handle("GET /signin/2fa", PermSecondFactor, s.codeForm)
 	m.Handle("POST /signin/2fa", PermSecondFactor, s.codePost)
+	m.Handle("GET /signin/reset", PermPage, s.resetForm)
+	m.Handle("POST /signin/reset", PermPage, s.resetPost)
 	m.Handle("POST /signout", PermSignedIn, s.signout)
 	m.Handle("GET /admin", PermAdmin, s.adminPage)
 	m.Handle("POST /admin/users", PermAdmin, s.adminAddUser)

@@ -261,6 +261,8 @@ type signinPage struct {
 	Link, Purpose string
 	// the second factor's form
 	Code bool
+	// NewLink offers to send a new link by mail (the old one expired)
+	NewLink bool
 }
 
 var signinTmpl = template.Must(template.New("signin").Parse(`<!doctype html>
@@ -288,7 +290,8 @@ var signinTmpl = template.Must(template.New("signin").Parse(`<!doctype html>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>{{end}}
+</form>
+{{if .NewLink}}<p><a href="/signin/reset">Send me a new link</a></p>{{else}}<p><a href="/signin/reset">Forgot your password?</a></p>{{end}}{{end}}
 </main></body></html>`))
 
 func (s *Server) renderSignin(w http.ResponseWriter, code int, p signinPage) {
@@ -412,6 +415,11 @@ func (s *Server) linkPost(w http.ResponseWriter, r *http.Request) {
 	u, err := s.Auth.UseLink(r.Context(), page.Link, purpose)
 	if errors.Is(err, store.ErrNotFound) {
 		page.Error = "This link has expired or was used already. Ask an Administrator for a new one."
+		if s.Mail != nil {
+			// a reset link sets a first password as well as a welcome link
+			page.Error = "This link has expired or was used already. A new one can be sent to you by mail."
+			page.NewLink = true
+		}
 		page.Link = ""
 		s.renderSignin(w, http.StatusGone, page)
 		return
