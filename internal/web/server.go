@@ -91,6 +91,7 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /dashboard/{domain}/export", PermReadSite, s.export)
 	m.Handle("GET /dashboard/{domain}/realtime", PermReadSite, s.dashRealtime)
 	m.Handle("GET /dashboard/go", PermSignedIn, s.dashboardGo)
+	m.Handle("GET /reports/{id}", PermSignedIn, s.savedReportPage)
 	m.Handle("GET /static/{file}", PermPublic, s.static)
 	m.Handle("GET /api/openapi.json", PermPublic, s.openapi)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
@@ -399,7 +400,9 @@ var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
 {{range .Rows}}<tr><td><a href="/dashboard/{{.Site}}">{{.Site}}</a></td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
 {{else}}<tr><td colspan="7">No sites to show: an Administrator adds sites and grants them.</td></tr>{{end}}
-</table></div></body></html>`))
+</table>
+{{if .Reports}}<h2>Saved reports</h2><ul id="reports">{{range .Reports}}<li><a href="{{.URL}}">{{.Label}}</a></li>{{end}}</ul>{{end}}
+</div></body></html>`))
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
@@ -407,6 +410,12 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.Log.Error("overview", "err", err)
 		http.Error(w, "listing sites failed", 500)
+		return
+	}
+	reps, err := s.readableReports(r.Context(), v)
+	if err != nil {
+		s.Log.Error("overview", "err", err)
+		http.Error(w, "listing reports failed", 500)
 		return
 	}
 	var rows []report.Headline
@@ -422,9 +431,10 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	overviewTmpl.Execute(w, struct {
 		Rows       []report.Headline
+		Reports    []link
 		User, CSRF string
 		Admin      bool
-	}{rows, v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin})
+	}{rows, reps, v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin})
 }
 
 // pageCSP allows only this origin's stylesheet and script: no inline code.

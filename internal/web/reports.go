@@ -1,0 +1,201 @@
+package web
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"fjord/internal/authz"
+	"fjord/internal/report"
+	"fjord/internal/store"
+)
+
+// Saved reports in the UI (PRODUCT §2.7, §3.3): /reports/{id} shows one
+// to whoever authz lets read it (its site's readers, a User granted just
+// this report, its owner while the site is granted) and downloads it as
+// CSV; anyone else, and any id that does not exist, gets 404.
+
+var reportTmpl = pageTemplate(`{{with .Data}}
+<p><a href="/">Sites and reports</a> · {{.Site}} · {{.Range}}</p>
+<nav class="periods" aria-label="Period">{{range .Periods}}<a href="{{.URL}}"{{if .Active}} aria-current="page"{{end}}>{{.Label}}</a>{{end}}
+<a href="{{.CSV}}">CSV</a></nav>
+<section class="card"><table id="report-table"><thead><tr>{{range .Head}}<th scope="col">{{.}}</th>{{end}}</tr></thead><tbody>
+{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{else}}<tr><td colspan="{{len .Head}}">Nothing in this period.</td></tr>{{end}}
+</tbody></table></section>{{end}}`)
+
+type reportPage struct {
+	Site, Range, CSV string
+	Periods          []link
+	Head             []string
+	Rows             [][]string
+}
+
+type link struct {
+	Label, URL string
+	Active     bool
+}
+
+// reportPeriods are the periods the page offers; the definition's own is
+// used when none is chosen.
+var reportPeriods = []string{"today", "7d", "30d", "month", "6mo", "12mo"}
+
+// readableReport finds the report of the path's {id} if the viewer may
+// read it, with its site.
+func (s *Server) readableReport(ctx context.Context, v *viewer, idText string) (store.SavedReport, store.Site, bool, error) {
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return store.SavedReport{}, store.Site{}, false, nil
+	}
+	rep, err := s.reportByID(ctx, v.user.AccountID, id)
+	if err != nil {
+		if err == store.ErrNotFound {
+			err = nil
+		}
+		return rep, store.Site{}, false, err
+	}
+	site, err := s.Accounts.SiteByID(ctx, rep.SiteID)
+	if err != nil {
+		return rep, site, false, err
+	}
+	var owner int64
+	if rep.OwnerID != nil {
+		owner = *rep.OwnerID
+	}
+	ok := authz.Decide(v.p, authz.ReadReport, authz.Resource{Kind: authz.Report, Account: site.AccountID, Site: site.ID, Report: rep.ID, Owner: owner}) == authz.Allow
+	return rep, site, ok, nil
+}
+
+// runReport answers a saved report for a period ("" for its own).
+func (s *Server) runReport(ctx context.Context, rep store.SavedReport, site store.Site, period string) (reportPage, error) {
+	def, err := report.DecodeDefinition([]byte(rep.Definition))
+	if err != nil {
+		return reportPage{}, fmt.Errorf("the saved report's definition is damaged: %w", err)
+	}
+	def.SiteID = site.Domain
+	if period != "" {
+		def.DateRange, _ = json.Marshal(period)
+	}
+	goals, err := s.Accounts.Goals(ctx, site.ID)
+	if err != nil {
+		return reportPage{}, err
+	}
+	q, err := def.Build(site, goals, s.Now())
+	if err != nil {
+		return reportPage{}, err
+	}
+	page := reportPage{Site: site.Domain, Range: q.Range.From.Format("2 Jan 2006") + " – " + q.Range.To.Add(-time.Second).Format("2 Jan 2006")}
+	s.flushBriefly(ctx)
+	if len(def.Funnel) > 0 {
+		steps, err := q.FunnelSteps(def.Funnel)
+		if err != nil {
+			return page, err
+		}
+		counts, err := s.Reports.Funnel(ctx, q, steps)
+		if err != nil {
+			return page, err
+		}
+		page.Head = []string{"step", "visitors"}
+		for i, n := range counts {
+			page.Rows = append(page.Rows, []string{steps[i].Name(), strconv.FormatInt(n, 10)})
+		}
+		return page, nil
+	}
+	res, err := s.Reports.Run(ctx, q)
+	if err != nil {
+		return page, err
+	}
+	for _, d := range q.Dimensions {
+		page.Head = append(page.Head, d.Name)
+	}
+	page.Head = append(page.Head, q.Metrics...)
+	for _, row := range res.Rows {
+		cells := append([]string{}, row.Dimensions...)
+		for _, m := range row.Metrics {
+			cells = append(cells, strconv.FormatFloat(m, 'f', -1, 64))
+		}
+		page.Rows = append(page.Rows, cells)
+	}
+	return page, nil
+}
+
+func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
+	v := viewerOf(r)
+	rep, site, ok, err := s.readableReport(r.Context(), v, r.PathValue("id"))
+	if err != nil {
+		s.Log.Error("saved report", "err", err)
+		http.Error(w, "looking up the report failed", 500)
+		return
+	}
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	period := r.URL.Query().Get("period")
+	known := period == ""
+	for _, p := range reportPeriods {
+		known = known || p == period
+	}
+	if !known {
+		http.Error(w, fmt.Sprintf("period: want one of %v", reportPeriods), 400)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	page, err := s.runReport(ctx, rep, site, period)
+	if err != nil {
+		s.Log.Error("saved report", "id", rep.ID, "err", err)
+		http.Error(w, "the report could not be answered: "+err.Error(), 500)
+		return
+	}
+	base := fmt.Sprintf("/reports/%d", rep.ID)
+	if r.URL.Query().Get("format") == "csv" {
+		name := fmt.Sprintf("%s-report-%d.csv", site.Domain, rep.ID)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		cw := csv.NewWriter(w)
+		cw.Write(page.Head)
+		for _, row := range page.Rows {
+			for i := range row {
+				row[i] = SafeCSV(row[i])
+			}
+			cw.Write(row)
+		}
+		cw.Flush()
+		return
+	}
+	for _, p := range reportPeriods {
+		page.Periods = append(page.Periods, link{p, base + "?period=" + p, p == period})
+	}
+	page.CSV = base + "?format=csv&period=" + period
+	s.renderPage(w, r, 200, reportTmpl, pageData{Title: rep.Name, Data: page})
+}
+
+// readableReports lists the saved reports the viewer may read, for the
+// overview.
+func (s *Server) readableReports(ctx context.Context, v *viewer) ([]link, error) {
+	sites, err := s.Accounts.AccountSites(ctx, v.user.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	var out []link
+	for _, site := range sites {
+		reps, err := s.Accounts.SavedReports(ctx, site.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, rep := range reps {
+			var owner int64
+			if rep.OwnerID != nil {
+				owner = *rep.OwnerID
+			}
+			if authz.Decide(v.p, authz.ReadReport, authz.Resource{Kind: authz.Report, Account: site.AccountID, Site: site.ID, Report: rep.ID, Owner: owner}) == authz.Allow {
+				out = append(out, link{Label: site.Domain + ": " + rep.Name, URL: fmt.Sprintf("/reports/%d", rep.ID)})
+			}
+		}
+	}
+	return out, nil
+}
