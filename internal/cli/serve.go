@@ -222,6 +222,9 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 		if err := srv.PurgeAccounts(ctx); err != nil {
 			srv.Log.Error("purge", "err", err)
 		}
+		if err := srv.SendWebhooks(ctx); err != nil {
+			srv.Log.Error("webhooks", "err", err)
+		}
 	}
 	dropSalts()
 	purge()

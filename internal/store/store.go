@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 )
@@ -125,6 +126,24 @@ type AccountStore interface {
 	// id as a pseudonym, and returns how many it purged.
 	PurgeLeavers(ctx context.Context, now time.Time) (int, error)
 
+	// AddIntegration stores an outbound integration, not approved; its site
+	// must be of its account (else ErrNotFound).
+	AddIntegration(ctx context.Context, i Integration) (Integration, error)
+	Integration(ctx context.Context, id int64) (Integration, error)
+	Integrations(ctx context.Context, accountID int64) ([]Integration, error)
+	// ApprovedIntegrations lists every approved integration (the sender).
+	ApprovedIntegrations(ctx context.Context) ([]Integration, error)
+	DeleteIntegration(ctx context.Context, id int64) error
+	// ApproveIntegration and WithdrawIntegration change the approval and
+	// record who did it, when, and what it covered, in one transaction;
+	// approving an approved integration (or withdrawing one that is not)
+	// is ErrConflict.
+	ApproveIntegration(ctx context.Context, id, userID int64, now time.Time) error
+	WithdrawIntegration(ctx context.Context, id, userID int64, now time.Time) error
+	Approvals(ctx context.Context, id int64) ([]Approval, error)
+	// IntegrationSent records the last day sent and how it went.
+	IntegrationSent(ctx context.Context, id int64, day, status string) error
+
 	// Ungrant withdraws a User's grant of a whole site (siteID) or of one
 	// saved report (reportID); ErrNotFound when there is no such grant.
 	Ungrant(ctx context.Context, userID, siteID, reportID int64) error
@@ -164,6 +183,41 @@ type APIKey struct {
 	Expires   time.Time
 	LastUsed  time.Time // zero: never used
 	Revoked   time.Time // zero: not revoked
+}
+
+// Integration is an outbound integration (PRODUCT §3.6): for now a
+// webhook that receives a site's numbers of each day. It sends only while
+// approved by the account's main contact.
+type Integration struct {
+	ID, AccountID, SiteID int64
+	Kind                  string // "webhook"
+	URL                   string
+	CreatedBy             int64
+	Created               time.Time
+	ApprovedBy            int64     // 0: not approved
+	Approved              time.Time // zero: not approved
+	LastSentDay           string    // YYYY-MM-DD, "" before the first
+	LastStatus            string
+}
+
+// What is what an approval covers, recorded with it.
+func (i Integration) What() string {
+	return fmt.Sprintf("%s of the daily numbers of site %d to %s", i.Kind, i.SiteID, i.URL)
+}
+
+// Approval actions.
+const (
+	Approved  = "approved"
+	Withdrawn = "withdrawn"
+)
+
+// Approval is one approval or withdrawal of an integration.
+type Approval struct {
+	Integration int64
+	Action      string // Approved or Withdrawn
+	UserID      int64
+	At          time.Time
+	What        string
 }
 
 // Session is a signed-in browser (PRODUCT §3.4).

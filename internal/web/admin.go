@@ -59,6 +59,7 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 <label for="site-domain">Domain</label><input id="site-domain" name="domain" required>
 <label for="site-tz">Time zone <small>(IANA name)</small></label><input id="site-tz" name="timezone" value="UTC" required>
 <button type="submit">Add site</button></form></section>
+<p><a href="/admin/integrations">Outbound integrations</a>: what sends data to third parties, and its approval.</p>
 <section class="card"><h2>Account settings</h2>
 <form class="stack" method="post" action="/admin/account"><input type="hidden" name="csrf" value="{{$.CSRF}}">
 <label><input type="checkbox" name="require_second_factor" value="1"{{if .RequireSecondFactor}} checked{{end}}> Everyone must sign in with a second factor</label>

@@ -43,6 +43,7 @@ type Server struct {
 	Auth           *auth.Service
 	Mail           *mail.Outbox // nil: no mail (no notices, no reset by mail)
 	PublicURL      string       // the start of the links handed out
+	WebhookClient  *http.Client // sends integrations' webhooks; nil: a default client
 	StatsAPIToken  string
 	Now            func() time.Time
 	Version        string
@@ -82,6 +83,11 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /admin/users/{id}/ungrant", PermAdmin, s.adminUngrant)
 	m.Handle("POST /admin/sites", PermAdmin, s.adminAddSite)
 	m.Handle("POST /admin/account", PermAdmin, s.adminSettings)
+	m.Handle("GET /admin/integrations", PermAdmin, s.integrationsPage)
+	m.Handle("POST /admin/integrations", PermAdmin, s.addIntegration)
+	m.Handle("POST /admin/integrations/{id}/approve", PermAdmin, s.approveIntegration)
+	m.Handle("POST /admin/integrations/{id}/withdraw", PermAdmin, s.withdrawIntegration)
+	m.Handle("POST /admin/integrations/{id}/delete", PermAdmin, s.deleteIntegration)
 	m.Handle("GET /account/2fa", PermSignedIn, s.securityPage)
 	m.Handle("POST /account/2fa/enrol", PermSignedIn, s.enrolPost)
 	m.Handle("POST /account/2fa/recovery", PermSignedIn, s.recoveryPost)
