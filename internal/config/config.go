@@ -35,7 +35,6 @@ type Config struct {
 	DuckDBThreads     int
 	QueueSize         int
 	LogLevel          string
-	StatsAPIToken     string
 	PublicURL         string // how users reach the server; "" is http://LISTEN
 }
 
@@ -122,13 +121,6 @@ var Settings = []Setting{
 		c.QueueSize = n
 		return nil
 	}},
-	{"stats-api-token", "", "bearer token that opens the Stats API to other hosts until API keys exist (at least 32 characters); without it the API answers loopback only", func(c *Config, v string) error {
-		if v != "" && len(v) < 32 {
-			return errors.New("want at least 32 characters")
-		}
-		c.StatsAPIToken = v
-		return nil
-	}},
 	{"public-url", "", "the server's address as users reach it, for the links it hands out (https://analytics.example.com); empty: http:// and the listen address", func(c *Config, v string) error {
 		if v == "" {
 			c.PublicURL = ""
@@ -174,6 +166,12 @@ func isPostgres(v string) bool {
 // EnvName is the environment variable of a setting.
 func EnvName(name string) string {
 	return "FJORD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// removedSettings are settings that no longer exist, with what took
+// their place.
+var removedSettings = map[string]string{
+	"stats-api-token": "the Stats API takes API keys now (fjord apikey create, or /keys in the dashboard)",
 }
 
 // Flags registers every setting on fs (plus --config) and returns a
@@ -237,7 +235,7 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := s.set(c, values[s.Name]); err != nil {
 			shown := fmt.Sprintf("%q", values[s.Name])
 			switch s.Name {
-			case "database", "events-database", "stats-api-token":
+			case "database", "events-database":
 				shown = "(value hidden: it may hold a secret)"
 			}
 			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))
@@ -275,6 +273,9 @@ func ParseFile(data []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("line %d: want 'name = value'", n)
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if why, ok := removedSettings[k]; ok {
+			return nil, fmt.Errorf("line %d: %q was removed: %s", n, k, why)
+		}
 		if !known[k] {
 			return nil, fmt.Errorf("line %d: unknown setting %q", n, k)
 		}

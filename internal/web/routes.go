@@ -22,8 +22,9 @@ const (
 	// PermReadSite: a signed-in user whom authz allows to read the site
 	// named by the path's {domain}; anyone else gets 404.
 	PermReadSite Permission = "read-site"
-	// PermStatsAPI: the Stats API; until API keys exist, loopback or the
-	// configured bearer token.
+	// PermStatsAPI: the Stats API: a valid API key as Authorization:
+	// Bearer; what the key may read is then authz's decision per site and
+	// report (404 for anything else), and it never writes.
 	PermStatsAPI Permission = "stats-api"
 	// PermOperator: the control socket, reachable only by the server's
 	// own user through file permissions on the socket.

@@ -55,26 +55,7 @@ func siteOf(r *http.Request) store.Site {
 
 // principal is what authz needs to know of a user.
 func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, error) {
-	p := authz.Principal{Account: u.AccountID, User: u.ID}
-	switch u.Role {
-	case store.RoleAdmin:
-		p.Role = authz.Administrator
-	case store.RoleUser:
-		p.Role = authz.User
-		g, err := s.Accounts.Grants(ctx, u.ID)
-		if err != nil {
-			return p, err
-		}
-		p.Sites, p.Reports = g.Sites, g.Reports
-	default:
-		return authz.Principal{}, nil // the generic user never signs in
-	}
-	acc, err := s.Accounts.Account(ctx, u.AccountID)
-	if err != nil {
-		return p, err
-	}
-	p.MainContact = acc.MainContact == u.ID
-	return p, nil
+	return auth.PrincipalOf(ctx, s.Accounts, u)
 }
 
 // signedIn finds the request's session; nil when there is none.
