@@ -46,6 +46,9 @@ const (
 	MaxKeyName = 100
 	// MaxKeySites is the most sites one key is scoped to.
 	MaxKeySites = 1000
+	// MaxUserKeys is the most active (neither expired nor revoked) keys
+	// one user has.
+	MaxUserKeys = 100
 	// keyTouchEvery: a key's last use is written at most this often.
 	keyTouchEvery = time.Minute
 	// keyShown: characters after KeyPrefix kept as the key's prefix, to
@@ -208,6 +211,20 @@ func (s *Service) CreateKey(ctx context.Context, u store.User, nk NewKey) (strin
 	if u.Role != store.RoleAdmin && u.Role != store.RoleUser {
 		return "", store.APIKey{}, badKeyRequest("only a person of an account has API keys")
 	}
+	now := s.now()
+	keys, err := s.Store.APIKeys(ctx, u.ID)
+	if err != nil {
+		return "", store.APIKey{}, err
+	}
+	active := 0
+	for _, k := range keys {
+		if KeyState(k, now) == "active" {
+			active++
+		}
+	}
+	if active >= MaxUserKeys {
+		return "", store.APIKey{}, badKeyRequest("there are %d active keys already, the most one user may have: revoke one first", active)
+	}
 	p, err := PrincipalOf(ctx, s.Store, u)
 	if err != nil {
 		return "", store.APIKey{}, err
@@ -231,7 +248,6 @@ func (s *Service) CreateKey(ctx context.Context, u store.User, nk NewKey) (strin
 	b := make([]byte, 32)
 	rand.Read(b)
 	token := KeyPrefix + base64.RawURLEncoding.EncodeToString(b)
-	now := s.now()
 	k, err := s.Store.CreateAPIKey(ctx, store.APIKey{UserID: u.ID, Name: strings.TrimSpace(nk.Name), TokenHash: HashToken(token),
 		Prefix: token[:len(KeyPrefix)+keyShown], Sites: nk.Sites, Created: now, Expires: now.Add(nk.Life)})
 	if err != nil {

@@ -150,3 +150,37 @@ func looseSite(t *testing.T, st store.AccountStore) int64 {
 	}
 	return s.ID
 }
+
+// TestKeyLimit: at most MaxUserKeys active keys per user; a revoked or
+// expired key makes room.
+func TestKeyLimit(t *testing.T) {
+	ctx := context.Background()
+	s, admin, c := newService(t)
+	site, _ := s.Store.AddSite(ctx, store.Site{Domain: "acme.example", TimeZone: "UTC", AccountID: admin.AccountID})
+	var first store.APIKey
+	for i := 0; i < MaxUserKeys; i++ {
+		life := 48 * time.Hour
+		if i == 1 {
+			life = time.Hour
+		}
+		_, k, err := s.CreateKey(ctx, admin, NewKey{Name: "k", Sites: []int64{site.ID}, Life: life})
+		if err != nil {
+			t.Fatalf("key %d: %v", i+1, err)
+		}
+		if i == 0 {
+			first = k
+		}
+	}
+	var bad *KeyRequestError
+	if _, _, err := s.CreateKey(ctx, admin, NewKey{Name: "k", Sites: []int64{site.ID}, Life: time.Hour}); !errors.As(err, &bad) || !strings.Contains(err.Error(), "revoke one") {
+		t.Fatalf("one too many: %v", err)
+	}
+	s.RevokeKey(ctx, admin.ID, first.ID)
+	if _, _, err := s.CreateKey(ctx, admin, NewKey{Name: "k", Sites: []int64{site.ID}, Life: time.Hour}); err != nil {
+		t.Fatalf("after revoking one: %v", err)
+	}
+	c.add(time.Hour)
+	if _, _, err := s.CreateKey(ctx, admin, NewKey{Name: "k", Sites: []int64{site.ID}, Life: time.Hour}); err != nil {
+		t.Fatalf("after one expired: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fjord/internal/auth"
+	"fjord/internal/authz"
 	"fjord/internal/store"
 )
 
@@ -115,6 +116,9 @@ type keySite struct {
 	ID      int64
 	Domain  string
 	Checked bool
+	// ReportsOnly: a User granted single saved reports of the site, not
+	// the site
+	ReportsOnly bool
 }
 
 type keysPageData struct {
@@ -156,7 +160,7 @@ var keysTmpl = template.Must(template.New("keys").Parse(`<!doctype html>
 <p><label for="name">Name <small>(what it is for, 1 to 100 characters)</small></label><br>
 <input id="name" name="name" required maxlength="100" value="{{.Name}}"></p>
 <fieldset><legend>Sites it may read</legend>
-{{range .Sites}}<label><input type="checkbox" name="site" value="{{.ID}}"{{if .Checked}} checked{{end}}> {{.Domain}}</label><br>
+{{range .Sites}}<label><input type="checkbox" name="site" value="{{.ID}}"{{if .Checked}} checked{{end}}> {{.Domain}}{{if .ReportsOnly}} <small>(only the saved reports granted to you)</small>{{end}}</label><br>
 {{end}}</fieldset>
 <p><label for="expires">Expires after</label>
 <select id="expires" name="expires">{{range .Lives}}<option value="{{.Value}}"{{if .Selected}} selected{{end}}>{{.Label}}</option>{{end}}</select></p>
@@ -260,7 +264,8 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, code int, d 
 			Created: fmtTime(k.Created), Expires: fmtTime(k.Expires), LastUsed: fmtTime(k.LastUsed), Active: state == "active"})
 	}
 	for _, st := range sites {
-		d.Sites = append(d.Sites, keySite{ID: st.ID, Domain: st.Domain, Checked: slices.Contains(kf.Sites, st.ID)})
+		whole := authz.Decide(v.p, authz.ReadSite, siteResource(st)) == authz.Allow
+		d.Sites = append(d.Sites, keySite{ID: st.ID, Domain: st.Domain, Checked: slices.Contains(kf.Sites, st.ID), ReportsOnly: !whole})
 	}
 	d.Name = kf.Name
 	life := kf.Life

@@ -229,6 +229,9 @@ func TestAPIKeyReportGrant(t *testing.T) {
 	if err := e.srv.Accounts.Grant(ctx, user.ID, 0, granted.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, page := e.getAs(t, e.signIn(t, "user@acme.test"), "/keys"); !strings.Contains(page, "hidden.test <small>(only the saved reports granted to you)") {
+		t.Fatalf("the form does not offer the site of the granted report as such:\n%s", page)
+	}
 	k, _ := e.newKey(t, "user@acme.test", 24*time.Hour, "hidden.test")
 	run := func(id int64) (int, string) {
 		return e.apiAs(t, k, "POST", "/api/v2/query", `{"site_id":"hidden.test","saved_report":`+strconv.FormatInt(id, 10)+`,"date_range":"30d"}`)
