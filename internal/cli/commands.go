@@ -89,6 +89,18 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return errors.New("usage: fjord user add --account ID --email ADDRESS [--role user|admin] | fjord user list --account ID | fjord user grant --email ADDRESS (--site DOMAIN | --report ID) | fjord user remove|restore --id N")
+	case "apikey":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "create":
+				return APIKeyCreate(rest[1:], stdout, stderr)
+			case "list":
+				return APIKeyList(rest[1:], stdout, stderr)
+			case "revoke":
+				return APIKeyRevoke(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord apikey create --email ADDRESS --name NAME --site DOMAIN [--site DOMAIN ...] --expires 90d | fjord apikey list --email ADDRESS | fjord apikey revoke --id N")
 	case "stats":
 		return Stats(rest, stdout, stderr)
 	case "bench":
@@ -131,6 +143,10 @@ Commands:
   fjord user grant --email ADDRESS (--site DOMAIN | --report ID)
   fjord user remove --id N           the user leaves: access ends, reports move to the account
   fjord user restore --id N          undo a removal within the account's retention period
+  fjord apikey create --email ADDRESS --name NAME --site DOMAIN [--site DOMAIN ...] --expires 90d
+                                     prints the Stats API key, once
+  fjord apikey list --email ADDRESS
+  fjord apikey revoke --id N
   fjord site add DOMAIN [--timezone ZONE] [--account ID]
   fjord site list
   fjord goal add DOMAIN --event NAME | --page PATTERN

@@ -54,7 +54,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	srv := &web.Server{
 		Log: log, Accounts: eng.st.Accounts, Events: eng.st.Events, Collector: eng.collector,
 		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
-		Reports: eng.reports, StatsAPIToken: cfg.StatsAPIToken, Now: time.Now, Version: Version,
+		Reports: eng.reports, Now: time.Now, Version: Version,
 		Auth: &auth.Service{Store: eng.st.Accounts},
 	}
 	if cfg.MailOn() {
@@ -70,6 +70,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	}
 
 	var signins []demo.SignIn
+	var demoKey string
 	if cfg.Demo {
 		start := time.Now()
 		res, err := demo.Ensure(ctx, demo.Deps{Accounts: eng.st.Accounts, Collector: eng.collector, Journal: eng.j}, time.Now())
@@ -86,6 +87,8 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 			// a demo data dir from before accounts: its sites have none
 			log.Warn("this demo data has no demo account (it predates sign-in); remove the data dir to make it again")
 		} else if err != nil {
+			return err
+		} else if demoKey, err = demo.Key(ctx, eng.st.Accounts, srv.Auth); err != nil {
 			return err
 		}
 	}
@@ -128,7 +131,10 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		for _, si := range signins {
 			fmt.Fprintf(stdout, "    %-14s %s  password %s\n", si.Role+":", si.Email, si.Password)
 		}
-		fmt.Fprintf(stdout, "  (new passwords at every start)\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
+		if demoKey != "" {
+			fmt.Fprintf(stdout, "  API key:   %s  (the Administrator's, for the Stats API)\n", demoKey)
+		}
+		fmt.Fprintf(stdout, "  (new passwords and key at every start)\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
 			cfg.DataDir, ln.Addr().String())
 	}
 	// Ready only after the banner: whoever waits on /healthz (a script, the

@@ -38,7 +38,6 @@ type Config struct {
 	DuckDBThreads     int
 	QueueSize         int
 	LogLevel          string
-	StatsAPIToken     string
 	PublicURL         string // how users reach the server; "" is http://LISTEN
 	// Mail (off without SMTPHost): see internal/mail.
 	SMTPHost     string
@@ -130,13 +129,6 @@ var Settings = []Setting{
 			return errors.New("want a whole number from 1 to 1048576")
 		}
 		c.QueueSize = n
-		return nil
-	}},
-	{"stats-api-token", "", "bearer token that opens the Stats API to other hosts until API keys exist (at least 32 characters); without it the API answers loopback only", func(c *Config, v string) error {
-		if v != "" && len(v) < 32 {
-			return errors.New("want at least 32 characters")
-		}
-		c.StatsAPIToken = v
 		return nil
 	}},
 	{"public-url", "", "the server's address as users reach it, for the links it hands out (https://analytics.example.com); empty: http:// and the listen address", func(c *Config, v string) error {
@@ -233,6 +225,12 @@ func EnvName(name string) string {
 	return "FJORD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
+// removedSettings are settings that no longer exist, with what took
+// their place.
+var removedSettings = map[string]string{
+	"stats-api-token": "the Stats API takes API keys now (fjord apikey create, or /keys in the dashboard)",
+}
+
 // Flags registers every setting on fs (plus --config) and returns a
 // function that, after fs.Parse, builds the Config.
 func Flags(fs *flag.FlagSet) func() (*Config, error) {
@@ -294,7 +292,7 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := s.set(c, values[s.Name]); err != nil {
 			shown := fmt.Sprintf("%q", values[s.Name])
 			switch s.Name {
-			case "database", "events-database", "stats-api-token", "smtp-password":
+			case "database", "events-database", "smtp-password":
 				shown = "(value hidden: it may hold a secret)"
 			}
 			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))
@@ -346,6 +344,9 @@ func ParseFile(data []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("line %d: want 'name = value'", n)
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if why, ok := removedSettings[k]; ok {
+			return nil, fmt.Errorf("line %d: %q was removed: %s", n, k, why)
+		}
 		if !known[k] {
 			return nil, fmt.Errorf("line %d: unknown setting %q", n, k)
 		}

@@ -203,6 +203,40 @@ func Passwords(ctx context.Context, st store.AccountStore) ([]SignIn, error) {
 	return out, nil
 }
 
+// KeyName is the name of the demo Administrator's API key.
+const KeyName = "Demo key"
+
+// Key revokes the demo Administrator's earlier demo keys and makes a new
+// one for every demo site, valid for 30 days, for the server to print at
+// each start (so the README's curl example of the Stats API works).
+func Key(ctx context.Context, st store.AccountStore, a *auth.Service) (string, error) {
+	u, err := st.UserByEmail(ctx, AdminEmail)
+	if err != nil {
+		return "", fmt.Errorf("demo Administrator: %w", err)
+	}
+	keys, err := st.APIKeys(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if k.Name == KeyName && k.Revoked.IsZero() {
+			if err := a.RevokeKey(ctx, u.ID, k.ID); err != nil {
+				return "", err
+			}
+		}
+	}
+	var ids []int64
+	for _, spec := range sites {
+		site, err := st.SiteByDomain(ctx, spec.domain)
+		if err != nil {
+			return "", fmt.Errorf("demo site: %w", err)
+		}
+		ids = append(ids, site.ID)
+	}
+	tok, _, err := a.CreateKey(ctx, u, auth.NewKey{Name: KeyName, Sites: ids, Life: 30 * 24 * time.Hour})
+	return tok, err
+}
+
 type demoSalts struct{}
 
 func (demoSalts) Salt(_ context.Context, s store.Site, at time.Time) ([]byte, error) {

@@ -102,9 +102,11 @@ func TestServeRefusesSecondServerOnSameDataDir(t *testing.T) {
 
 func TestGoalsEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	const token = "e2e-token-e2e-token-e2e-token-e2e-token"
-	s := startServer(t, dir, "--trusted-proxies", "127.0.0.1", "--stats-api-token", token)
-	fjord(t, "site", "add", "goals.test", "--data-dir", dir)
+	s := startServer(t, dir, "--trusted-proxies", "127.0.0.1")
+	fjord(t, "account", "create", "--name", "Goals", "--admin-email", "admin@goals.test", "--data-dir", dir)
+	fjord(t, "site", "add", "goals.test", "--account", "1", "--data-dir", dir)
+	// the Stats API wants a key: the operator makes one over the control socket
+	token := printedKey(t, fjord(t, "apikey", "create", "--email", "admin@goals.test", "--name", "e2e", "--site", "goals.test", "--expires", "1d", "--data-dir", dir))
 	if out := fjord(t, "goal", "add", "goals.test", "--event", "Signup", "--data-dir", dir); !strings.Contains(out, "Signup") {
 		t.Fatal(out)
 	}
@@ -132,7 +134,6 @@ func TestGoalsEndToEnd(t *testing.T) {
 			post(ip, `{"n":"pageview","u":"https://goals.test/thanks/a","d":"goals.test"}`)
 		}
 	}
-	// the peer is a trusted proxy here, so the API wants the token
 	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(
 		`{"site_id":"goals.test","metrics":["visitors","events","conversion_rate"],"date_range":"day","dimensions":["event:goal"]}`))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -159,6 +160,14 @@ func TestGoalsEndToEnd(t *testing.T) {
 		if r.Metrics[0] != w[0] || r.Metrics[1] != w[1] || r.Metrics[2] != w[2] {
 			t.Errorf("%s: %v, want %v", r.Dimensions[0], r.Metrics, w)
 		}
+	}
+	// listed (never the key), revoked, refused
+	if list := fjord(t, "apikey", "list", "--email", "admin@goals.test", "--data-dir", dir); !strings.Contains(list, "e2e") || !strings.Contains(list, "active") || strings.Contains(list, token) {
+		t.Fatalf("apikey list: %s", list)
+	}
+	fjord(t, "apikey", "revoke", "--id", "1", "--data-dir", dir)
+	if code := apiStatus(t, s, token); code != 401 {
+		t.Fatalf("a revoked key: %d", code)
 	}
 	list := fjord(t, "goal", "list", "goals.test", "--data-dir", dir)
 	if !strings.Contains(list, "Visit /thanks/*") {
@@ -206,5 +215,70 @@ func TestAccountCommands(t *testing.T) {
 	}
 	if out := fjordFails(t, nil, "user", "restore", "--id", m[1], "--data-dir", dir); !strings.Contains(out, "no removed user") {
 		t.Fatalf("restoring twice: %s", out)
+	}
+}
+
+// printedKey is the API key in the output of fjord apikey create.
+func printedKey(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s+(fjk_[A-Za-z0-9_-]{43})$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no key printed:\n%s", out)
+	}
+	return m[1]
+}
+
+// apiStatus is the status of a Stats API query with a key.
+func apiStatus(t *testing.T, s *server, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(`{"site_id":"goals.test","metrics":["visitors"],"date_range":"day"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAPIKeyCommandsWithoutServer: the operator's key commands on the
+// stores directly; a User's key only for what is granted; the removed
+// stats-api-token setting is explained.
+func TestAPIKeyCommandsWithoutServer(t *testing.T) {
+	dir := t.TempDir()
+	fjord(t, "account", "create", "--name", "Acme", "--admin-email", "admin@acme.test", "--data-dir", dir)
+	fjord(t, "site", "add", "a.test", "--account", "1", "--data-dir", dir)
+	fjord(t, "site", "add", "b.test", "--account", "1", "--data-dir", dir)
+	fjord(t, "user", "add", "--account", "1", "--email", "ann@acme.test", "--data-dir", dir)
+	fjord(t, "user", "grant", "--email", "ann@acme.test", "--site", "a.test", "--data-dir", dir)
+	out := fjordFails(t, nil, "apikey", "create", "--email", "ann@acme.test", "--name", "x", "--site", "a.test", "--site", "b.test", "--expires", "30d", "--data-dir", dir)
+	if !strings.Contains(out, `"b.test"`) || !strings.Contains(out, "not a site this user may read") {
+		t.Fatalf("a key for an ungranted site: %s", out)
+	}
+	for _, c := range [][]string{{"--expires", "2y"}, {"--expires", "30m"}} {
+		args := append([]string{"apikey", "create", "--email", "ann@acme.test", "--name", "x", "--site", "a.test", "--data-dir", dir}, c...)
+		if out := fjordFails(t, nil, args...); !strings.Contains(out, "expiry") {
+			t.Errorf("%v: %s", c, out)
+		}
+	}
+	if out := fjordFails(t, nil, "apikey", "create", "--email", "ann@acme.test", "--site", "a.test", "--data-dir", dir); !strings.Contains(out, "usage") {
+		t.Errorf("no name, no expiry: %s", out)
+	}
+	key := printedKey(t, fjord(t, "apikey", "create", "--email", "ann@acme.test", "--name", "Ann's laptop", "--site", "a.test", "--expires", "30d", "--data-dir", dir))
+	list := fjord(t, "apikey", "list", "--email", "ann@acme.test", "--data-dir", dir)
+	if !strings.Contains(list, "Ann's laptop") || !strings.Contains(list, key[:10]) || strings.Contains(list, key) || !strings.Contains(list, "active") {
+		t.Fatalf("list: %s", list)
+	}
+	fjord(t, "apikey", "revoke", "--id", "1", "--data-dir", dir)
+	if list := fjord(t, "apikey", "list", "--email", "ann@acme.test", "--data-dir", dir); !strings.Contains(list, "revoked") {
+		t.Fatalf("list after revoking: %s", list)
+	}
+	if out := fjordFails(t, nil, "apikey", "revoke", "--id", "99", "--data-dir", dir); !strings.Contains(out, "not found") {
+		t.Errorf("revoke unknown: %s", out)
+	}
+	conf := filepath.Join(dir, "old.conf")
+	os.WriteFile(conf, []byte("stats-api-token = 0123456789abcdef0123456789abcdef\n"), 0o600)
+	if out := fjordFails(t, nil, "config", "check", "--config", conf); !strings.Contains(out, "was removed") || !strings.Contains(out, "apikey") {
+		t.Errorf("the old setting: %s", out)
 	}
 }

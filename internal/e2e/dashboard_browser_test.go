@@ -60,8 +60,10 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 
 	// what the API says
-	resp, err := http.Post("http://"+s.Addr+"/api/v2/query", "application/json", strings.NewReader(
+	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(
 		`{"site_id":"demo-shop.example","metrics":["visitors","bounce_rate","views_per_visit"],"date_range":"30d"}`))
+	req.Header.Set("Authorization", "Bearer "+printedDemoKey(t, s))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

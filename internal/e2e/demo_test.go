@@ -47,11 +47,23 @@ func TestDemo(t *testing.T) {
 		}
 		first[site] = h
 	}
+	// the printed API key reads the demo sites (the README's curl example)
+	key := printedDemoKey(t, s)
+	if code := demoQuery(t, s, key); code != 200 {
+		t.Fatalf("the demo key: %d", code)
+	}
 	s.Stop()
 	s.Restart()
 	// new passwords at every start: the old session is gone with nothing
 	// but the new ones work
 	demoSignIn(t, s, demo.UserEmail)
+	// and a new key: the old one is revoked
+	if code := demoQuery(t, s, key); code != 401 {
+		t.Fatalf("the previous start's demo key: %d, want 401", code)
+	}
+	if code := demoQuery(t, s, printedDemoKey(t, s)); code != 200 {
+		t.Fatalf("the new demo key: %d", code)
+	}
 	if again := stats(t, dir, "demo-shop.example", "30d"); again != first["demo-shop.example"] {
 		t.Fatalf("restart changed the demo data: %+v, was %+v", again, first["demo-shop.example"])
 	}
@@ -121,6 +133,16 @@ func printedPassword(t *testing.T, s *server, email string) string {
 	return m[len(m)-1][1]
 }
 
+// printedDemoKey is the API key serve --demo printed last.
+func printedDemoKey(t *testing.T, s *server) string {
+	t.Helper()
+	m := regexp.MustCompile(`API key:\s+(fjk_[A-Za-z0-9_-]{43})`).FindAllStringSubmatch(s.stderr.String(), -1)
+	if m == nil {
+		t.Fatalf("no API key printed:\n%s", s.stderr.String())
+	}
+	return m[len(m)-1][1]
+}
+
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func getAs(t *testing.T, s *server, cookie, path string) int {
@@ -128,6 +150,18 @@ func getAs(t *testing.T, s *server, cookie, path string) int {
 	req, _ := http.NewRequest("GET", "http://"+s.Addr+path, nil)
 	req.AddCookie(&http.Cookie{Name: "fjord_session", Value: cookie})
 	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func demoQuery(t *testing.T, s *server, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(`{"site_id":"demo-docs.example","metrics":["visitors"],"date_range":"30d"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,3 +164,27 @@ func V1Key(d Dim) string {
 	}
 	return k
 }
+
+// V2 is the filter in the Stats API v2 form, for a saved definition: the
+// top-level list of conditions that must all hold, each [op, dimension,
+// values], with "or" and "not" as [op, [conditions...]].
+func (f *Filter) V2() []any {
+	switch f.Op {
+	case "and":
+		var out []any
+		for i := range f.Sub {
+			out = append(out, f.Sub[i].V2()...)
+		}
+		return out
+	case "or", "not":
+		var sub []any
+		for i := range f.Sub {
+			sub = append(sub, f.Sub[i].V2()...)
+		}
+		if f.Op == "not" && len(sub) == 1 {
+			return []any{[]any{"not", sub[0]}}
+		}
+		return []any{[]any{f.Op, sub}}
+	}
+	return []any{[]any{f.Op, f.Dim.Name, f.Values}}
+}

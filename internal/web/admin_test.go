@@ -174,7 +174,7 @@ func TestAdminPages(t *testing.T) {
 func TestLeaverOverHTTP(t *testing.T) {
 	e := newEnv(t, journal.Options{})
 	ctx := context.Background()
-	clk := &testClock{t: time.Now().UTC()}
+	clk := &testClock{}
 	e.srv.Auth.Now, e.srv.Now = clk.now, clk.now
 	user := e.user(t, "user@acme.test")
 	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
@@ -226,7 +226,7 @@ func TestLeaverOverHTTP(t *testing.T) {
 	}
 
 	// day 89: restore (the Administrator signs in again: days have passed)
-	clk.add(89 * 24 * time.Hour)
+	clk.advance(89 * 24 * time.Hour)
 	if err := e.srv.PurgeAccounts(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestLeaverOverHTTP(t *testing.T) {
 	if code, _ := e.adminPost(t, adminSession, fmt.Sprintf("/admin/users/%d/remove", user.ID), url.Values{}); code != 200 {
 		t.Fatal("second removal failed")
 	}
-	clk.add(90 * 24 * time.Hour)
+	clk.advance(90 * 24 * time.Hour)
 	adminSession = e.signIn(t, "admin@acme.test")
 	if code, _ := e.adminPost(t, adminSession, fmt.Sprintf("/admin/users/%d/restore", user.ID), url.Values{}); code != http.StatusNotFound {
 		t.Fatalf("restore at day 90: %d, want 404", code)

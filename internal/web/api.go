@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"fjord/internal/auth"
+	"fjord/internal/authz"
 	"fjord/internal/report"
 	"fjord/internal/store"
 )
@@ -26,18 +28,31 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	site, ok := s.apiSite(w, r, req.SiteID)
-	if !ok {
-		return
-	}
-	if req.SavedReport != nil {
-		sr, err := s.Accounts.SavedReport(r.Context(), site.ID, *req.SavedReport)
-		if errors.Is(err, store.ErrNotFound) {
-			s.writeError(w, http.StatusNotFound, "saved_report: no saved report "+strconv.FormatInt(*req.SavedReport, 10)+" on this site")
+	var ok bool
+	var site store.Site
+	if req.SavedReport == nil {
+		if site, ok = s.apiSite(w, r, req.SiteID); !ok {
 			return
 		}
-		if err != nil {
+	} else {
+		// a saved report: the site read whole, or the report granted
+		// alone (see auth's package comment)
+		var whole bool
+		if site, whole, ok = s.apiVisible(w, r, req.SiteID); !ok {
+			return
+		}
+		sr, err := s.Accounts.SavedReport(r.Context(), site.ID, *req.SavedReport)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.Log.Error("query: saved report", "err", err)
 			s.writeError(w, 500, "looking up the saved report failed")
+			return
+		}
+		if err != nil || s.may(r, authz.ReadReport, auth.ReportResource(site, sr)) != authz.Allow {
+			if !whole {
+				s.noSite(w, req.SiteID)
+				return
+			}
+			s.writeError(w, http.StatusNotFound, "saved_report: no saved report "+strconv.FormatInt(*req.SavedReport, 10)+" on this site")
 			return
 		}
 		def, err := report.DecodeDefinition([]byte(sr.Definition))
@@ -101,20 +116,94 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, 200, report.Response(q, req, res))
 }
 
-// apiSite finds the site a Stats API request names, or answers 404 (or
-// 500, logged) and returns false.
+// ---- access: what the request's API key may read (authz over the key's
+// principal, see guardAPIKey and auth's package comment). A site that
+// does not exist and one the key may not read get the same 404.
+
+// apiCaller is the API key of a Stats API request, its user, and the
+// key's principal.
+type apiCaller struct {
+	key  store.APIKey
+	user store.User
+	p    authz.Principal
+}
+
+type apiCallerKey struct{}
+
+func callerOf(r *http.Request) *apiCaller {
+	c, _ := r.Context().Value(apiCallerKey{}).(*apiCaller)
+	return c
+}
+
+// may is authz's decision for the request's key; no key may nothing.
+func (s *Server) may(r *http.Request, a authz.Action, res authz.Resource) authz.Decision {
+	c := callerOf(r)
+	if c == nil {
+		return authz.NotFound
+	}
+	return authz.Decide(c.p, a, res)
+}
+
+func siteResource(st store.Site) authz.Resource {
+	return authz.Resource{Kind: authz.Site, Account: st.AccountID, Site: st.ID}
+}
+
+// noSite is the answer for a site that does not exist or that the key may
+// not read: the same, so that existence does not leak.
+func (s *Server) noSite(w http.ResponseWriter, id string) {
+	s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(id)+" that this key may read")
+}
+
+// readOnly answers a write asked with an API key.
+func (s *Server) readOnly(w http.ResponseWriter) {
+	s.writeError(w, http.StatusForbidden, "API keys are read-only: save and delete saved reports in the dashboard")
+}
+
+// apiSite finds the site a Stats API request names, if the key may read
+// it whole; else it answers 404 (or 500, logged) and returns false.
 func (s *Server) apiSite(w http.ResponseWriter, r *http.Request, id string) (store.Site, bool) {
+	site, whole, ok := s.apiVisible(w, r, id)
+	if ok && !whole {
+		s.noSite(w, id)
+		return site, false
+	}
+	return site, ok
+}
+
+// apiVisible finds the site a Stats API request names, if the key may
+// read it whole (whole) or at least one saved report of it; else it
+// answers 404 (or 500, logged) and returns false. Only after it may the
+// answers about a site differ.
+func (s *Server) apiVisible(w http.ResponseWriter, r *http.Request, id string) (site store.Site, whole, ok bool) {
 	site, err := s.siteByAPIID(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, http.StatusNotFound, "site_id: no site "+domainQuote(id))
-		return site, false
+		s.noSite(w, id)
+		return site, false, false
 	}
 	if err != nil {
 		s.Log.Error("api: site", "err", err)
 		s.writeError(w, 500, "looking up the site failed")
-		return site, false
+		return site, false, false
 	}
-	return site, true
+	if s.may(r, authz.ReadSite, siteResource(site)) == authz.Allow {
+		return site, true, true
+	}
+	c := callerOf(r)
+	if c == nil {
+		s.noSite(w, id)
+		return site, false, false
+	}
+	some, err := auth.MayScope(r.Context(), s.Accounts, c.p, site)
+	if err != nil {
+		s.Log.Error("api: site's reports", "err", err)
+		s.writeError(w, 500, "looking up the site failed")
+		return site, false, false
+	}
+	if !some {
+		s.noSite(w, id)
+		return site, false, false
+	}
+	return site, false, true
 }
 
 // siteByAPIID accepts the site's domain (Plausible's site_id) or its
@@ -265,17 +354,22 @@ func (s *Server) v1Realtime(w http.ResponseWriter, r *http.Request) {
 // ---- saved reports
 
 func (s *Server) apiListReports(w http.ResponseWriter, r *http.Request) {
-	site, ok := s.apiSite(w, r, r.URL.Query().Get("site_id"))
+	site, _, ok := s.apiVisible(w, r, r.URL.Query().Get("site_id"))
 	if !ok {
 		return
 	}
-	list, err := s.Accounts.SavedReports(r.Context(), site.ID)
+	all, err := s.Accounts.SavedReports(r.Context(), site.ID)
 	if err != nil {
 		s.writeError(w, 500, "listing saved reports failed")
 		return
 	}
-	if list == nil {
-		list = []store.SavedReport{}
+	// only what the key may read: on a site not granted whole, the
+	// reports granted alone
+	list := []store.SavedReport{}
+	for _, sr := range all {
+		if s.may(r, authz.ReadReport, auth.ReportResource(site, sr)) == authz.Allow {
+			list = append(list, sr)
+		}
 	}
 	s.writeJSON(w, 200, map[string]any{"reports": list})
 }
@@ -292,12 +386,21 @@ func (s *Server) apiSaveReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, 400, "body: "+err.Error())
 		return
 	}
-	if in.Name == "" || len(in.Name) > 200 {
-		s.writeError(w, 400, "name: required, at most 200 bytes")
+	site, _, ok := s.apiVisible(w, r, in.SiteID)
+	if !ok {
 		return
 	}
-	site, ok := s.apiSite(w, r, in.SiteID)
-	if !ok {
+	// authz's answer: an API key reads only
+	switch s.may(r, authz.SaveReport, siteResource(site)) {
+	case authz.Forbidden:
+		s.readOnly(w)
+		return
+	case authz.NotFound:
+		s.noSite(w, in.SiteID)
+		return
+	}
+	if in.Name == "" || len(in.Name) > 200 {
+		s.writeError(w, 400, "name: required, at most 200 bytes")
 		return
 	}
 	def, err := report.DecodeDefinition(in.Query)
@@ -317,7 +420,8 @@ func (s *Server) apiSaveReport(w http.ResponseWriter, r *http.Request) {
 	}
 	def.SiteID = ""
 	canon, _ := json.Marshal(def)
-	sr, err := s.Accounts.SaveReport(r.Context(), store.SavedReport{SiteID: site.ID, Name: in.Name, Definition: string(canon)})
+	owner := callerOf(r).user.ID
+	sr, err := s.Accounts.SaveReport(r.Context(), store.SavedReport{SiteID: site.ID, OwnerID: &owner, Name: in.Name, Definition: string(canon)})
 	if errors.Is(err, store.ErrExists) {
 		s.writeError(w, 409, "name: a saved report of this name exists on this site")
 		return
@@ -330,13 +434,34 @@ func (s *Server) apiSaveReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDeleteReport(w http.ResponseWriter, r *http.Request) {
-	site, ok := s.apiSite(w, r, r.URL.Query().Get("site_id"))
+	siteID := r.URL.Query().Get("site_id")
+	site, whole, ok := s.apiVisible(w, r, siteID)
 	if !ok {
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		s.writeError(w, 400, "id: must be a number")
+		return
+	}
+	sr, err := s.Accounts.SavedReport(r.Context(), site.ID, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, 500, "looking up the saved report failed")
+		return
+	}
+	d := authz.NotFound
+	if err == nil {
+		d = s.may(r, authz.EditReport, auth.ReportResource(site, sr))
+	}
+	switch {
+	case d == authz.Forbidden:
+		s.readOnly(w)
+		return
+	case d == authz.NotFound && !whole:
+		s.noSite(w, siteID)
+		return
+	case d == authz.NotFound:
+		s.writeError(w, 404, "id: no saved report "+r.PathValue("id")+" on this site")
 		return
 	}
 	if err := s.Accounts.DeleteSavedReport(r.Context(), site.ID, id); errors.Is(err, store.ErrNotFound) {

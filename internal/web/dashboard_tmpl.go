@@ -37,5 +37,10 @@ var dashTmpl = template.Must(template.New("dash").Parse(`<!doctype html>
 {{end}}</tbody></table>{{else}}<p class="empty">Nothing in this period.</p>{{end}}
 </section>
 {{end}}</div>
+<section class="card" aria-label="Save as a report"><form class="inline" method="post" action="/dashboard/{{.Site.Domain}}/reports">
+<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="period" value="{{.Period}}">{{range .RawFilters}}<input type="hidden" name="f" value="{{.}}">{{end}}
+<label for="save-panel">Save</label> <select id="save-panel" name="panel">{{range .PanelDefs}}<option value="{{.ID}}">{{.Title}}</option>{{end}}</select>
+<label for="save-name">with these filters and this period as the report</label> <input id="save-name" name="name" required maxlength="200" placeholder="Name">
+<button type="submit">Save</button></form></section>
 <footer>Computed in {{.Elapsed}}. Times in {{.Site.TimeZone}}.</footer>
 </div></body></html>`))

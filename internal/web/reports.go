@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"fjord/internal/authz"
@@ -198,4 +200,67 @@ func (s *Server) readableReports(ctx context.Context, v *viewer) ([]link, error)
 		}
 	}
 	return out, nil
+}
+
+// saveView is POST /dashboard/{domain}/reports: the dashboard's current
+// period and filters with one panel's dimension become a saved report
+// owned by the viewer (who must be allowed to save reports on the site).
+func (s *Server) saveView(w http.ResponseWriter, r *http.Request) {
+	v := viewerOf(r)
+	site := siteOf(r)
+	if authz.Decide(v.p, authz.SaveReport, authz.Resource{Kind: authz.Site, Account: site.AccountID, Site: site.ID}) != authz.Allow {
+		http.NotFound(w, r)
+		return
+	}
+	name := strings.TrimSpace(formValue(r, "name"))
+	if name == "" || len(name) > 200 || strings.ContainsAny(name, "\r\n\x00") {
+		http.Error(w, "name: 1 to 200 bytes on one line", 400)
+		return
+	}
+	var p panelDef
+	for _, x := range panels {
+		if x.ID == formValue(r, "panel") {
+			p = x
+		}
+	}
+	if p.ID == "" {
+		http.Error(w, "panel: unknown panel", 400)
+		return
+	}
+	period := formValue(r, "period")
+	flt, err := report.ParseURLFilters(r.PostForm["f"])
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	def := map[string]any{
+		"metrics":    []string{report.MVisitors, report.MVisits, report.MPageviews, report.MBounceRate, report.MVisitDuration},
+		"dimensions": []string{p.Dim},
+		"date_range": period,
+	}
+	if flt != nil {
+		def["filters"] = flt.V2()
+	}
+	raw, _ := json.Marshal(def)
+	// the same check as the API's: the definition must build a query
+	dec, err := report.DecodeDefinition(raw)
+	if err == nil {
+		dec.SiteID = site.Domain
+		_, err = dec.Build(site, nil, s.Now())
+	}
+	if err != nil {
+		http.Error(w, "this view cannot be saved: "+err.Error(), 400)
+		return
+	}
+	rep, err := s.Accounts.SaveReport(r.Context(), store.SavedReport{SiteID: site.ID, OwnerID: &v.user.ID, Name: name, Definition: string(raw), Created: s.Now()})
+	if errors.Is(err, store.ErrExists) {
+		http.Error(w, "name: a saved report of this name exists on this site", http.StatusConflict)
+		return
+	}
+	if err != nil {
+		s.Log.Error("save report", "err", err)
+		http.Error(w, "saving the report failed", 500)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/reports/%d", rep.ID), http.StatusSeeOther)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -78,4 +79,54 @@ func TestSavedReportAccess(t *testing.T) {
 	if code, _ := e.getAs(t, "", url(onGranted, "")); code != http.StatusSeeOther {
 		t.Fatalf("signed out: %d, want 303 to sign-in", code)
 	}
+}
+
+// TestSaveView: the dashboard's "save" form makes the current period,
+// filters and a panel's dimension a saved report owned by the viewer,
+// which answers with the filter applied; only on a site they may read.
+func TestSaveView(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	e.post(t, `{"n":"pageview","u":"https://site.test/a","d":"site.test","r":"https://www.google.com/"}`).Body.Close()
+	e.post(t, `{"n":"pageview","u":"https://site.test/b","d":"site.test"}`, "User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0").Body.Close()
+	userSession := e.signIn(t, "user@acme.test")
+	user := e.user(t, "user@acme.test")
+	csrf, _ := e.form(t, "/dashboard/site.test", sessionOf(userSession))
+	form := urlValues("csrf", csrf, "name", "Pages from Google", "panel", "pages", "period", "7d", "f", "visit:source==Google")
+	if resp, _ := e.submit(t, "/dashboard/hidden.test/reports", form, sessionOf(userSession)); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("save on an ungranted site: %d, want 404", resp.StatusCode)
+	}
+	noCSRF := urlValues("name", "x", "panel", "pages", "period", "7d")
+	if resp, _ := e.submit(t, "/dashboard/site.test/reports", noCSRF, sessionOf(userSession)); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("save without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	bad := urlValues("csrf", csrf, "name", "x", "panel", "nope", "period", "7d")
+	if resp, _ := e.submit(t, "/dashboard/site.test/reports", bad, sessionOf(userSession)); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an unknown panel: %d, want 400", resp.StatusCode)
+	}
+	resp, body := e.submit(t, "/dashboard/site.test/reports", form, sessionOf(userSession))
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/reports/") {
+		t.Fatalf("save: %d %q\n%s", resp.StatusCode, loc, body)
+	}
+	if resp, _ := e.submit(t, "/dashboard/site.test/reports", form, sessionOf(userSession)); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("the same name again: %d, want 409", resp.StatusCode)
+	}
+	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	reps, _ := e.srv.Accounts.SavedReports(ctx, site.ID)
+	if len(reps) != 1 || reps[0].OwnerID == nil || *reps[0].OwnerID != user.ID || !strings.Contains(reps[0].Definition, `["is","visit:source",["Google"]]`) {
+		t.Fatalf("saved %+v", reps)
+	}
+	code, page := e.getAs(t, userSession, loc+"?format=csv")
+	if code != 200 || !strings.Contains(page, "/a,") || strings.Contains(page, "/b,") {
+		t.Fatalf("the saved view's answer: %d\n%s", code, page)
+	}
+}
+
+func urlValues(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v
 }

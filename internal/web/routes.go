@@ -28,8 +28,9 @@ const (
 	// PermAdmin: a signed-in Administrator, on their own account; anyone
 	// else gets 404. Each action then asks authz about what it touches.
 	PermAdmin Permission = "admin"
-	// PermStatsAPI: the Stats API; until API keys exist, loopback or the
-	// configured bearer token.
+	// PermStatsAPI: the Stats API: a valid API key as Authorization:
+	// Bearer; what the key may read is then authz's decision per site and
+	// report (404 for anything else), and it never writes.
 	PermStatsAPI Permission = "stats-api"
 	// PermOperator: the control socket, reachable only by the server's
 	// own user through file permissions on the socket.

@@ -6,26 +6,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"fjord/internal/auth"
 	"fjord/internal/ingest/journal"
 )
-
-// testClock is the sign-in service's time, moved by a test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var (
 	secretField   = regexp.MustCompile(`id="totp-secret">([A-Z2-7]{32})<`)
@@ -75,7 +61,7 @@ func (e *testEnv) passwordStep(t testing.TB, email string) (pending, csrf string
 
 func TestSecondFactorOverHTTP(t *testing.T) {
 	e := newEnv(t, journal.Options{})
-	clk := &testClock{t: time.Now().UTC()}
+	clk := &testClock{}
 	e.srv.Auth.Now = clk.now
 
 	// enrolment needs the page's CSRF token and the right code
@@ -117,7 +103,7 @@ func TestSecondFactorOverHTTP(t *testing.T) {
 	if resp, _ := e.submit(t, "/signin/2fa", url.Values{"csrf": {csrf}, "code": {"000000"}, "next": {"/"}}, sessionOf(pending)); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong code: %d", resp.StatusCode)
 	}
-	clk.add(30 * time.Second)
+	clk.advance(30 * time.Second)
 	resp, body := e.submit(t, "/signin/2fa", url.Values{"csrf": {csrf}, "code": {auth.TOTPCode(secret, clk.now())}, "next": {"/dashboard/site.test"}}, sessionOf(pending))
 	full := cookieOf(resp, sessionCookie)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/site.test" || full == nil || full.Value == pending {
@@ -141,7 +127,7 @@ func TestSecondFactorOverHTTP(t *testing.T) {
 
 	// a pending session ends after PendingTimeout
 	pending, csrf = e.passwordStep(t, "admin@acme.test")
-	clk.add(auth.PendingTimeout)
+	clk.advance(auth.PendingTimeout)
 	if resp, _ := e.submit(t, "/signin/2fa", url.Values{"csrf": {csrf}, "code": {auth.TOTPCode(secret, clk.now())}, "next": {"/"}}, sessionOf(pending)); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
 		t.Fatalf("code after the pending session's time: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -151,7 +137,7 @@ func TestSecondFactorOverHTTP(t *testing.T) {
 // TOTP sees only the page that sets it up, and no one can turn it off.
 func TestRequiredSecondFactor(t *testing.T) {
 	e := newEnv(t, journal.Options{})
-	clk := &testClock{t: time.Now().UTC()}
+	clk := &testClock{}
 	e.srv.Auth.Now = clk.now
 	u, err := e.srv.Accounts.UserByEmail(context.Background(), "user@acme.test")
 	if err != nil {
@@ -184,7 +170,7 @@ func TestRequiredSecondFactor(t *testing.T) {
 	csrf := csrfField.FindStringSubmatch(page)[1]
 	_, page = e.getAs(t, session, "/account/2fa")
 	csrf = csrfField.FindStringSubmatch(page)[1]
-	clk.add(30 * time.Second)
+	clk.advance(30 * time.Second)
 	if resp, body := e.submit(t, "/account/2fa/disable", url.Values{"csrf": {csrf}, "code": {auth.TOTPCode(secret, clk.now())}}, sessionOf(session)); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("turning a required second factor off: %d\n%s", resp.StatusCode, body)
 	}

@@ -2,13 +2,11 @@ package web
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -44,7 +42,6 @@ type Server struct {
 	Mail           *mail.Outbox // nil: no mail (no notices, no reset by mail)
 	PublicURL      string       // the start of the links handed out
 	WebhookClient  *http.Client // sends integrations' webhooks; nil: a default client
-	StatsAPIToken  string
 	Now            func() time.Time
 	Version        string
 
@@ -98,6 +95,10 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /dashboard/{domain}/realtime", PermReadSite, s.dashRealtime)
 	m.Handle("GET /dashboard/go", PermSignedIn, s.dashboardGo)
 	m.Handle("GET /reports/{id}", PermSignedIn, s.savedReportPage)
+	m.Handle("POST /dashboard/{domain}/reports", PermReadSite, s.saveView)
+	m.Handle("GET /keys", PermSignedIn, s.keysPage)
+	m.Handle("POST /keys", PermSignedIn, s.keysCreate)
+	m.Handle("POST /keys/{id}/revoke", PermSignedIn, s.keysRevoke)
 	m.Handle("GET /static/{file}", PermPublic, s.static)
 	m.Handle("GET /api/openapi.json", PermPublic, s.openapi)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
@@ -127,6 +128,9 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("POST /users", PermOperator, s.ctlAddUser)
 	m.Handle("POST /grants", PermOperator, s.ctlGrant)
 	m.Handle("POST /users/{verb}", PermOperator, s.ctlLeave)
+	m.Handle("GET /apikeys", PermOperator, s.ctlAPIKeys)
+	m.Handle("POST /apikeys", PermOperator, s.ctlCreateAPIKey)
+	m.Handle("POST /apikeys/{id}/revoke", PermOperator, s.ctlRevokeAPIKey)
 	return m
 }
 
@@ -145,49 +149,9 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 	case PermReadSite:
 		return s.guardSignedIn(true, h)
 	case PermStatsAPI:
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.directLoopback(r) || s.validToken(r) {
-				h.ServeHTTP(w, r)
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="fjord"`)
-			s.writeError(w, http.StatusUnauthorized, "the Stats API needs a bearer token (Authorization: Bearer ...) from this host")
-		})
+		return s.guardAPIKey(h)
 	}
 	panic("unknown permission " + string(p))
-}
-
-// validToken compares in constant time; the token is never logged.
-func (s *Server) validToken(r *http.Request) bool {
-	if s.StatsAPIToken == "" {
-		return false
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.StatsAPIToken)) == 1
-}
-
-// directLoopback: a request made on this machine, not relayed by a proxy
-// (a trusted proxy on loopback may omit X-Forwarded-For), and addressed to
-// a loopback name, so a web page cannot reach it by DNS rebinding.
-func (s *Server) directLoopback(r *http.Request) bool {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil || !ap.Addr().Unmap().IsLoopback() || r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
-		return false
-	}
-	for _, p := range s.TrustedProxies {
-		if p.Contains(ap.Addr().Unmap()) {
-			return false
-		}
-	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && a.IsLoopback()
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -400,7 +364,7 @@ var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><header class="top"><h1><span class="brand">Fjord</span></h1>
-<nav class="account" aria-label="Account"><a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a>{{end}}</nav>
+<nav class="account" aria-label="Account"><a href="/keys">API keys</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a>{{end}}</nav>
 <form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>
 <p><small>Last 30 days, each site in its own time zone.</small></p>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>

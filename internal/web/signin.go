@@ -60,26 +60,12 @@ func siteOf(r *http.Request) store.Site {
 
 // principal is what authz needs to know of a user, and their account.
 func (s *Server) principal(ctx context.Context, u store.User) (authz.Principal, store.Account, error) {
-	p := authz.Principal{Account: u.AccountID, User: u.ID}
-	switch u.Role {
-	case store.RoleAdmin:
-		p.Role = authz.Administrator
-	case store.RoleUser:
-		p.Role = authz.User
-		g, err := s.Accounts.Grants(ctx, u.ID)
-		if err != nil {
-			return p, store.Account{}, err
-		}
-		p.Sites, p.Reports = g.Sites, g.Reports
-	default:
-		return authz.Principal{}, store.Account{}, nil // the generic user never signs in
+	p, err := auth.PrincipalOf(ctx, s.Accounts, u)
+	if err != nil || p.Role == authz.Anonymous {
+		return p, store.Account{}, err
 	}
 	acc, err := s.Accounts.Account(ctx, u.AccountID)
-	if err != nil {
-		return p, acc, err
-	}
-	p.MainContact = acc.MainContact == u.ID
-	return p, acc, nil
+	return p, acc, err
 }
 
 // signedIn finds the request's session, which may be pending (owe the

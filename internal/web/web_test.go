@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -35,6 +36,37 @@ type testEnv struct {
 	dir  string // holds accounts.db
 	// cookie is the session of Acme's Administrator, which get sends
 	cookie string
+	// key is an API key of Acme's Administrator for site.test and
+	// hidden.test, which query and apiGet send
+	key string
+	// clock is the server's time: the real time, moved on by tests
+	clock *testClock
+	// logs is everything the server logged, at every level
+	logs *syncBuffer
+}
+
+// testClock is the real time plus an offset that tests move.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// syncBuffer is a bytes.Buffer that handlers may write concurrently.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // testPassword is every test user's password.
@@ -58,7 +90,8 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	loader := &ingest.Loader{J: j, Store: ev, Log: log, Interval: 10 * time.Millisecond}
 	lctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -96,10 +129,11 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 	}
 	salts := &collect.SaltKeeper{Store: ev}
 	sites := &collect.SiteCache{Store: acc}
+	clock := &testClock{}
 	srv := &Server{Log: log, Accounts: acc, Events: ev, Journal: j, Loader: loader, Salts: salts,
 		Collector: &collect.Collector{Sites: sites, Salts: salts, UA: enrich.NewUAParser(100)},
-		Reports:   ev, StatsAPIToken: testToken, Auth: &auth.Service{Store: acc},
-		Now: time.Now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
+		Reports:   ev, Auth: &auth.Service{Store: acc, Now: clock.now},
+		Now: clock.now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
@@ -110,8 +144,16 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 		ev.Close()
 		acc.Close()
 	})
-	e := &testEnv{srv: srv, http: hs, j: j, dir: dir}
+	e := &testEnv{srv: srv, http: hs, j: j, dir: dir, clock: clock, logs: logs}
 	e.cookie = e.signIn(t, "admin@acme.test")
+	admin, err := acc.UserByEmail(ctx, "admin@acme.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden, _ := acc.SiteByDomain(ctx, "hidden.test")
+	if e.key, _, err = srv.Auth.CreateKey(ctx, admin, auth.NewKey{Name: "tests", Sites: []int64{site.ID, hidden.ID}, Life: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
