@@ -310,7 +310,8 @@ func TestLeaverOverHTTP(t *testing.T) {
 }
 
 // FuzzAdminForms posts arbitrary bodies (with the right CSRF token) to
-// every Administration action, as Acme's Administrator and as Other's:
+// every Administration action, the integrations' and the dashboard's save
+// form, as Acme's Administrator and as Other's:
 // answers are the pages' statuses, never a panic or a 5xx, and Other's
 // Administrator never changes anything of Acme's.
 func FuzzAdminForms(f *testing.F) {
@@ -321,13 +322,16 @@ func FuzzAdminForms(f *testing.F) {
 	acmeCSRF, _ := e.form(f, "/account/2fa", sessionOf(e.cookie))
 	otherCSRF, _ := e.form(f, "/account/2fa", sessionOf(otherSession))
 	paths := []string{"/admin/users", "/admin/users/%d/remove", "/admin/users/%d/restore", "/admin/users/%d/grant",
-		"/admin/users/%d/ungrant", "/admin/sites", "/admin/account"}
+		"/admin/users/%d/ungrant", "/admin/sites", "/admin/account", "/admin/integrations", "/admin/integrations/1/approve",
+		"/admin/integrations/1/withdraw", "/admin/integrations/1/delete", "/dashboard/site.test/reports"}
 	f.Add(uint8(0), "email=a%40acme.test&role=user")
 	f.Add(uint8(3), "what=site:1")
 	f.Add(uint8(4), "report=1")
 	f.Add(uint8(5), "domain=x.test&timezone=Europe/Oslo")
 	f.Add(uint8(6), "retention=0&require_second_factor=1")
 	f.Add(uint8(7), "what=%ZZ&&")
+	f.Add(uint8(7), "site=1&url=https%3A%2F%2Fhooks.example%2Fx")
+	f.Add(uint8(11), "name=Top&panel=pages&period=7d&f=visit:source%3D%3DGoogle")
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		path := paths[int(which)%len(paths)]
 		if strings.Contains(path, "%d") {
@@ -346,11 +350,17 @@ func FuzzAdminForms(f *testing.F) {
 		}
 		resp.Body.Close()
 		switch resp.StatusCode {
-		case 200, 400, 404, 409:
+		case 200, 303, 400, 403, 404, 409:
 		default:
 			t.Fatalf("%s %q: status %d", path, body, resp.StatusCode)
 		}
-		if session == otherSession && strings.HasPrefix(path, "/admin/users/") && resp.StatusCode != 404 {
+		if resp.StatusCode == 303 && path != "/dashboard/site.test/reports" {
+			t.Fatalf("%s %q: a redirect", path, body)
+		}
+		if resp.StatusCode == 403 && !strings.HasSuffix(path, "/approve") && !strings.HasSuffix(path, "/withdraw") {
+			t.Fatalf("%s %q: 403", path, body)
+		}
+		if session == otherSession && (strings.HasPrefix(path, "/admin/users/") || path == "/dashboard/site.test/reports") && resp.StatusCode != 404 {
 			t.Fatalf("Other's Administrator, %s %q: %d, want 404", path, body, resp.StatusCode)
 		}
 		if session == otherSession {
