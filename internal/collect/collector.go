@@ -35,6 +35,8 @@ type Collector struct {
 type Client struct {
 	IP        netip.Addr
 	UserAgent string
+	// OptOut: the browser sent Do Not Track or Global Privacy Control
+	OptOut bool
 }
 
 // Dropped says why an accepted request yields no event; the client still
@@ -66,8 +68,23 @@ func (c *Collector) Process(ctx context.Context, h Hit, cl Client, now time.Time
 	if len(sites) == 0 {
 		return nil, nil, bad(ReasonUnknown, "domain", "no site is registered for %q", strings.Join(h.Domains, ","))
 	}
-	ua := c.UA.Parse(cl.UserAgent)
+	// the sites' own settings: a browser's opt-out, the owner's ranges
 	var drops []Dropped
+	kept := sites[:0]
+	for _, s := range sites {
+		switch {
+		case s.RespectDNT && cl.OptOut:
+			drops = append(drops, Dropped{s, store.CountOptOut})
+		case ignored(s.Ignored, cl.IP):
+			drops = append(drops, Dropped{s, store.CountIgnored})
+		default:
+			kept = append(kept, s)
+		}
+	}
+	if sites = kept; len(sites) == 0 {
+		return nil, drops, nil
+	}
+	ua := c.UA.Parse(cl.UserAgent)
 	if ua.Bot {
 		for _, s := range sites {
 			drops = append(drops, Dropped{s, store.CountBot})
@@ -126,6 +143,16 @@ func (c *Collector) Process(ctx context.Context, h Hit, cl Client, now time.Time
 		events = append(events, e)
 	}
 	return events, drops, nil
+}
+
+func ignored(ranges []netip.Prefix, ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range ranges {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // clean makes every string storable by both engines: valid UTF-8 (a
@@ -219,6 +246,7 @@ type SiteCache struct {
 // Lookup finds the site for a domain, with or without "www.".
 func (c *SiteCache) Lookup(ctx context.Context, domain string) (store.Site, error) {
 	if s, ok := c.get(domain); ok {
+		c.refreshIfStale()
 		return s, nil
 	}
 	// One reload per second however many misses arrive; a miss that comes
@@ -245,6 +273,30 @@ func (c *SiteCache) Lookup(ctx context.Context, domain string) (store.Site, erro
 		return s, nil
 	}
 	return store.Site{}, fmt.Errorf("site %q: %w", domain, store.ErrNotFound)
+}
+
+// SettingsMaxAge is how long a site's settings changed elsewhere (another
+// server, the CLI) may take to apply: a hit on an older list reloads it in
+// the background.
+const SettingsMaxAge = time.Minute
+
+func (c *SiteCache) refreshIfStale() {
+	c.mu.RLock()
+	stale := time.Since(c.loaded) > SettingsMaxAge
+	c.mu.RUnlock()
+	if !stale || !c.reloading.TryLock() {
+		return
+	}
+	go func() {
+		defer c.reloading.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c.Reload(ctx) != nil {
+			c.mu.Lock()
+			c.loaded = time.Now() // asked again a minute later, not per hit
+			c.mu.Unlock()
+		}
+	}()
 }
 
 func (c *SiteCache) get(domain string) (store.Site, bool) {

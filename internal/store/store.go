@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -29,6 +32,51 @@ type Site struct {
 	TimeZone  string // IANA name; days are bucketed in this zone
 	AccountID int64  // 0: not in an account yet
 	Created   time.Time
+	// RespectDNT drops hits from browsers that send Do Not Track or
+	// Global Privacy Control; Ignored drops hits from these addresses.
+	RespectDNT bool
+	Ignored    []netip.Prefix
+}
+
+// MaxRanges is how many ignored ranges a site may have.
+const MaxRanges = 100
+
+// ParseRanges reads CIDR ranges or single addresses separated by spaces,
+// commas or line breaks; an error names the entry it cannot read.
+func ParseRanges(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not an address range like 192.0.2.0/24 or 2001:db8::/48", truncateRunes(f, 60))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	if len(out) > MaxRanges {
+		return nil, fmt.Errorf("%d address ranges: at most %d", len(out), MaxRanges)
+	}
+	return out, nil
+}
+
+// FormatRanges is the stored form of ParseRanges' input.
+func FormatRanges(ps []netip.Prefix) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, " ")
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // AccountStore holds the OLTP data. It grows with the accounts issue.
@@ -37,6 +85,8 @@ type AccountStore interface {
 	SiteByDomain(ctx context.Context, domain string) (Site, error)
 	SiteByID(ctx context.Context, id int64) (Site, error)
 	Sites(ctx context.Context) ([]Site, error)
+	// SetSiteSettings sets a site's collection settings.
+	SetSiteSettings(ctx context.Context, id int64, respectDNT bool, ignored []netip.Prefix) error
 	// AccountSites lists an account's sites by domain.
 	AccountSites(ctx context.Context, accountID int64) ([]Site, error)
 
@@ -370,6 +420,11 @@ const SessionTimeout = 30 * time.Minute
 const (
 	CountBot     = "bot"
 	CountRefused = "refused"
+	// CountOptOut: hits of browsers asking not to be tracked (DNT, GPC)
+	// on a site that respects it; CountIgnored: hits from a site's
+	// ignored address ranges.
+	CountOptOut  = "opt-out"
+	CountIgnored = "ignored"
 )
 
 // EventStore holds events and what the write path needs to stay exact.

@@ -54,7 +54,12 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 <table class="admin"><tbody>{{range .Removed}}<tr id="removed-{{.ID}}"><td>{{.Email}}</td><td>removed {{.Removed}}, purged {{.Purge}}</td>
 <td><form class="inline" method="post" action="/admin/users/{{.ID}}/restore"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">restore</button></form></td></tr>{{end}}</tbody></table></section>{{end}}
 <section class="card"><h2>Sites</h2>
-<ul>{{range .Sites}}<li><a href="/dashboard/{{.Domain}}">{{.Domain}}</a> · {{.TimeZone}}</li>{{else}}<li>No sites yet.</li>{{end}}</ul>
+<ul class="sites">{{range .Sites}}<li id="site-{{.ID}}"><a href="/dashboard/{{.Domain}}">{{.Domain}}</a> · {{.TimeZone}}
+<form class="stack" method="post" action="/admin/sites/{{.ID}}/settings"><input type="hidden" name="csrf" value="{{$.CSRF}}">
+<label><input type="checkbox" name="respect_dnt" value="1"{{if .RespectDNT}} checked{{end}}> Do not count browsers that ask not to be tracked (Do Not Track, Global Privacy Control)</label>
+<label for="ignored-{{.ID}}">Do not count visits from these address ranges <small>(CIDR, e.g. your office: 192.0.2.0/24)</small></label>
+<textarea id="ignored-{{.ID}}" name="ignored" rows="2">{{.Ranges}}</textarea>
+<button type="submit">Save settings of {{.Domain}}</button></form></li>{{else}}<li>No sites yet.</li>{{end}}</ul>
 <form class="stack" method="post" action="/admin/sites"><input type="hidden" name="csrf" value="{{$.CSRF}}">
 <label for="site-domain">Domain</label><input id="site-domain" name="domain" required>
 <label for="site-tz">Time zone <small>(IANA name)</small></label><input id="site-tz" name="timezone" value="UTC" required>
@@ -88,10 +93,15 @@ type adminRemoved struct {
 
 type option struct{ Value, Label string }
 
+type adminSite struct {
+	store.Site
+	Ranges string
+}
+
 type adminData struct {
 	Users               []adminUser
 	Removed             []adminRemoved
-	Sites               []store.Site
+	Sites               []adminSite
 	Grantable           []option
 	RequireSecondFactor bool
 	Retention           int
@@ -123,12 +133,14 @@ func (s *Server) adminData(ctx context.Context, v *viewer) (adminData, error) {
 		return adminData{}, err
 	}
 	d := adminData{RequireSecondFactor: acc.RequireSecondFactor, Retention: acc.LeaverRetentionDays}
-	if d.Sites, err = s.Accounts.AccountSites(ctx, acc.ID); err != nil {
+	sites, err := s.Accounts.AccountSites(ctx, acc.ID)
+	if err != nil {
 		return d, err
 	}
 	siteName := map[int64]string{}
 	reportName := map[int64]string{}
-	for _, st := range d.Sites {
+	for _, st := range sites {
+		d.Sites = append(d.Sites, adminSite{st, store.FormatRanges(st.Ignored)})
 		siteName[st.ID] = st.Domain
 		d.Grantable = append(d.Grantable, option{"site:" + strconv.FormatInt(st.ID, 10), "the site " + st.Domain})
 		reps, err := s.Accounts.SavedReports(ctx, st.ID)
@@ -361,6 +373,36 @@ func (s *Server) adminAddSite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderAdmin(w, r, 200, "", fmt.Sprintf("Added %s: put the tracker on its pages to start counting.", st.Domain), nil)
+}
+
+// adminSiteSettings sets a site's collection settings; they apply to this
+// server's collector at once (to others within collect.SettingsMaxAge).
+func (s *Server) adminSiteSettings(w http.ResponseWriter, r *http.Request) {
+	v := viewerOf(r)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	var st store.Site
+	if err == nil {
+		st, err = s.Accounts.SiteByID(r.Context(), id)
+	}
+	if err != nil || authz.Decide(v.p, authz.ManageSites, authz.Resource{Kind: authz.Site, Account: st.AccountID, Site: st.ID}) != authz.Allow {
+		s.renderAdmin(w, r, http.StatusNotFound, "No such site in this account.", "", nil)
+		return
+	}
+	ranges, err := store.ParseRanges(formValue(r, "ignored"))
+	if err != nil {
+		s.renderAdmin(w, r, http.StatusBadRequest, "Ignored address ranges of "+st.Domain+": "+err.Error()+".", "", nil)
+		return
+	}
+	if err := s.Accounts.SetSiteSettings(r.Context(), st.ID, formValue(r, "respect_dnt") == "1", ranges); err != nil {
+		s.adminResult(w, r, err, "")
+		return
+	}
+	if s.Collector != nil && s.Collector.Sites != nil {
+		if err := s.Collector.Sites.Reload(r.Context()); err != nil {
+			s.Log.Error("reload sites", "err", err)
+		}
+	}
+	s.renderAdmin(w, r, 200, "", "Settings of "+st.Domain+" saved; they apply to new visits at once.", nil)
 }
 
 func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request) {

@@ -323,7 +323,7 @@ func FuzzAdminForms(f *testing.F) {
 	otherCSRF, _ := e.form(f, "/account/2fa", sessionOf(otherSession))
 	paths := []string{"/admin/users", "/admin/users/%d/remove", "/admin/users/%d/restore", "/admin/users/%d/grant",
 		"/admin/users/%d/ungrant", "/admin/sites", "/admin/account", "/admin/integrations", "/admin/integrations/1/approve",
-		"/admin/integrations/1/withdraw", "/admin/integrations/1/delete", "/dashboard/site.test/reports"}
+		"/admin/integrations/1/withdraw", "/admin/integrations/1/delete", "/dashboard/site.test/reports", "/admin/sites/1/settings"}
 	f.Add(uint8(0), "email=a%40acme.test&role=user")
 	f.Add(uint8(3), "what=site:1")
 	f.Add(uint8(4), "report=1")
@@ -332,6 +332,7 @@ func FuzzAdminForms(f *testing.F) {
 	f.Add(uint8(7), "what=%ZZ&&")
 	f.Add(uint8(7), "site=1&url=https%3A%2F%2Fhooks.example%2Fx")
 	f.Add(uint8(11), "name=Top&panel=pages&period=7d&f=visit:source%3D%3DGoogle")
+	f.Add(uint8(12), "respect_dnt=1&ignored=192.0.2.0%2F24+::1")
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		path := paths[int(which)%len(paths)]
 		if strings.Contains(path, "%d") {
@@ -369,4 +370,57 @@ func FuzzAdminForms(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSiteSettings: an Administrator makes a site respect Do Not Track /
+// Global Privacy Control and ignore an address range; the collector drops
+// those hits at once (the client still gets 202), and a bad range is
+// refused with its text named. A User and another account's Administrator
+// get 404.
+func TestSiteSettings(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	path := fmt.Sprintf("/admin/sites/%d/settings", site.ID)
+	hit := func(hdr ...string) {
+		t.Helper()
+		resp := e.post(t, `{"n":"pageview","u":"https://site.test/","d":"site.test"}`, hdr...)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("hit %v: %d", hdr, resp.StatusCode)
+		}
+	}
+	hit("DNT", "1")
+	if n := e.pageviews(t); n != 1 {
+		t.Fatalf("before the setting, a DNT hit counts: %d", n)
+	}
+	for _, who := range []string{"user@acme.test", "admin@other.test"} {
+		if code, _ := e.adminPost(t, e.signIn(t, who), path, url.Values{"respect_dnt": {"1"}}); code != http.StatusNotFound {
+			t.Fatalf("%s sets the site's settings: %d, want 404", who, code)
+		}
+	}
+	if code, body := e.adminPost(t, e.cookie, path, url.Values{"respect_dnt": {"1"}, "ignored": {"192.0.2.0/24 office"}}); code != http.StatusBadRequest || !strings.Contains(body, "&#34;office&#34; is not an address range") {
+		t.Fatalf("a bad range: %d\n%s", code, body)
+	}
+	if code, _ := e.adminPost(t, e.cookie, path, url.Values{"respect_dnt": {"1"}}); code != 200 {
+		t.Fatalf("respect DNT: %d", code)
+	}
+	hit("DNT", "1")
+	hit("Sec-GPC", "1")
+	hit()
+	if n := e.pageviews(t); n != 2 {
+		t.Fatalf("with DNT respected: %d events, want 2 (the opted-out hits dropped)", n)
+	}
+	// the test's requests come from 127.0.0.1
+	if code, _ := e.adminPost(t, e.cookie, path, url.Values{"ignored": {"127.0.0.0/8"}}); code != 200 {
+		t.Fatalf("ignore a range: %d", code)
+	}
+	hit("DNT", "1")
+	hit()
+	if n := e.pageviews(t); n != 2 {
+		t.Fatalf("from an ignored range: %d events, want still 2", n)
+	}
+	if got, _ := e.srv.Accounts.SiteByID(ctx, site.ID); got.RespectDNT || store.FormatRanges(got.Ignored) != "127.0.0.0/8" {
+		t.Fatalf("stored settings %+v", got)
+	}
 }

@@ -72,7 +72,8 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 		s.refuse(w, http.StatusBadRequest, "bad_request", "bad request")
 		return
 	}
-	cl := collect.Client{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent()}
+	cl := collect.Client{IP: ClientIP(r, s.TrustedProxies), UserAgent: r.UserAgent(),
+		OptOut: r.Header.Get("DNT") == "1" || r.Header.Get("Sec-GPC") == "1"}
 	events, drops, err := s.Collector.Process(r.Context(), hit, cl, now)
 	if err != nil {
 		var de *collect.DecodeError

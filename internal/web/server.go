@@ -79,6 +79,7 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /admin/users/{id}/grant", PermAdmin, s.adminGrant)
 	m.Handle("POST /admin/users/{id}/ungrant", PermAdmin, s.adminUngrant)
 	m.Handle("POST /admin/sites", PermAdmin, s.adminAddSite)
+	m.Handle("POST /admin/sites/{id}/settings", PermAdmin, s.adminSiteSettings)
 	m.Handle("POST /admin/account", PermAdmin, s.adminSettings)
 	m.Handle("GET /admin/integrations", PermAdmin, s.integrationsPage)
 	m.Handle("POST /admin/integrations", PermAdmin, s.addIntegration)

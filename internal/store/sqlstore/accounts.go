@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -70,16 +71,26 @@ func (a *Accounts) AddSite(ctx context.Context, s store.Site) (store.Site, error
 	return s, nil
 }
 
-const siteCols = `id, domain, timezone, COALESCE(account_id, 0), created_at`
+const siteCols = `id, domain, timezone, COALESCE(account_id, 0), created_at, respect_dnt, ignored_ranges`
 
 func scanSite(row interface{ Scan(...any) error }) (store.Site, error) {
 	var s store.Site
 	var created int64
-	if err := row.Scan(&s.ID, &s.Domain, &s.TimeZone, &s.AccountID, &created); err != nil {
+	var ranges string
+	if err := row.Scan(&s.ID, &s.Domain, &s.TimeZone, &s.AccountID, &created, &s.RespectDNT, &ranges); err != nil {
 		return store.Site{}, err
 	}
 	s.Created = store.FromMillis(created)
+	var err error
+	if s.Ignored, err = store.ParseRanges(ranges); err != nil {
+		return s, fmt.Errorf("site %d: stored ignored ranges: %w", s.ID, err)
+	}
 	return s, nil
+}
+
+func (a *Accounts) SetSiteSettings(ctx context.Context, id int64, respectDNT bool, ignored []netip.Prefix) error {
+	return a.one(ctx, fmt.Sprintf("settings of site %d", id),
+		`UPDATE sites SET respect_dnt = ?, ignored_ranges = ? WHERE id = ?`, respectDNT, store.FormatRanges(ignored), id)
 }
 
 func (a *Accounts) SiteByDomain(ctx context.Context, domain string) (store.Site, error) {

@@ -75,6 +75,13 @@ func leavers(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	if sites, err := s.AccountSites(ctx, acc.ID); err != nil || len(sites) != 1 || sites[0].ID != site.ID {
 		t.Fatalf("the account's sites: %+v %v", sites, err)
 	}
+	ranges, _ := store.ParseRanges("192.0.2.0/24 2001:db8::/48")
+	if err := s.SetSiteSettings(ctx, site.ID, true, ranges); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SiteByID(ctx, site.ID); !got.RespectDNT || store.FormatRanges(got.Ignored) != "192.0.2.0/24 2001:db8::/48" {
+		t.Fatalf("site settings: %+v", got)
+	}
 	if err := s.RemoveUser(ctx, u.ID, t0); err != nil {
 		t.Fatal(err)
 	}
