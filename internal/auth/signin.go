@@ -37,6 +37,13 @@ const (
 	touchEvery = time.Minute
 )
 
+// Why a user got locked out: wrong passwords, or wrong codes after the
+// right password (so the password is known to whoever tried).
+const (
+	LockPassword = "password"
+	LockCode     = "code"
+)
+
 var (
 	// ErrBadCredentials is all a failed sign-in learns: an unknown address
 	// and a wrong password read the same.
@@ -64,9 +71,9 @@ func (e *LockedError) Error() string {
 type Service struct {
 	Store store.AccountStore
 	Now   func() time.Time
-	// Locked is told when a user gets locked out (to send them a notice);
-	// it may be nil.
-	Locked func(ctx context.Context, u store.User, until time.Time)
+	// Locked is told when a user gets locked out (to send them a notice),
+	// and why (LockPassword or LockCode); it may be nil.
+	Locked func(ctx context.Context, u store.User, until time.Time, reason string)
 
 	mu     sync.Mutex
 	addrs  map[netip.Prefix]*addrFailures
@@ -255,7 +262,7 @@ func (s *Service) SignIn(ctx context.Context, email, password string, from netip
 		}
 		if !until.IsZero() {
 			if s.Locked != nil {
-				s.Locked(ctx, u, until)
+				s.Locked(ctx, u, until, LockPassword)
 			}
 			return store.User{}, &LockedError{Until: until}
 		}

@@ -64,7 +64,7 @@ func TestLockOutPerUser(t *testing.T) {
 	ctx := context.Background()
 	s, u, c := newService(t)
 	var noticed time.Time
-	s.Locked = func(_ context.Context, who store.User, until time.Time) {
+	s.Locked = func(_ context.Context, who store.User, until time.Time, _ string) {
 		if who.ID == u.ID {
 			noticed = until
 		}

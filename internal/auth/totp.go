@@ -156,9 +156,10 @@ func (s *Service) Enrol(ctx context.Context, userID int64, secret, code string) 
 	return codes, nil
 }
 
-// NewRecovery replaces a user's recovery codes, after a current code.
-func (s *Service) NewRecovery(ctx context.Context, u store.User, code string) ([]string, error) {
-	if err := s.checkCode(ctx, u, code, false); err != nil {
+// NewRecovery replaces a user's recovery codes, after a current code
+// (counted like a sign-in's, so a stolen session cannot guess codes).
+func (s *Service) NewRecovery(ctx context.Context, u store.User, code string, from netip.Addr) ([]string, error) {
+	if err := s.counted(ctx, u, from, func() error { return s.checkCode(ctx, u, code, false) }); err != nil {
 		return nil, err
 	}
 	codes, hashes := NewRecoveryCodes()
@@ -200,6 +201,14 @@ func (s *Service) checkCode(ctx context.Context, u store.User, code string, reco
 // or a recovery code. Failures count towards the same lock-out as wrong
 // passwords, per user and per client address.
 func (s *Service) SecondFactor(ctx context.Context, u store.User, code string, from netip.Addr) error {
+	return s.counted(ctx, u, from, func() error { return s.checkCode(ctx, u, code, true) })
+}
+
+// counted runs a code check as one sign-in attempt of the user and of the
+// client address: a wrong code (ErrBadCode) counts towards the lock-out
+// (the user is told, with LockCode as the reason: whoever tried knew the
+// password), a right one starts the count again.
+func (s *Service) counted(ctx context.Context, u store.User, from netip.Addr, check func() error) error {
 	now := s.now()
 	if until := s.addrAttempt(from, now); !until.IsZero() {
 		return &LockedError{Until: until, Address: true}
@@ -215,7 +224,7 @@ func (s *Service) SecondFactor(ctx context.Context, u store.User, code string, f
 		}
 		return &LockedError{Until: until}
 	}
-	if err := s.checkCode(ctx, u, code, true); err != nil {
+	if err := check(); err != nil {
 		if !errors.Is(err, ErrBadCode) {
 			return err
 		}
@@ -225,7 +234,7 @@ func (s *Service) SecondFactor(ctx context.Context, u store.User, code string, f
 		}
 		if !until.IsZero() {
 			if s.Locked != nil {
-				s.Locked(ctx, u, until)
+				s.Locked(ctx, u, until, LockCode)
 			}
 			return &LockedError{Until: until}
 		}
@@ -235,9 +244,10 @@ func (s *Service) SecondFactor(ctx context.Context, u store.User, code string, f
 	return s.Store.SigninSucceeded(ctx, u.ID)
 }
 
-// DisableTOTP removes a user's second factor, after a current code.
-func (s *Service) DisableTOTP(ctx context.Context, u store.User, code string) error {
-	if err := s.checkCode(ctx, u, code, false); err != nil {
+// DisableTOTP removes a user's second factor, after a current code
+// (counted like a sign-in's).
+func (s *Service) DisableTOTP(ctx context.Context, u store.User, code string, from netip.Addr) error {
+	if err := s.counted(ctx, u, from, func() error { return s.checkCode(ctx, u, code, false) }); err != nil {
 		return err
 	}
 	return s.Store.ClearTOTP(ctx, u.ID)

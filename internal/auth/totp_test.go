@@ -82,7 +82,7 @@ func TestSecondFactor(t *testing.T) {
 	// new codes: the old ones die
 	c.add(time.Minute)
 	fresh, _ = s.Store.UserByID(ctx, u.ID)
-	codes2, err := s.NewRecovery(ctx, fresh, TOTPCode(secret, c.now()))
+	codes2, err := s.NewRecovery(ctx, fresh, TOTPCode(secret, c.now()), from)
 	if err != nil || len(codes2) != RecoveryCodes {
 		t.Fatalf("new recovery codes: %v", err)
 	}
@@ -90,11 +90,11 @@ func TestSecondFactor(t *testing.T) {
 		t.Fatalf("old recovery code after new ones: %v", err)
 	}
 	// a recovery code does not replace a code where a current one is asked
-	if err := s.DisableTOTP(ctx, fresh, codes2[0]); !errors.Is(err, ErrBadCode) {
+	if err := s.DisableTOTP(ctx, fresh, codes2[0], from); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("disable with a recovery code: %v", err)
 	}
 	c.add(time.Minute)
-	if err := s.DisableTOTP(ctx, fresh, TOTPCode(secret, c.now())); err != nil {
+	if err := s.DisableTOTP(ctx, fresh, TOTPCode(secret, c.now()), from); err != nil {
 		t.Fatalf("disable: %v", err)
 	}
 	if fresh, _ = s.Store.UserByID(ctx, u.ID); fresh.TOTPSecret != "" {
@@ -116,7 +116,7 @@ func TestWrongCodesLockOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var locked bool
-	s.Locked = func(context.Context, store.User, time.Time) { locked = true }
+	s.Locked = func(_ context.Context, _ store.User, _ time.Time, reason string) { locked = reason == LockCode }
 	tries := 0
 	for ; tries < 10; tries++ {
 		got, err := s.SignIn(ctx, "boss@acme.example", "correct horse battery", from)
@@ -150,5 +150,34 @@ func TestWrongCodesLockOut(t *testing.T) {
 	}
 	if err := s.SecondFactor(ctx, got, TOTPCode(secret, c.now()), from); err != nil {
 		t.Fatalf("right code after the lock: %v", err)
+	}
+}
+
+// TestCodeGuessingOnTheSecurityPage: the codes asked to replace recovery
+// codes or turn TOTP off are counted like a sign-in's, so a stolen session
+// cannot guess them: the fifth wrong one locks the user.
+func TestCodeGuessingOnTheSecurityPage(t *testing.T) {
+	ctx := context.Background()
+	s, u, c := newService(t)
+	from := addr("192.0.2.9")
+	secret := NewTOTPSecret()
+	if _, err := s.Enrol(ctx, u.ID, secret, TOTPCode(secret, c.now())); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := s.Store.UserByID(ctx, u.ID)
+	for i := 0; i < LockAfter-1; i++ {
+		if err := s.DisableTOTP(ctx, fresh, "000000", from); !errors.Is(err, ErrBadCode) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if _, err := s.NewRecovery(ctx, fresh, "000000", from); !isLocked(err, false) {
+		t.Fatalf("guess %d: %v, want locked", LockAfter, err)
+	}
+	c.add(time.Minute)
+	if err := s.DisableTOTP(ctx, fresh, TOTPCode(secret, c.now()), from); !isLocked(err, false) {
+		t.Fatalf("the right code while locked: %v", err)
+	}
+	if got, _ := s.Store.UserByID(ctx, u.ID); got.TOTPSecret != secret {
+		t.Fatal("the second factor went while locked")
 	}
 }

@@ -114,6 +114,8 @@ type AccountStore interface {
 	Grant(ctx context.Context, userID, siteID, reportID int64) error
 	Grants(ctx context.Context, userID int64) (Grants, error)
 	UserByID(ctx context.Context, id int64) (User, error)
+	// SetPassword sets a user's password hash and spends every unused
+	// one-time link of theirs, at once.
 	SetPassword(ctx context.Context, userID int64, hash string) error
 	// SigninAttempt reserves a sign-in attempt of the user before the
 	// password is checked: it counts the attempt and returns true, or
@@ -145,8 +147,9 @@ type AccountStore interface {
 	// an unknown, spent or expired link is ErrNotFound.
 	UseLink(ctx context.Context, tokenHash, purpose string, now time.Time) (int64, error)
 
-	// SetTOTP makes secret the user's second factor, with lastStep as its
-	// last used time step, and replaces the recovery codes, at once.
+	// SetTOTP makes secret the second factor of a user who has none (else
+	// ErrNotFound), with lastStep as its last used time step, and replaces
+	// the recovery codes, at once.
 	SetTOTP(ctx context.Context, userID int64, secret string, lastStep int64, recoveryHashes []string) error
 	// ClearTOTP removes the second factor and the recovery codes.
 	ClearTOTP(ctx context.Context, userID int64) error

@@ -41,7 +41,7 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 <td>{{if eq .Role "user"}}<ul class="grants">{{range .Grants}}<li>{{.Label}} <form class="inline" method="post" action="/admin/users/{{.User}}/ungrant"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="{{.Kind}}" value="{{.ID}}"><button type="submit">withdraw</button></form></li>{{else}}<li>nothing granted</li>{{end}}</ul>
 <form class="inline" method="post" action="/admin/users/{{.ID}}/grant"><input type="hidden" name="csrf" value="{{$.CSRF}}"><label class="sr-only" for="grant-{{.ID}}">Grant</label>
 <select id="grant-{{.ID}}" name="what">{{range $.Data.Grantable}}<option value="{{.Value}}">{{.Label}}</option>{{end}}</select> <button type="submit">grant</button></form>{{else}}everything in the account{{end}}</td>
-<td>{{if not .MainContact}}<form class="inline" method="post" action="/admin/users/{{.ID}}/remove"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">remove</button></form>{{end}}</td></tr>
+<td>{{if .TOTP}}<form class="inline" method="post" action="/admin/users/{{.ID}}/reset-2fa"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">reset second factor</button></form> {{end}}{{if not .MainContact}}<form class="inline" method="post" action="/admin/users/{{.ID}}/remove"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">remove</button></form>{{end}}</td></tr>
 {{end}}</tbody></table>
 <h3>Add a person</h3>
 <form class="stack" method="post" action="/admin/users"><input type="hidden" name="csrf" value="{{$.CSRF}}">
@@ -257,6 +257,23 @@ func (s *Server) adminRemoveUser(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.Accounts.RemoveUser(r.Context(), u.ID, s.Now())
 	s.adminResult(w, r, err, fmt.Sprintf("%s was removed: their sessions and keys ended, their saved reports moved to the account.", u.Email))
+}
+
+// adminResetTOTP removes a person's second factor (a lost device, or one
+// enrolled by someone else) and ends their sessions; they are told.
+func (s *Server) adminResetTOTP(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.userAt(w, r, false)
+	if !ok {
+		return
+	}
+	err := s.Accounts.ClearTOTP(r.Context(), u.ID)
+	if err == nil {
+		err = s.Accounts.DeleteSessions(r.Context(), u.ID)
+	}
+	if err == nil {
+		s.notify(u, "Fjord: your second factor was reset", "An Administrator of your account reset your second factor and signed you\nout. Sign in with your password and set it up again.")
+	}
+	s.adminResult(w, r, err, u.Email+"'s second factor was reset and their sessions ended; they set it up again at their next sign-in.")
 }
 
 func (s *Server) adminRestoreUser(w http.ResponseWriter, r *http.Request) {

@@ -69,6 +69,7 @@ func TestAdminPages(t *testing.T) {
 		{"/admin/users/" + id(user) + "/ungrant", url.Values{"site": {fmt.Sprint(site.ID)}}},
 		{"/admin/users/" + id(user) + "/remove", url.Values{}},
 		{"/admin/users/" + id(user) + "/restore", url.Values{}},
+		{"/admin/users/" + id(user) + "/reset-2fa", url.Values{}},
 		{"/admin/sites", url.Values{"domain": {"new.test"}, "timezone": {"UTC"}}},
 		{"/admin/account", url.Values{"retention": {"30"}, "require_second_factor": {"1"}}},
 	}
@@ -163,6 +164,25 @@ func TestAdminPages(t *testing.T) {
 	// without the CSRF token nothing happens
 	if resp, _ := e.submit(t, "/admin/account", url.Values{"retention": {"5"}}, sessionOf(e.cookie)); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("settings without CSRF token: %d", resp.StatusCode)
+	}
+	// a lost device: the Administrator resets the User's second factor,
+	// which also signs them out (the requirement set above would first
+	// send the Administrator to set up their own)
+	if code, body := e.adminPost(t, e.cookie, "/admin/users/"+id(user)+"/reset-2fa", url.Values{}); code != http.StatusForbidden || !strings.Contains(body, "requires a second factor") {
+		t.Fatalf("an Administrator without the required second factor: %d\n%s", code, body)
+	}
+	e.srv.Accounts.SetRequireSecondFactor(ctx, admin.AccountID, false)
+	if err := e.srv.Accounts.SetTOTP(ctx, user.ID, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.adminPost(t, e.cookie, "/admin/users/"+id(user)+"/reset-2fa", url.Values{}); code != 200 {
+		t.Fatalf("reset second factor: %d", code)
+	}
+	if u, _ := e.srv.Accounts.UserByID(ctx, user.ID); u.TOTPSecret != "" {
+		t.Fatal("the second factor is still set")
+	}
+	if code, _ := e.getAs(t, userSession, "/"); code != http.StatusSeeOther {
+		t.Fatalf("the User's session after the reset: %d, want 303", code)
 	}
 }
 

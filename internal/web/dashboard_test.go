@@ -59,6 +59,10 @@ func TestDashboardAndExport(t *testing.T) {
 		"/dashboard/site.test/export?panel=nope&format=csv":  400,
 		"/dashboard/site.test/export?panel=pages&format=xls": 400,
 		"/dashboard/go?to=https://evil.example/":             400,
+		"/dashboard/go?to=/dashboard/../%5Cevil.example":     400,
+		"/dashboard/go?to=/dashboard/..%2F%2Fevil.example":   400,
+		"/dashboard/go?to=/dashboard/%0A/evil":               400,
+		"/dashboard/go?to=/dashboard/site.test":              303,
 		"/static/../server.go":                               307, // cleaned to /server.go, no route
 	} {
 		if code, _ := e.get(t, path); code != want {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"fjord/internal/auth"
 	"fjord/internal/mail"
 	"fjord/internal/store"
 )
@@ -93,11 +94,11 @@ func (s *Server) now() time.Time {
 
 // NotifyLocked is auth.Service.Locked: it queues a notice to the user
 // that sign-in is locked. It returns at once.
-func (s *Server) NotifyLocked(_ context.Context, u store.User, until time.Time) {
+func (s *Server) NotifyLocked(_ context.Context, u store.User, until time.Time, reason string) {
 	if s.Mail == nil || u.Email == "" {
 		return
 	}
-	m := lockedMessage(u.Email, until, s.PublicURL)
+	m := lockedMessage(u.Email, until, s.PublicURL, reason == auth.LockCode)
 	id := u.ID
 	s.Mail.Go("sign-in lock-out notice", func(ctx context.Context, snd *mail.Sender) error {
 		if err := snd.Send(ctx, m); err != nil {
@@ -108,8 +109,27 @@ func (s *Server) NotifyLocked(_ context.Context, u store.User, until time.Time) 
 	})
 }
 
-func lockedMessage(to string, until time.Time, publicURL string) mail.Message {
+func lockedMessage(to string, until time.Time, publicURL string, byCode bool) mail.Message {
 	until = until.UTC()
+	if byCode {
+		return mail.Message{
+			To:      to,
+			Subject: "Fjord: sign-in locked until " + until.Format("15:04") + " UTC",
+			Text: `Hello,
+
+Someone gave your Fjord password correctly, then several wrong codes of
+your second factor, so sign-in is locked until ` + until.Format("15:04") + ` UTC (` + until.Format("2 January 2006") + `).
+
+If that was not you, your password is known to someone else: set a new
+one now, here:
+` + publicURL + `/signin/reset
+
+Your second factor held.
+
+Fjord
+`,
+		}
+	}
 	return mail.Message{
 		To:      to,
 		Subject: "Fjord: sign-in locked until " + until.Format("15:04") + " UTC",
@@ -262,4 +282,22 @@ func (s *Server) sendResetLink(ctx context.Context, snd *mail.Sender, email stri
 	}
 	s.Log.Info("password reset link sent", "user", u.ID)
 	return nil
+}
+
+// notify queues a short notice to a user about their account's security
+// (second factor set up, turned off or reset; new recovery codes), so a
+// change they did not make does not go unseen. Without mail it does
+// nothing.
+func (s *Server) notify(u store.User, subject, body string) {
+	if s.Mail == nil || u.Email == "" {
+		return
+	}
+	m := mail.Message{To: u.Email, Subject: subject, Text: "Hello,\n\n" + body + "\n\nIf this was not you or an Administrator of your account, tell an\nAdministrator at once and set a new password:\n" + s.PublicURL + "/signin/reset\n\nFjord\n"}
+	id := u.ID
+	s.Mail.Go("security notice", func(ctx context.Context, snd *mail.Sender) error {
+		if err := snd.Send(ctx, m); err != nil {
+			return fmt.Errorf("user %d: %w", id, err)
+		}
+		return nil
+	})
 }

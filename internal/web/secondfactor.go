@@ -185,6 +185,7 @@ func (s *Server) enrolPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, r, sessionCookie, tok, 0)
+	s.notify(v.user, "Fjord: second factor turned on", "A second factor (an authenticator app) was set up for your Fjord account,\nand your other sessions were signed out.")
 	v.session = sess
 	v.user.TOTPSecret = "set"
 	s.security(w, r, 200, "", "The second factor is on. Other sessions of yours were signed out.", codes)
@@ -192,9 +193,8 @@ func (s *Server) enrolPost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
-	codes, err := s.Auth.NewRecovery(r.Context(), v.user, formValue(r, "code"))
-	if errors.Is(err, auth.ErrBadCode) {
-		s.security(w, r, http.StatusBadRequest, "Wrong or already used code.", "", nil)
+	codes, err := s.Auth.NewRecovery(r.Context(), v.user, formValue(r, "code"), ClientIP(r, s.TrustedProxies))
+	if s.codeRefused(w, r, err) {
 		return
 	}
 	if err != nil {
@@ -202,7 +202,26 @@ func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "making recovery codes failed", 500)
 		return
 	}
+	s.notify(v.user, "Fjord: new recovery codes", "New recovery codes were made for your Fjord account; the old ones no\nlonger work.")
 	s.security(w, r, 200, "", "New recovery codes: the old ones no longer work.", codes)
+}
+
+// codeRefused answers a wrong code on the security page; a lock-out (too
+// many wrong codes) also ends this session, so that a stolen session
+// cannot go on guessing once the lock is over.
+func (s *Server) codeRefused(w http.ResponseWriter, r *http.Request, err error) bool {
+	var locked *auth.LockedError
+	switch {
+	case errors.Is(err, auth.ErrBadCode):
+		s.security(w, r, http.StatusBadRequest, "Wrong or already used code.", "", nil)
+	case errors.As(err, &locked):
+		s.Auth.SignOut(r.Context(), sessionToken(r))
+		s.setCookie(w, r, sessionCookie, "", -1)
+		http.Error(w, locked.Error()+"; you were signed out.", http.StatusTooManyRequests)
+	default:
+		return false
+	}
+	return true
 }
 
 func (s *Server) disablePost(w http.ResponseWriter, r *http.Request) {
@@ -211,9 +230,8 @@ func (s *Server) disablePost(w http.ResponseWriter, r *http.Request) {
 		s.security(w, r, http.StatusForbidden, "Your account requires a second factor, so it cannot be turned off.", "", nil)
 		return
 	}
-	err := s.Auth.DisableTOTP(r.Context(), v.user, formValue(r, "code"))
-	if errors.Is(err, auth.ErrBadCode) {
-		s.security(w, r, http.StatusBadRequest, "Wrong or already used code.", "", nil)
+	err := s.Auth.DisableTOTP(r.Context(), v.user, formValue(r, "code"), ClientIP(r, s.TrustedProxies))
+	if s.codeRefused(w, r, err) {
 		return
 	}
 	if err != nil {
@@ -221,6 +239,7 @@ func (s *Server) disablePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "turning the second factor off failed", 500)
 		return
 	}
+	s.notify(v.user, "Fjord: second factor turned off", "The second factor of your Fjord account was turned off.")
 	v.user.TOTPSecret = ""
 	s.security(w, r, 200, "", "The second factor is off.", nil)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"path"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,6 +77,7 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /admin/users", PermAdmin, s.adminAddUser)
 	m.Handle("POST /admin/users/{id}/remove", PermAdmin, s.adminRemoveUser)
 	m.Handle("POST /admin/users/{id}/restore", PermAdmin, s.adminRestoreUser)
+	m.Handle("POST /admin/users/{id}/reset-2fa", PermAdmin, s.adminResetTOTP)
 	m.Handle("POST /admin/users/{id}/grant", PermAdmin, s.adminGrant)
 	m.Handle("POST /admin/users/{id}/ungrant", PermAdmin, s.adminUngrant)
 	m.Handle("POST /admin/sites", PermAdmin, s.adminAddSite)
@@ -413,8 +415,11 @@ const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-sr
 
 // dashboardGo is the site picker's target when JavaScript is off.
 func (s *Server) dashboardGo(w http.ResponseWriter, r *http.Request) {
+	// cleaned first: "/dashboard/../\\evil.example" must not become a
+	// redirect off this site
 	to := r.URL.Query().Get("to")
-	if !strings.HasPrefix(to, "/dashboard/") || strings.HasPrefix(to, "//") {
+	clean := path.Clean("/" + to)
+	if localPath(to) != to || !strings.HasPrefix(clean, "/dashboard/") || localPath(clean) != clean {
 		http.Error(w, "to: not a dashboard", 400)
 		return
 	}

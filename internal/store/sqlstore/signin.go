@@ -23,8 +23,18 @@ func (a *Accounts) UserByID(ctx context.Context, id int64) (store.User, error) {
 }
 
 func (a *Accounts) SetPassword(ctx context.Context, userID int64, hash string) error {
-	return a.one(ctx, fmt.Sprintf("set password of user %d", userID),
-		`UPDATE users SET password_hash = ? WHERE id = ? AND role <> 'generic' AND removed_at IS NULL`, hash, userID)
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, a.q(`UPDATE users SET password_hash = ? WHERE id = ? AND role <> 'generic' AND removed_at IS NULL`), hash, userID)
+		if err != nil {
+			return fmt.Errorf("set password of user %d: %w", userID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("set password of user %d: %w", userID, store.ErrNotFound)
+		}
+		// a new password spends every link that could set another one
+		_, err = tx.ExecContext(ctx, a.q(`UPDATE user_links SET used_at = ? WHERE user_id = ? AND used_at IS NULL`), store.Millis(time.Now()), userID)
+		return err
+	})
 }
 
 // one runs a statement that must change exactly one row (else ErrNotFound).

@@ -13,13 +13,15 @@ import (
 
 func (a *Accounts) SetTOTP(ctx context.Context, userID int64, secret string, lastStep int64, hashes []string) error {
 	return a.inTx(ctx, func(tx *sql.Tx) error {
+		// never over an existing one: that is turned off (or reset by an
+		// Administrator) first
 		res, err := tx.ExecContext(ctx, a.q(`UPDATE users SET totp_secret = ?, totp_last_step = ?
-			WHERE id = ? AND role <> 'generic' AND removed_at IS NULL`), secret, lastStep, userID)
+			WHERE id = ? AND role <> 'generic' AND removed_at IS NULL AND totp_secret IS NULL`), secret, lastStep, userID)
 		if err != nil {
 			return fmt.Errorf("set second factor of user %d: %w", userID, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("set second factor of user %d: %w", userID, store.ErrNotFound)
+			return fmt.Errorf("set second factor of user %d: no such user without one: %w", userID, store.ErrNotFound)
 		}
 		return a.replaceRecovery(ctx, tx, userID, hashes)
 	})

@@ -189,6 +189,22 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		if _, err := s.UseLink(ctx, "l1", store.LinkReset, now); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("a used link: %v", err)
 		}
+		// a new password spends the user's other links
+		for _, l := range []store.Link{{TokenHash: "w2", Purpose: store.LinkWelcome}, {TokenHash: "r2", Purpose: store.LinkReset}} {
+			l.UserID, l.Created, l.Expires = admin.ID, time.Now(), time.Now().Add(time.Hour)
+			if err := s.CreateLink(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SetPassword(ctx, admin.ID, "$argon2id$newer"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UseLink(ctx, "w2", store.LinkWelcome, time.Now()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a welcome link after a new password: %v", err)
+		}
+		if _, err := s.UseLink(ctx, "r2", store.LinkReset, time.Now()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a reset link after a new password: %v", err)
+		}
 	})
 	t.Run("second factor: TOTP, recovery codes, pending sessions", func(t *testing.T) {
 		s := open(t)
@@ -202,6 +218,9 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		}
 		if got, _ := s.UserByID(ctx, u.ID); got.TOTPSecret != "SECRET" || got.TOTPLastStep != 100 {
 			t.Fatalf("stored %q at step %d", got.TOTPSecret, got.TOTPLastStep)
+		}
+		if err := s.SetTOTP(ctx, u.ID, "OTHER", 1, nil); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a second factor over an existing one: %v", err)
 		}
 		for _, c := range []struct {
 			step int64
