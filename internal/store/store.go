@@ -328,6 +328,7 @@ type User struct {
 	TOTPSecret   string    // base32; "" without a second factor
 	TOTPLastStep int64     // the last time step a code was used for
 	Removed      time.Time // zero unless the user left (PRODUCT §3.5)
+	PurgeAfter   time.Time // a leaver's personal data goes then
 }
 
 // Grants are what a User may read: whole sites and single saved reports.

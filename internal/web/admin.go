@@ -178,7 +178,7 @@ func (s *Server) adminData(ctx context.Context, v *viewer) (adminData, error) {
 	}
 	for _, u := range gone {
 		d.Removed = append(d.Removed, adminRemoved{u.ID, u.Email, u.Removed.Format("2006-01-02 15:04 UTC"),
-			u.Removed.AddDate(0, 0, acc.LeaverRetentionDays).Format("2006-01-02 15:04 UTC")})
+			u.PurgeAfter.Format("2006-01-02 15:04 UTC")})
 	}
 	return d, nil
 }

@@ -196,17 +196,37 @@ func TestLeaverOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	clk := &testClock{}
 	e.srv.Auth.Now, e.srv.Now = clk.now, clk.now
-	user := e.user(t, "user@acme.test")
 	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
-	// a hash of its own (the test users share one), to look for later
+	// the leaver: a name and a password hash of their own (the test users
+	// share one), to look for after the purge
 	hash, err := auth.HashPassword(testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.Accounts.SetPassword(ctx, user.ID, hash); err != nil {
+	user, err := e.srv.Accounts.AddUser(ctx, store.User{AccountID: e.user(t, "user@acme.test").AccountID, Email: "lea.ver@acme.test", Name: "Lea Verlasser", Role: store.RoleUser, PasswordHash: hash})
+	if err != nil {
 		t.Fatal(err)
 	}
-	user.PasswordHash = hash
+	if err := e.srv.Accounts.Grant(ctx, user.ID, site.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	key, k, err := e.srv.Auth.CreateKey(ctx, user, auth.NewKey{Name: "Leaver's laptop", Sites: []int64{site.ID}, Life: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyStatus := func() int {
+		req, _ := http.NewRequest("POST", e.http.URL+"/api/v2/query", strings.NewReader(`{"site_id":"site.test","metrics":["visitors"],"date_range":"day"}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if keyStatus() != 200 {
+		t.Fatal("the User's key does not work")
+	}
 	rep, err := e.srv.Accounts.SaveReport(ctx, store.SavedReport{SiteID: site.ID, OwnerID: &user.ID, Name: "Leaver's own report", Definition: `{"metrics":["visitors"]}`})
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +242,7 @@ func TestLeaverOverHTTP(t *testing.T) {
 		code, _ := e.getAs(t, session, "/dashboard/site.test")
 		return code == 200
 	}
-	userSession := e.signIn(t, "user@acme.test")
+	userSession := e.signIn(t, "lea.ver@acme.test")
 	if !signedIn(userSession) {
 		t.Fatal("the User cannot read their site")
 	}
@@ -233,8 +253,11 @@ func TestLeaverOverHTTP(t *testing.T) {
 	if signedIn(userSession) {
 		t.Fatal("the leaver's session still works")
 	}
+	if code := keyStatus(); code != http.StatusUnauthorized {
+		t.Fatalf("the leaver's API key: %d, want 401", code)
+	}
 	pre, cookies := e.form(t, "/signin")
-	if resp, _ := e.submit(t, "/signin", url.Values{"csrf": {pre}, "email": {"user@acme.test"}, "password": {testPassword}}, cookies...); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := e.submit(t, "/signin", url.Values{"csrf": {pre}, "email": {"lea.ver@acme.test"}, "password": {testPassword}}, cookies...); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the leaver signs in: %d, want 401", resp.StatusCode)
 	}
 	if o := owner(); o == user.ID {
@@ -257,10 +280,15 @@ func TestLeaverOverHTTP(t *testing.T) {
 	if owner() != user.ID {
 		t.Fatal("the restored user's report did not come back")
 	}
-	if !signedIn(e.signIn(t, "user@acme.test")) {
+	if !signedIn(e.signIn(t, "lea.ver@acme.test")) {
 		t.Fatal("the restored user cannot read their site")
 	}
 
+	// a second factor with recovery codes, for the purge to take too
+	secret := auth.NewTOTPSecret()
+	if err := e.srv.Accounts.SetTOTP(ctx, user.ID, secret, 0, []string{"recovery-hash-of-the-leaver"}); err != nil {
+		t.Fatal(err)
+	}
 	// removed again; at day 90 restore is refused and the job purges
 	if code, _ := e.adminPost(t, adminSession, fmt.Sprintf("/admin/users/%d/remove", user.ID), url.Values{}); code != 200 {
 		t.Fatal("second removal failed")
@@ -279,7 +307,7 @@ func TestLeaverOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	traces := []string{"user@acme.test", user.PasswordHash}
+	traces := []string{"lea.ver@acme.test", "Lea Verlasser", user.PasswordHash, secret, "recovery-hash-of-the-leaver", k.TokenHash, "Leaver's laptop"}
 	tables, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
 	if err != nil {
 		t.Fatal(err)

@@ -357,12 +357,12 @@ func (a *Accounts) addUser(ctx context.Context, db interface {
 	return u, nil
 }
 
-const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at, COALESCE(locked_until, 0), COALESCE(totp_secret, ''), totp_last_step, COALESCE(removed_at, 0)`
+const userCols = `id, account_id, COALESCE(email, ''), name, role, COALESCE(password_hash, ''), created_at, COALESCE(locked_until, 0), COALESCE(totp_secret, ''), totp_last_step, COALESCE(removed_at, 0), COALESCE(purge_after, 0)`
 
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
-	var created, locked, removed int64
-	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &locked, &u.TOTPSecret, &u.TOTPLastStep, &removed); err != nil {
+	var created, locked, removed, purge int64
+	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &locked, &u.TOTPSecret, &u.TOTPLastStep, &removed, &purge); err != nil {
 		return store.User{}, err
 	}
 	u.Created = store.FromMillis(created)
@@ -370,7 +370,7 @@ func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 		u.LockedUntil = store.FromMillis(locked)
 	}
 	if removed != 0 {
-		u.Removed = store.FromMillis(removed)
+		u.Removed, u.PurgeAfter = store.FromMillis(removed), store.FromMillis(purge)
 	}
 	return u, nil
 }

@@ -30,10 +30,10 @@ func (a *Accounts) RemoveUser(ctx context.Context, userID int64, now time.Time) 
 			return fmt.Errorf("remove user %d: %w", userID, err)
 		}
 		var contact int64
-		var admins int
+		var admins, days int
 		if err := tx.QueryRowContext(ctx, a.q(`SELECT COALESCE(main_contact, 0),
-			(SELECT COUNT(*) FROM users WHERE account_id = ? AND role = 'admin' AND removed_at IS NULL)
-			FROM accounts WHERE id = ?`), account, account).Scan(&contact, &admins); err != nil {
+			(SELECT COUNT(*) FROM users WHERE account_id = ? AND role = 'admin' AND removed_at IS NULL),
+			leaver_retention_days FROM accounts WHERE id = ?`), account, account).Scan(&contact, &admins, &days); err != nil {
 			return fmt.Errorf("remove user %d: %w", userID, err)
 		}
 		if contact == userID {
@@ -48,7 +48,7 @@ func (a *Accounts) RemoveUser(ctx context.Context, userID int64, now time.Time) 
 		}
 		ms := store.Millis(now)
 		for _, st := range []stmt{
-			{`UPDATE users SET removed_at = ? WHERE id = ?`, []any{ms, userID}},
+			{`UPDATE users SET removed_at = ?, purge_after = ? WHERE id = ?`, []any{ms, ms + int64(days)*dayMillis, userID}},
 			{`DELETE FROM sessions WHERE user_id = ?`, []any{userID}},
 			{`DELETE FROM user_links WHERE user_id = ?`, []any{userID}},
 			{`UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, []any{ms, userID}},
@@ -78,26 +78,24 @@ func (a *Accounts) genericUser(ctx context.Context, tx *sql.Tx, account int64) (
 
 func (a *Accounts) RestoreUser(ctx context.Context, userID int64, now time.Time) error {
 	return a.inTx(ctx, func(tx *sql.Tx) error {
-		var account, removed int64
-		var days int
-		err := tx.QueryRowContext(ctx, a.q(`SELECT u.account_id, u.removed_at, acc.leaver_retention_days FROM users u
-			JOIN accounts acc ON acc.id = u.account_id
-			WHERE u.id = ? AND u.removed_at IS NOT NULL AND u.purged_at IS NULL`), userID).Scan(&account, &removed, &days)
+		var account, due int64
+		err := tx.QueryRowContext(ctx, a.q(`SELECT account_id, purge_after FROM users
+			WHERE id = ? AND removed_at IS NOT NULL AND purged_at IS NULL`), userID).Scan(&account, &due)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("restore user %d: no removed user with this id: %w", userID, store.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("restore user %d: %w", userID, err)
 		}
-		if store.Millis(now) >= removed+int64(days)*dayMillis {
+		if store.Millis(now) >= due {
 			// the purge job may not have run yet: the period decides
-			return fmt.Errorf("restore user %d: removed more than %d days ago, their data is due to be purged: %w", userID, days, store.ErrNotFound)
+			return fmt.Errorf("restore user %d: the retention period is over, their data is due to be purged: %w", userID, store.ErrNotFound)
 		}
 		generic, err := a.genericUser(ctx, tx, account)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, a.q(`UPDATE users SET removed_at = NULL WHERE id = ?`), userID); err != nil {
+		if _, err := tx.ExecContext(ctx, a.q(`UPDATE users SET removed_at = NULL, purge_after = NULL WHERE id = ?`), userID); err != nil {
 			return fmt.Errorf("restore user %d: %w", userID, err)
 		}
 		// reports the generic user still has go back; keys stay revoked
@@ -127,9 +125,8 @@ func (a *Accounts) RemovedUsers(ctx context.Context, accountID int64) ([]store.U
 }
 
 func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error) {
-	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT u.id FROM users u JOIN accounts acc ON acc.id = u.account_id
-		WHERE u.removed_at IS NOT NULL AND u.purged_at IS NULL AND u.removed_at + acc.leaver_retention_days * CAST(? AS BIGINT) <= ?`),
-		dayMillis, store.Millis(now))
+	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT id FROM users
+		WHERE removed_at IS NOT NULL AND purged_at IS NULL AND purge_after <= ?`), store.Millis(now))
 	if err != nil {
 		return 0, fmt.Errorf("purge leavers: %w", err)
 	}
@@ -146,11 +143,23 @@ func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error)
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	for i, id := range due {
+	// one transaction per user; a failing one does not hold up the rest
+	var n int
+	var firstErr error
+	for _, id := range due {
 		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			// still due: not restored since the list was read
+			res, err := tx.ExecContext(ctx, a.q(`UPDATE users SET email = NULL, name = '', password_hash = NULL, totp_secret = NULL,
+				totp_last_step = 0, failed_signins = 0, locked_until = NULL, purged_at = ?
+				WHERE id = ? AND removed_at IS NOT NULL AND purged_at IS NULL AND purge_after <= ?`), store.Millis(now), id, store.Millis(now))
+			if err != nil {
+				return fmt.Errorf("purge user %d: %w", id, err)
+			}
+			if k, _ := res.RowsAffected(); k == 0 {
+				return nil
+			}
+			n++
 			for _, st := range []stmt{
-				{`UPDATE users SET email = NULL, name = '', password_hash = NULL, totp_secret = NULL, totp_last_step = 0,
-					failed_signins = 0, locked_until = NULL, purged_at = ? WHERE id = ?`, []any{store.Millis(now), id}},
 				{`DELETE FROM grants WHERE user_id = ?`, []any{id}},
 				{`DELETE FROM recovery_codes WHERE user_id = ?`, []any{id}},
 				{`DELETE FROM sessions WHERE user_id = ?`, []any{id}},
@@ -159,16 +168,17 @@ func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error)
 				{`UPDATE saved_reports SET former_owner = NULL WHERE former_owner = ?`, []any{id}},
 			} {
 				if _, err := tx.ExecContext(ctx, a.q(st.query), st.args...); err != nil {
+					n--
 					return fmt.Errorf("purge user %d: %w", id, err)
 				}
 			}
 			return nil
 		})
-		if err != nil {
-			return i, err
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
 	}
-	return len(due), nil
+	return n, firstErr
 }
 
 func (a *Accounts) SetLeaverRetention(ctx context.Context, accountID int64, days int) error {

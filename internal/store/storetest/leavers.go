@@ -106,7 +106,7 @@ func leavers(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		t.Fatalf("the report stayed with %d, want the generic user", generic)
 	}
 	gone, err := s.RemovedUsers(ctx, acc.ID)
-	if err != nil || len(gone) != 1 || gone[0].ID != u.ID || !gone[0].Removed.Equal(t0) {
+	if err != nil || len(gone) != 1 || gone[0].ID != u.ID || !gone[0].Removed.Equal(t0) || !gone[0].PurgeAfter.Equal(t0.Add(90*24*time.Hour)) {
 		t.Fatalf("removed users: %+v %v", gone, err)
 	}
 	if users, _ := s.Users(ctx, acc.ID); len(users) != 2 {
@@ -181,6 +181,14 @@ func leavers(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		t.Fatal(err)
 	}
 	removeUser(t, s, u2.ID, t0)
+	// the period is fixed at removal: raising the setting later does not
+	// stretch it
+	if err := s.SetLeaverRetention(ctx, acc.ID, 90); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RestoreUser(ctx, u2.ID, t0.Add(8*day)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("restore at day 8 of a 7-day retention raised to 90 later: %v", err)
+	}
 	if n, _ := s.PurgeLeavers(ctx, t0.Add(7*day)); n != 1 {
 		t.Fatalf("purge after 7 days of a 7-day retention: %d", n)
 	}
