@@ -186,7 +186,9 @@ type AccountStore interface {
 	Integrations(ctx context.Context, accountID int64) ([]Integration, error)
 	// ApprovedIntegrations lists every approved integration (the sender).
 	ApprovedIntegrations(ctx context.Context) ([]Integration, error)
-	DeleteIntegration(ctx context.Context, id int64) error
+	// DeleteIntegration stops an integration for good, recording who did
+	// it; its record of approvals stays.
+	DeleteIntegration(ctx context.Context, id, userID int64, now time.Time) error
 	// ApproveIntegration and WithdrawIntegration change the approval and
 	// record who did it, when, and what it covered, in one transaction;
 	// approving an approved integration (or withdrawing one that is not)
@@ -267,7 +269,7 @@ const (
 // Approval is one approval or withdrawal of an integration.
 type Approval struct {
 	Integration int64
-	Action      string // Approved or Withdrawn
+	Action      string // Approved, Withdrawn, or "deleted"
 	UserID      int64
 	At          time.Time
 	What        string

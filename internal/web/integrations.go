@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"fjord/internal/authz"
@@ -203,7 +206,7 @@ func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.Accounts.DeleteIntegration(r.Context(), i.ID); err != nil {
+	if err := s.Accounts.DeleteIntegration(r.Context(), i.ID, viewerOf(r).user.ID, s.Now()); err != nil {
 		s.Log.Error("delete integration", "err", err)
 		http.Error(w, "deleting the integration failed", 500)
 		return
@@ -224,12 +227,14 @@ type webhookPayload struct {
 
 // SendWebhooks is the integrations' part of the hourly job: each approved
 // webhook gets each finished day it has not had yet (only the last one
-// after a pause: a day not sent while unapproved is not sent later).
+// after a pause: a day not sent while unapproved is not sent later). A
+// failing integration does not hold up the others.
 func (s *Server) SendWebhooks(ctx context.Context) error {
 	list, err := s.Accounts.ApprovedIntegrations(ctx)
 	if err != nil {
 		return err
 	}
+	var firstErr error
 	for _, i := range list {
 		site, err := s.Accounts.SiteByID(ctx, i.SiteID)
 		if err != nil {
@@ -243,12 +248,46 @@ func (s *Server) SendWebhooks(ctx context.Context) error {
 		if i.LastSentDay >= day {
 			continue
 		}
+		// the list may be minutes old by now (each send may wait): a
+		// withdrawal or deletion since then is honoured
+		if cur, err := s.Accounts.Integration(ctx, i.ID); err != nil || cur.ApprovedBy == 0 || cur.URL != i.URL {
+			continue
+		}
 		status := s.sendWebhook(ctx, i, site, day)
-		if err := s.Accounts.IntegrationSent(ctx, i.ID, day, status); err != nil {
-			return err
+		if err := s.Accounts.IntegrationSent(ctx, i.ID, day, status); err != nil && firstErr == nil {
+			firstErr = err
 		}
 	}
-	return nil
+	return firstErr
+}
+
+// webhookClient sends to public addresses only (never to this host, the
+// private network or link-local metadata services, whatever the name
+// resolves to when dialled) and follows no redirect.
+func webhookClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return err
+		}
+		if !publicAddr(ap.Addr()) {
+			return errors.New("webhook: the address is not a public one")
+		}
+		return nil
+	}}
+	return &http.Client{
+		Timeout:       15 * time.Second,
+		Transport:     &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 10 * time.Second},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// cgnat is the shared address space of carriers (RFC 6598), not public.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !cgnat.Contains(a)
 }
 
 // sendWebhook posts one day and returns how it went, for the page (never
@@ -277,7 +316,7 @@ func (s *Server) sendWebhook(ctx context.Context, i store.Integration, site stor
 	hreq.Header.Set("User-Agent", "Fjord webhook")
 	client := s.WebhookClient
 	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+		client = webhookClient()
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -127,5 +128,23 @@ func TestThirdPartyApproval(t *testing.T) {
 	}
 	if aps, _ := e.srv.Accounts.Approvals(ctx, id); len(aps) != 2 || aps[1].Action != store.Withdrawn {
 		t.Fatalf("approval records %+v", aps)
+	}
+}
+
+// TestWebhookClientRefusesPrivateAddresses: the webhook sender's own
+// client does not reach this host or a private network, whatever the URL.
+func TestWebhookClientRefusesPrivateAddresses(t *testing.T) {
+	hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the private receiver was reached")
+	}))
+	defer hook.Close()
+	if _, err := webhookClient().Post(hook.URL, "application/json", strings.NewReader("{}")); err == nil || !strings.Contains(err.Error(), "not a public one") {
+		t.Fatalf("posting to %s: %v", hook.URL, err)
+	}
+	for a, want := range map[string]bool{"203.0.113.9": true, "2a00:1450::1": true, "127.0.0.1": false, "10.1.2.3": false, "192.168.0.1": false,
+		"169.254.169.254": false, "::1": false, "fd00::1": false, "fe80::1": false, "100.64.0.1": false, "0.0.0.0": false, "::ffff:127.0.0.1": false} {
+		if got := publicAddr(netip.MustParseAddr(a)); got != want {
+			t.Errorf("%s: public %v, want %v", a, got, want)
+		}
 	}
 }

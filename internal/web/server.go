@@ -42,7 +42,7 @@ type Server struct {
 	Auth           *auth.Service
 	Mail           *mail.Outbox // nil: no mail (no notices, no reset by mail)
 	PublicURL      string       // the start of the links handed out
-	WebhookClient  *http.Client // sends integrations' webhooks; nil: a default client
+	WebhookClient  *http.Client // sends integrations' webhooks; nil: public addresses only (tests set their own)
 	Now            func() time.Time
 	Version        string
 

@@ -42,7 +42,7 @@ func (a *Accounts) AddIntegration(ctx context.Context, i store.Integration) (sto
 }
 
 func (a *Accounts) Integration(ctx context.Context, id int64) (store.Integration, error) {
-	i, err := scanIntegration(a.DB.QueryRowContext(ctx, a.q(`SELECT `+integrationCols+` FROM integrations WHERE id = ?`), id))
+	i, err := scanIntegration(a.DB.QueryRowContext(ctx, a.q(`SELECT `+integrationCols+` FROM integrations WHERE id = ? AND deleted_at IS NULL`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return i, fmt.Errorf("integration %d: %w", id, store.ErrNotFound)
 	}
@@ -50,11 +50,11 @@ func (a *Accounts) Integration(ctx context.Context, id int64) (store.Integration
 }
 
 func (a *Accounts) Integrations(ctx context.Context, accountID int64) ([]store.Integration, error) {
-	return a.integrations(ctx, `SELECT `+integrationCols+` FROM integrations WHERE account_id = ? ORDER BY id`, accountID)
+	return a.integrations(ctx, `SELECT `+integrationCols+` FROM integrations WHERE account_id = ? AND deleted_at IS NULL ORDER BY id`, accountID)
 }
 
 func (a *Accounts) ApprovedIntegrations(ctx context.Context) ([]store.Integration, error) {
-	return a.integrations(ctx, `SELECT `+integrationCols+` FROM integrations WHERE approved_by IS NOT NULL ORDER BY id`)
+	return a.integrations(ctx, `SELECT `+integrationCols+` FROM integrations WHERE approved_by IS NOT NULL AND deleted_at IS NULL ORDER BY id`)
 }
 
 func (a *Accounts) integrations(ctx context.Context, query string, args ...any) ([]store.Integration, error) {
@@ -74,8 +74,24 @@ func (a *Accounts) integrations(ctx context.Context, query string, args ...any) 
 	return out, rows.Err()
 }
 
-func (a *Accounts) DeleteIntegration(ctx context.Context, id int64) error {
-	return a.one(ctx, fmt.Sprintf("delete integration %d", id), `DELETE FROM integrations WHERE id = ?`, id)
+// DeleteIntegration stops an integration for good; the row stays (marked
+// deleted, not approved) so that its record of approvals does too.
+func (a *Accounts) DeleteIntegration(ctx context.Context, id, userID int64, now time.Time) error {
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		i, err := scanIntegration(tx.QueryRowContext(ctx, a.q(`SELECT `+integrationCols+` FROM integrations WHERE id = ? AND deleted_at IS NULL`), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("integration %d: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, a.q(`UPDATE integrations SET deleted_at = ?, approved_by = NULL, approved_at = NULL WHERE id = ?`), store.Millis(now), id); err != nil {
+			return fmt.Errorf("delete integration %d: %w", id, err)
+		}
+		_, err = tx.ExecContext(ctx, a.q(`INSERT INTO integration_approvals (integration_id, action, user_id, at, what) VALUES (?, ?, ?, ?, ?)`),
+			id, "deleted", userID, store.Millis(now), i.What())
+		return err
+	})
 }
 
 // setApproval approves (by a user) or withdraws (by 0) an integration and
@@ -83,7 +99,7 @@ func (a *Accounts) DeleteIntegration(ctx context.Context, id int64) error {
 // withdrawing one that is not, is ErrConflict.
 func (a *Accounts) setApproval(ctx context.Context, id, userID, by int64, action string, now time.Time) error {
 	return a.inTx(ctx, func(tx *sql.Tx) error {
-		i, err := scanIntegration(tx.QueryRowContext(ctx, a.q(`SELECT `+integrationCols+` FROM integrations WHERE id = ?`), id))
+		i, err := scanIntegration(tx.QueryRowContext(ctx, a.q(`SELECT `+integrationCols+` FROM integrations WHERE id = ? AND deleted_at IS NULL`), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("integration %d: %w", id, store.ErrNotFound)
 		}
@@ -134,5 +150,6 @@ func (a *Accounts) Approvals(ctx context.Context, id int64) ([]store.Approval, e
 }
 
 func (a *Accounts) IntegrationSent(ctx context.Context, id int64, day, status string) error {
-	return a.one(ctx, fmt.Sprintf("integration %d sent", id), `UPDATE integrations SET last_sent_day = ?, last_status = ? WHERE id = ?`, day, status, id)
+	_, err := a.DB.ExecContext(ctx, a.q(`UPDATE integrations SET last_sent_day = ?, last_status = ? WHERE id = ?`), day, status, id)
+	return err
 }

@@ -74,10 +74,23 @@ func integrations(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	if l, _ := s.Integrations(ctx, other.ID); len(l) != 0 {
 		t.Fatalf("integrations of the other account: %+v", l)
 	}
-	if err := s.DeleteIntegration(ctx, i.ID); err != nil {
+	if err := s.ApproveIntegration(ctx, i.ID, admin.ID, now.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIntegration(ctx, i.ID, admin.ID, now.Add(4*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Integration(ctx, i.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a deleted integration: %v", err)
+	}
+	if l, _ := s.ApprovedIntegrations(ctx); len(l) != 0 {
+		t.Fatalf("a deleted integration is still approved: %+v", l)
+	}
+	if err := s.ApproveIntegration(ctx, i.ID, admin.ID, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("approve a deleted integration: %v", err)
+	}
+	// the record of approvals outlives the integration
+	if aps, _ := s.Approvals(ctx, i.ID); len(aps) != 4 || aps[3].Action != "deleted" {
+		t.Fatalf("approvals after deletion: %+v", aps)
 	}
 }
