@@ -373,5 +373,5 @@ func (s *Service) UseLink(ctx context.Context, token, purpose string) (store.Use
 // daily job; Check ends them too when they are presented).
 func (s *Service) Purge(ctx context.Context) (int64, error) {
 	now := s.now()
-	return s.Store.PurgeSessions(ctx, now.Add(-IdleTimeout), now.Add(-AbsoluteTimeout), now)
+	return s.Store.PurgeSessions(ctx, now.Add(-IdleTimeout), now.Add(-AbsoluteTimeout), now.Add(-PendingTimeout), now)
 }

@@ -139,9 +139,9 @@ type AccountStore interface {
 	// DeleteSessions ends every session of a user (sign out everywhere).
 	DeleteSessions(ctx context.Context, userID int64) error
 	// PurgeSessions deletes sessions last seen before seenBefore or made
-	// before createdBefore, and links expired before now; it returns how
-	// many rows went.
-	PurgeSessions(ctx context.Context, seenBefore, createdBefore, now time.Time) (int64, error)
+	// before createdBefore, pending ones made before pendingBefore, and
+	// links expired before now; it returns how many rows went.
+	PurgeSessions(ctx context.Context, seenBefore, createdBefore, pendingBefore, now time.Time) (int64, error)
 	CreateLink(ctx context.Context, l Link) error
 	// UseLink spends a one-time link of the purpose and returns its user;
 	// an unknown, spent or expired link is ErrNotFound.

@@ -51,13 +51,24 @@ func (s *Server) guardAPIKey(h http.Handler) http.Handler {
 			return
 		}
 		var c *apiCaller
+		var acc store.Account
 		if err == nil {
 			c = &apiCaller{key: k, user: u}
 			c.p, err = auth.KeyPrincipal(r.Context(), s.Accounts, u, k)
 		}
+		if err == nil {
+			acc, err = s.Accounts.Account(r.Context(), u.AccountID)
+		}
 		if err != nil {
 			s.Log.Error("API key", "err", err)
 			s.writeError(w, 500, "checking the API key failed")
+			return
+		}
+		// the account's rule holds for keys too: one made before the rule
+		// works again once its user has set up a second factor
+		if acc.RequireSecondFactor && u.TOTPSecret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fjord", error="invalid_token"`)
+			s.writeError(w, http.StatusUnauthorized, "the account requires a second factor, which the key's user has not set up: sign in to the dashboard and set it up at /account/2fa")
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), apiCallerKey{}, c)))

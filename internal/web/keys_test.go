@@ -519,3 +519,27 @@ func FuzzAPIKeyRequest(f *testing.F) {
 		auth.CheckKeyName(in.Name)
 	})
 }
+
+// TestKeyUnderRequiredSecondFactor: when the account comes to require a
+// second factor, the keys of a user without one stop until they set it up.
+func TestKeyUnderRequiredSecondFactor(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	body := `{"site_id":"site.test","metrics":["visitors"],"date_range":"day"}`
+	if code, _ := e.query(t, body); code != 200 {
+		t.Fatalf("before: %d", code)
+	}
+	admin := e.user(t, "admin@acme.test")
+	if err := e.srv.Accounts.SetRequireSecondFactor(ctx, admin.AccountID, true); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.query(t, body); code != http.StatusUnauthorized {
+		t.Fatalf("required, not set up: %d, want 401", code)
+	}
+	if err := e.srv.Accounts.SetTOTP(ctx, admin.ID, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.query(t, body); code != 200 {
+		t.Fatalf("set up: %d, want 200", code)
+	}
+}

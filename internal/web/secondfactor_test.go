@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -179,45 +180,67 @@ func TestRequiredSecondFactor(t *testing.T) {
 // FuzzSecondFactorForms posts arbitrary bodies (with the right CSRF token)
 // to the code form of a pending sign-in and to the security page's forms:
 // every answer is one of their statuses, never a panic or a 5xx, and the
-// code form signs no one in.
+// code form signs no one in. Each input gets fresh sessions, its users'
+// failure counts start again and it comes from its own loopback address,
+// so lock-outs do not turn the later inputs into no-ops.
 func FuzzSecondFactorForms(f *testing.F) {
 	e := newEnv(f, journal.Options{})
 	ctx := context.Background()
-	u, err := e.srv.Accounts.UserByEmail(ctx, "user@acme.test")
-	if err != nil {
-		f.Fatal(err)
-	}
+	u := e.user(f, "user@acme.test")
+	admin := e.user(f, "admin@acme.test")
 	if err := e.srv.Accounts.SetTOTP(ctx, u.ID, auth.NewTOTPSecret(), 0, nil); err != nil {
 		f.Fatal(err)
 	}
-	pending, pendingCSRF := e.passwordStep(f, "user@acme.test")
-	fullCSRF, _ := e.form(f, "/account/2fa", sessionOf(e.cookie))
 	f.Add(uint8(0), "code=123456&next=%2F")
 	f.Add(uint8(1), "secret=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&code=000000")
 	f.Add(uint8(2), "code=abcde-fghij")
 	f.Add(uint8(3), "code=%ZZ&&&")
 	paths := []string{"/signin/2fa", "/account/2fa/enrol", "/account/2fa/recovery", "/account/2fa/disable"}
+	var n uint32
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		path := paths[int(which)%len(paths)]
-		cookie, csrf := e.cookie, fullCSRF
+		who, pending := admin, false
 		if path == "/signin/2fa" {
-			cookie, csrf = pending, pendingCSRF
+			who, pending = u, true
 		}
-		req, _ := http.NewRequest("POST", e.http.URL+path, strings.NewReader("csrf="+url.QueryEscape(csrf)+"&"+body))
+		if err := e.srv.Accounts.SigninSucceeded(ctx, who.ID); err != nil {
+			t.Fatal(err)
+		}
+		token, sess, err := e.srv.Auth.StartSession(ctx, who.ID, pending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		req, _ := http.NewRequest("POST", e.http.URL+path, strings.NewReader("csrf="+url.QueryEscape(sess.CSRF)+"&"+body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(sessionOf(cookie))
-		resp, err := noRedirect.Do(req)
+		req.AddCookie(sessionOf(token))
+		resp, err := fromLoopback(n).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if path == "/signin/2fa" && resp.StatusCode == http.StatusSeeOther && resp.Header.Get("Location") != "/signin" {
+		if resp.StatusCode == http.StatusTooManyRequests {
+			t.Fatalf("%s %q: locked out, with fresh counts", path, body)
+		}
+		if path == "/signin/2fa" && resp.StatusCode == http.StatusSeeOther {
 			t.Fatalf("%q signed in", body)
 		}
 		switch resp.StatusCode {
-		case 200, 303, 400, 401, 403, 409, 429:
+		case 200, 400, 401, 403, 409:
 		default:
 			t.Fatalf("%s %q: status %d", path, body, resp.StatusCode)
 		}
 	})
+}
+
+// fromLoopback is a client whose requests come from the n-th address of
+// 127.0.0.0/8 (Linux answers on all of them), each its own client address
+// for throttling.
+func fromLoopback(n uint32) *http.Client {
+	ip := net.IPv4(127, byte(n>>16), byte(n>>8), byte(n)|1)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+	return &http.Client{
+		Transport:     &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -401,5 +402,93 @@ func TestAcknowledgedIsStorable(t *testing.T) {
 	}
 	if e.srv.Loader.Corrupt.Load() != 0 {
 		t.Fatal("the loader met records it could not read")
+	}
+}
+
+// TestRoutesEnforcePermissions walks the public port's route table and
+// asks every route as someone its permission keeps out: no credentials,
+// a session that still owes the second factor, a User on Administrator
+// routes, a session on the Stats API. None of them gets a 2xx; each gets
+// its permission's refusal. A route added with a weaker guard than it
+// declares fails here.
+func TestRoutesEnforcePermissions(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	userSession := e.signIn(t, "user@acme.test")
+	u := e.user(t, "user@acme.test")
+	pendingToken, _, err := e.srv.Auth.StartSession(ctx, u.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := strings.NewReplacer("{domain}", "site.test", "{id}", "1", "{token}", "x", "{file}", "dashboard.css", "{$}", "")
+	ask := func(method, path, cookie string) (int, string) {
+		req, _ := http.NewRequest(method, e.http.URL+path, strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != "" {
+			req.AddCookie(sessionOf(cookie))
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	type probe struct {
+		who, cookie string
+		code        int
+		location    string // its prefix
+	}
+	checked := 0
+	for _, r := range e.srv.Handler().Routes {
+		method, pattern, _ := strings.Cut(r.Pattern, " ")
+		path := fill.Replace(pattern)
+		// signed-in routes send a GET to the sign-in and refuse the rest
+		refused := func(who, cookie, to string) probe {
+			if method == "GET" {
+				return probe{who, cookie, http.StatusSeeOther, to}
+			}
+			return probe{who, cookie, http.StatusUnauthorized, ""}
+		}
+		var probes []probe
+		switch r.Perm {
+		case PermSignedIn, PermReadSite, PermAdmin:
+			probes = append(probes, refused("nobody", "", "/signin?next="), refused("a pending session", pendingToken, "/signin/2fa?next="))
+			if r.Perm == PermAdmin && method == "GET" {
+				probes = append(probes, probe{"a User", userSession, http.StatusNotFound, ""})
+			}
+		case PermSecondFactor:
+			probes = append(probes, probe{"nobody", "", http.StatusSeeOther, "/signin"}, probe{"a full session", userSession, http.StatusSeeOther, "/signin"})
+		case PermStatsAPI:
+			probes = append(probes, probe{"a session without a key", e.cookie, http.StatusUnauthorized, ""})
+		case PermPublic, PermPage:
+			continue
+		default:
+			t.Fatalf("%s: permission %q has no check here", r.Pattern, r.Perm)
+		}
+		for _, p := range probes {
+			code, loc := ask(method, path, p.cookie)
+			if code != p.code || !strings.HasPrefix(loc, p.location) {
+				t.Errorf("%s %s as %s: %d to %q, want %d to %q…", method, path, p.who, code, loc, p.code, p.location)
+			}
+			checked++
+		}
+	}
+	// POST routes of Administrators: a User (with the session's CSRF
+	// token) gets 404
+	csrf, _ := e.form(t, "/account/2fa", sessionOf(userSession))
+	for _, r := range e.srv.Handler().Routes {
+		method, pattern, _ := strings.Cut(r.Pattern, " ")
+		if r.Perm != PermAdmin || method != "POST" {
+			continue
+		}
+		resp, _ := e.submit(t, fill.Replace(pattern), url.Values{"csrf": {csrf}}, sessionOf(userSession))
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s as a User: %d, want 404", pattern, resp.StatusCode)
+		}
+		checked++
+	}
+	if checked < 40 {
+		t.Fatalf("only %d checks: the route table is smaller than expected", checked)
 	}
 }

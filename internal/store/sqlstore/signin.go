@@ -147,11 +147,12 @@ func (a *Accounts) UseLink(ctx context.Context, tokenHash, purpose string, now t
 	return user, nil
 }
 
-func (a *Accounts) PurgeSessions(ctx context.Context, seenBefore, createdBefore, now time.Time) (int64, error) {
+func (a *Accounts) PurgeSessions(ctx context.Context, seenBefore, createdBefore, pendingBefore, now time.Time) (int64, error) {
 	var n int64
 	err := a.inTx(ctx, func(tx *sql.Tx) error {
 		for _, st := range []stmt{
-			{`DELETE FROM sessions WHERE seen_at < ? OR created_at < ?`, []any{store.Millis(seenBefore), store.Millis(createdBefore)}},
+			{`DELETE FROM sessions WHERE seen_at < ? OR created_at < ? OR (pending = ? AND created_at < ?)`,
+				[]any{store.Millis(seenBefore), store.Millis(createdBefore), true, store.Millis(pendingBefore)}},
 			{`DELETE FROM user_links WHERE expires_at < ?`, []any{store.Millis(now)}},
 		} {
 			res, err := tx.ExecContext(ctx, a.q(st.query), st.args...)

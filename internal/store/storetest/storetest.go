@@ -267,6 +267,27 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		if got, err := s.Session(ctx, "p"); err != nil || got != pend {
 			t.Fatalf("pending session %+v (%v)", got, err)
 		}
+		full := store.Session{TokenHash: "f", UserID: u.ID, CSRF: "c", Created: now, Seen: now}
+		if err := s.CreateSession(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		// the purge: a pending session goes after its (short) time, a
+		// full one of the same age stays
+		if _, err := s.PurgeSessions(ctx, now.Add(-time.Hour), now.Add(-time.Hour), now.Add(time.Second), now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session(ctx, "p"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("an old pending session after the purge: %v", err)
+		}
+		if _, err := s.Session(ctx, "f"); err != nil {
+			t.Fatalf("a full session after the purge: %v", err)
+		}
+		if _, err := s.PurgeSessions(ctx, now.Add(time.Second), now.Add(-time.Hour), now, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session(ctx, "f"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("an idle session after the purge: %v", err)
+		}
 		if err := s.SetRequireSecondFactor(ctx, acc.ID, true); err != nil {
 			t.Fatal(err)
 		}
