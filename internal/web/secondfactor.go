@@ -35,14 +35,8 @@ func (s *Server) guardPending(h http.Handler) http.Handler {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
 		}
-		if !safeMethod(r.Method) {
-			if !parseForm(w, r) {
-				return
-			}
-			if !tokenMatches(formValue(r, "csrf"), v.session.CSRF) {
-				http.Error(w, "the form has no valid CSRF token: reload the page and try again", http.StatusForbidden)
-				return
-			}
+		if !sessionFormOK(w, r, v) {
+			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey, v)))
 	})

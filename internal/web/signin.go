@@ -125,14 +125,8 @@ func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
 			http.Error(w, "your account requires a second factor: set it up at /account/2fa first", http.StatusForbidden)
 			return
 		}
-		if !safeMethod(r.Method) {
-			if !parseForm(w, r) {
-				return
-			}
-			if !tokenMatches(formValue(r, "csrf"), v.session.CSRF) {
-				http.Error(w, "the form has no valid CSRF token: reload the page and try again", http.StatusForbidden)
-				return
-			}
+		if !sessionFormOK(w, r, v) {
+			return
 		}
 		ctx := context.WithValue(r.Context(), viewerKey, v)
 		if site {
@@ -166,6 +160,22 @@ func (s *Server) readableSites(ctx context.Context, v *viewer) ([]store.Site, er
 		}
 	}
 	return out, nil
+}
+
+// sessionFormOK reads the form of a state-changing request and checks it
+// carries the session's CSRF token; otherwise it has answered.
+func sessionFormOK(w http.ResponseWriter, r *http.Request, v *viewer) bool {
+	if safeMethod(r.Method) {
+		return true
+	}
+	if !parseForm(w, r) {
+		return false
+	}
+	if !tokenMatches(formValue(r, "csrf"), v.session.CSRF) {
+		http.Error(w, "the form has no valid CSRF token: reload the page and try again", http.StatusForbidden)
+		return false
+	}
+	return true
 }
 
 func pageHeaders(w http.ResponseWriter) {

@@ -124,18 +124,23 @@ func (a *Accounts) AccountSites(ctx context.Context, accountID int64) ([]store.S
 }
 
 func (a *Accounts) sites(ctx context.Context, query string, args ...any) ([]store.Site, error) {
-	rows, err := a.DB.QueryContext(ctx, query, args...)
+	return list(ctx, a.DB, "list sites", scanSite, query, args...)
+}
+
+// list runs a query (already rebound) and scans each row.
+func list[T any](ctx context.Context, db *sql.DB, what string, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list sites: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []store.Site
+	var out []T
 	for rows.Next() {
-		s, err := scanSite(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list sites: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -224,20 +229,8 @@ func (a *Accounts) SavedReport(ctx context.Context, siteID, id int64) (store.Sav
 }
 
 func (a *Accounts) SavedReports(ctx context.Context, siteID int64) ([]store.SavedReport, error) {
-	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT `+reportCols+` FROM saved_reports WHERE site_id = ? ORDER BY name`), siteID)
-	if err != nil {
-		return nil, fmt.Errorf("saved reports of site %d: %w", siteID, err)
-	}
-	defer rows.Close()
-	var out []store.SavedReport
-	for rows.Next() {
-		r, err := scanReport(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return list(ctx, a.DB, fmt.Sprintf("saved reports of site %d", siteID), scanReport,
+		a.q(`SELECT `+reportCols+` FROM saved_reports WHERE site_id = ? ORDER BY name`), siteID)
 }
 
 func (a *Accounts) DeleteSavedReport(ctx context.Context, siteID, id int64) error {
@@ -376,21 +369,8 @@ func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 }
 
 func (a *Accounts) Users(ctx context.Context, accountID int64) ([]store.User, error) {
-	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT `+userCols+` FROM users
+	return list(ctx, a.DB, fmt.Sprintf("users of account %d", accountID), scanUser, a.q(`SELECT `+userCols+` FROM users
 		WHERE account_id = ? AND role <> 'generic' AND removed_at IS NULL ORDER BY id`), accountID)
-	if err != nil {
-		return nil, fmt.Errorf("users of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	var out []store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
 }
 
 func (a *Accounts) UserByEmail(ctx context.Context, email string) (store.User, error) {

@@ -58,20 +58,7 @@ func (a *Accounts) ApprovedIntegrations(ctx context.Context) ([]store.Integratio
 }
 
 func (a *Accounts) integrations(ctx context.Context, query string, args ...any) ([]store.Integration, error) {
-	rows, err := a.DB.QueryContext(ctx, a.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("integrations: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Integration
-	for rows.Next() {
-		i, err := scanIntegration(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, i)
-	}
-	return out, rows.Err()
+	return list(ctx, a.DB, "integrations", scanIntegration, a.q(query), args...)
 }
 
 // DeleteIntegration stops an integration for good; the row stays (marked

@@ -107,21 +107,8 @@ func (a *Accounts) RestoreUser(ctx context.Context, userID int64, now time.Time)
 }
 
 func (a *Accounts) RemovedUsers(ctx context.Context, accountID int64) ([]store.User, error) {
-	rows, err := a.DB.QueryContext(ctx, a.q(`SELECT `+userCols+` FROM users
+	return list(ctx, a.DB, fmt.Sprintf("removed users of account %d", accountID), scanUser, a.q(`SELECT `+userCols+` FROM users
 		WHERE account_id = ? AND removed_at IS NOT NULL AND purged_at IS NULL ORDER BY removed_at, id`), accountID)
-	if err != nil {
-		return nil, fmt.Errorf("removed users of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	var out []store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
 }
 
 func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error) {
