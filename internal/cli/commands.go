@@ -101,6 +101,16 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return errors.New("usage: fjord apikey create --email ADDRESS --name NAME --site DOMAIN [--site DOMAIN ...] --expires 90d | fjord apikey list --email ADDRESS | fjord apikey revoke --id N")
+	case "audit":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "verify":
+				return AuditVerify(rest[1:], stdout, stderr)
+			case "keygen":
+				return AuditKeygen(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord audit verify | fjord audit keygen FILE")
 	case "stats":
 		return Stats(rest, stdout, stderr)
 	case "bench":
@@ -152,6 +162,8 @@ Commands:
   fjord goal add DOMAIN --event NAME | --page PATTERN
   fjord goal list DOMAIN
   fjord goal remove DOMAIN ID
+  fjord audit verify                 check the audit log's chain and signed checkpoints
+  fjord audit keygen FILE            a new key for the audit log's checkpoints
   fjord stats --site DOMAIN [--period today|yesterday|7d|30d|90d] [--json]
   fjord bench ingest                 load harness (see BENCHMARKS.md)
   fjord version

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"fjord/internal/audit"
 	"fjord/internal/auth"
 	"fjord/internal/config"
 	"fjord/internal/demo"
@@ -56,6 +57,19 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
 		Reports: eng.reports, Now: time.Now, Version: Version,
 		Auth: &auth.Service{Store: eng.st.Accounts},
+	}
+	if st, ok := eng.st.Accounts.(audit.Store); ok {
+		srv.Audit = &audit.Log{Store: st}
+		if cfg.AuditKey != "" {
+			if srv.Audit.Key, err = audit.LoadKey(cfg.AuditKey); err != nil {
+				return err
+			}
+		} else {
+			log.Warn("audit-key is not set: the audit log gets no signed checkpoints, so a cut tail would go unseen")
+		}
+		if err := srv.CheckAudit(ctx); err != nil {
+			log.Error("audit log check at start", "err", err)
+		}
 	}
 	if cfg.MailOn() {
 		snd, err := mail.New(cfg.Mail())
@@ -230,6 +244,9 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 		}
 		if err := srv.SendWebhooks(ctx); err != nil {
 			srv.Log.Error("webhooks", "err", err)
+		}
+		if err := srv.CheckAudit(ctx); err != nil {
+			srv.Log.Error("audit log check", "err", err)
 		}
 	}
 	dropSalts()

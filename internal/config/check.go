@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"fjord/internal/audit"
 	"fmt"
 	"net"
 	"net/netip"
@@ -29,6 +30,13 @@ func Check(c *Config) []string {
 		os.Remove(probe)
 		if fi, err := os.Stat(c.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			out = append(out, fmt.Sprintf("data-dir %q is readable by other users (mode %v); run chmod 700 on it", c.DataDir, fi.Mode().Perm()))
+		}
+	}
+	if c.AuditKey != "" {
+		if _, err := audit.LoadKey(c.AuditKey); err != nil {
+			out = append(out, fmt.Sprintf("audit-key: %v", err))
+		} else if fi, err := os.Stat(c.AuditKey); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			out = append(out, fmt.Sprintf("audit-key %q is readable by other users (mode %v); run chmod 600 on it", c.AuditKey, fi.Mode().Perm()))
 		}
 	}
 	for _, s := range []struct{ name, v string }{{"database", c.Database}, {"events-database", c.EventsDatabase}} {

@@ -39,6 +39,7 @@ type Config struct {
 	QueueSize         int
 	LogLevel          string
 	PublicURL         string // how users reach the server; "" is http://LISTEN
+	AuditKey          string // file of the audit log's checkpoint signing key
 	// Mail (off without SMTPHost): see internal/mail.
 	SMTPHost     string
 	SMTPPort     int // 0: the TLS mode's usual port
@@ -141,6 +142,10 @@ var Settings = []Setting{
 			return errors.New("want a URL like https://analytics.example.com (scheme and host only)")
 		}
 		c.PublicURL = strings.TrimSuffix(v, "/")
+		return nil
+	}},
+	{"audit-key", "", "file holding the Ed25519 key that signs the audit log's checkpoints (make one with fjord audit keygen FILE); empty: no checkpoints, so a cut tail of the log cannot be detected", func(c *Config, v string) error {
+		c.AuditKey = v
 		return nil
 	}},
 	{"smtp-host", "", "SMTP server for the mail Fjord sends (sign-in notices, password reset links); empty: no mail", func(c *Config, v string) error {

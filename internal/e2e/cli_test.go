@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,6 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"fjord/internal/demo"
+	_ "modernc.org/sqlite"
 )
 
 // fjordFails runs a command that must fail and returns its combined output.
@@ -280,5 +284,39 @@ func TestAPIKeyCommandsWithoutServer(t *testing.T) {
 	os.WriteFile(conf, []byte("stats-api-token = 0123456789abcdef0123456789abcdef\n"), 0o600)
 	if out := fjordFails(t, nil, "config", "check", "--config", conf); !strings.Contains(out, "was removed") || !strings.Contains(out, "apikey") {
 		t.Errorf("the old setting: %s", out)
+	}
+}
+
+// TestAuditVerifyCommand: with a signing key, a sign-in lands in the audit
+// log, fjord audit verify passes through the running server; after the
+// server stops, an edited entry makes the command fail and name it.
+func TestAuditVerifyCommand(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "audit.key")
+	if out := fjord(t, "audit", "keygen", key); !strings.Contains(out, "public key: ") {
+		t.Fatalf("keygen: %s", out)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi.Mode(), err)
+	}
+	if out := fjordFails(t, nil, "audit", "keygen", key); !strings.Contains(out, "exists") {
+		t.Fatalf("keygen over an existing key: %s", out)
+	}
+	s := startServer(t, dir, "--demo", "--audit-key", key)
+	demoSignIn(t, s, demo.AdminEmail)
+	if out := fjord(t, "audit", "verify", "--data-dir", dir, "--audit-key", key); !strings.Contains(out, "audit log intact") || strings.Contains(out, " 0 entries") {
+		t.Fatalf("verify through the server: %s", out)
+	}
+	s.Stop()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "accounts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit_log SET detail = 'nothing' WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if out := fjordFails(t, nil, "audit", "verify", "--data-dir", dir, "--audit-key", key); !strings.Contains(out, "broken at entry 1") {
+		t.Fatalf("verify after an edit: %s", out)
 	}
 }

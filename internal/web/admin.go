@@ -246,6 +246,7 @@ func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.adminResult(w, r, err, "")
 	default:
+		s.record(r, v.user.AccountID, "user.add", fmt.Sprintf("user:%d", inv.User.ID), "role "+inv.User.Role)
 		s.renderAdmin(w, r, 200, "", "Added.", &inv)
 	}
 }
@@ -256,6 +257,9 @@ func (s *Server) adminRemoveUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.Accounts.RemoveUser(r.Context(), u.ID, s.Now())
+	if err == nil {
+		s.record(r, u.AccountID, "user.remove", fmt.Sprintf("user:%d", u.ID), "")
+	}
 	s.adminResult(w, r, err, fmt.Sprintf("%s was removed: their sessions and keys ended, their saved reports moved to the account.", u.Email))
 }
 
@@ -271,6 +275,7 @@ func (s *Server) adminResetTOTP(w http.ResponseWriter, r *http.Request) {
 		err = s.Accounts.DeleteSessions(r.Context(), u.ID)
 	}
 	if err == nil {
+		s.record(r, u.AccountID, "user.reset_second_factor", fmt.Sprintf("user:%d", u.ID), "")
 		s.notify(u, "Fjord: your second factor was reset", "An Administrator of your account reset your second factor and signed you\nout. Sign in with your password and set it up again.")
 	}
 	s.adminResult(w, r, err, u.Email+"'s second factor was reset and their sessions ended; they set it up again at their next sign-in.")
@@ -282,6 +287,9 @@ func (s *Server) adminRestoreUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.Accounts.RestoreUser(r.Context(), u.ID, s.Now())
+	if err == nil {
+		s.record(r, u.AccountID, "user.restore", fmt.Sprintf("user:%d", u.ID), "")
+	}
 	s.adminResult(w, r, err, fmt.Sprintf("%s was restored, with their saved reports; they sign in as before (API keys must be made anew).", u.Email))
 }
 
@@ -365,12 +373,22 @@ func (s *Server) changeGrant(w http.ResponseWriter, r *http.Request, grant bool)
 		s.renderAdmin(w, r, http.StatusBadRequest, err.Error()+".", "", nil)
 		return
 	}
+	what := fmt.Sprintf("site:%d", site)
+	if report != 0 {
+		what = fmt.Sprintf("report:%d", report)
+	}
 	if grant {
 		err = s.Accounts.Grant(r.Context(), u.ID, site, report)
+		if err == nil {
+			s.record(r, u.AccountID, "grant.add", fmt.Sprintf("user:%d", u.ID), what)
+		}
 		s.adminResult(w, r, err, "Granted to "+u.Email+".")
 		return
 	}
 	err = s.Accounts.Ungrant(r.Context(), u.ID, site, report)
+	if err == nil {
+		s.record(r, u.AccountID, "grant.remove", fmt.Sprintf("user:%d", u.ID), what)
+	}
 	s.adminResult(w, r, err, "Withdrawn from "+u.Email+"; their API keys no longer read it either.")
 }
 
@@ -389,6 +407,7 @@ func (s *Server) adminAddSite(w http.ResponseWriter, r *http.Request) {
 		s.renderAdmin(w, r, http.StatusBadRequest, "Not added: "+err.Error()+".", "", nil)
 		return
 	}
+	s.record(r, v.user.AccountID, "site.add", fmt.Sprintf("site:%d", st.ID), st.Domain)
 	s.renderAdmin(w, r, 200, "", fmt.Sprintf("Added %s: put the tracker on its pages to start counting.", st.Domain), nil)
 }
 
@@ -414,6 +433,7 @@ func (s *Server) adminSiteSettings(w http.ResponseWriter, r *http.Request) {
 		s.adminResult(w, r, err, "")
 		return
 	}
+	s.record(r, st.AccountID, "site.settings", fmt.Sprintf("site:%d", st.ID), fmt.Sprintf("respect DNT/GPC %v, %d ignored ranges", formValue(r, "respect_dnt") == "1", len(ranges)))
 	if s.Collector != nil && s.Collector.Sites != nil {
 		if err := s.Collector.Sites.Reload(r.Context()); err != nil {
 			s.Log.Error("reload sites", "err", err)
@@ -435,6 +455,9 @@ func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.Accounts.SetLeaverRetention(r.Context(), v.user.AccountID, days)
+	if err == nil {
+		s.record(r, v.user.AccountID, "account.settings", fmt.Sprintf("account:%d", v.user.AccountID), fmt.Sprintf("second factor required %v, leaver retention %d days", require, days))
+	}
 	s.adminResult(w, r, err, "Settings saved.")
 }
 

@@ -497,6 +497,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the export failed", 500)
 		return
 	}
+	s.record(r, site.AccountID, "export", fmt.Sprintf("site:%d", site.ID), fmt.Sprintf("panel %s, period %s, %s, %d rows", p.ID, period, format, len(res.Rows)))
 	name := fmt.Sprintf("%s-%s-%s.%s", site.Domain, p.ID, period, format)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	if format == "json" {

@@ -133,12 +133,13 @@ func (s *Server) addIntegration(w http.ResponseWriter, r *http.Request) {
 		s.renderIntegrations(w, r, http.StatusBadRequest, err.Error()+".", "")
 		return
 	}
-	_, err = s.Accounts.AddIntegration(r.Context(), store.Integration{AccountID: v.user.AccountID, SiteID: st.ID, Kind: "webhook", URL: addr, CreatedBy: v.user.ID, Created: s.Now()})
+	in, err := s.Accounts.AddIntegration(r.Context(), store.Integration{AccountID: v.user.AccountID, SiteID: st.ID, Kind: "webhook", URL: addr, CreatedBy: v.user.ID, Created: s.Now()})
 	if err != nil {
 		s.Log.Error("add integration", "err", err)
 		http.Error(w, "adding the integration failed", 500)
 		return
 	}
+	s.record(r, v.user.AccountID, "integration.add", fmt.Sprintf("integration:%d", in.ID), in.What())
 	s.renderIntegrations(w, r, 200, "", "Added. It sends nothing until the main contact approves it.")
 }
 
@@ -198,6 +199,11 @@ func (s *Server) changeApproval(w http.ResponseWriter, r *http.Request, approve 
 		http.Error(w, "changing the approval failed", 500)
 		return
 	}
+	action := "integration.approve"
+	if !approve {
+		action = "integration.withdraw"
+	}
+	s.record(r, i.AccountID, action, fmt.Sprintf("integration:%d", i.ID), i.What())
 	s.renderIntegrations(w, r, 200, "", notice)
 }
 
@@ -211,6 +217,7 @@ func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "deleting the integration failed", 500)
 		return
 	}
+	s.record(r, i.AccountID, "integration.delete", fmt.Sprintf("integration:%d", i.ID), i.What())
 	s.renderIntegrations(w, r, 200, "", "Deleted.")
 }
 

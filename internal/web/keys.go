@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -321,6 +322,7 @@ func (s *Server) keysCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("API key created", "user", v.user.ID, "key", k.ID)
+	s.record(r, v.user.AccountID, "apikey.create", fmt.Sprintf("apikey:%d", k.ID), fmt.Sprintf("%d sites, expires %s", len(k.Sites), k.Expires.Format(time.DateOnly)))
 	s.renderKeys(w, r, http.StatusCreated, keysPageData{Token: tok, TokenName: k.Name}, keyForm{})
 }
 
@@ -344,6 +346,7 @@ func (s *Server) keysRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("API key revoked", "user", v.user.ID, "key", id)
+	s.record(r, v.user.AccountID, "apikey.revoke", fmt.Sprintf("apikey:%d", id), "")
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)
 }
 

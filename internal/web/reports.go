@@ -155,6 +155,7 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 	}
 	base := fmt.Sprintf("/reports/%d", rep.ID)
 	if r.URL.Query().Get("format") == "csv" {
+		s.record(r, site.AccountID, "export", fmt.Sprintf("report:%d", rep.ID), fmt.Sprintf("period %q, csv, %d rows", period, len(page.Rows)))
 		name := fmt.Sprintf("%s-report-%d.csv", site.Domain, rep.ID)
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -68,6 +69,7 @@ func (s *Server) codePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
+	s.record(r, v.user.AccountID, "signin", fmt.Sprintf("user:%d", v.user.ID), "password and second factor")
 	s.startSession(w, r, v.user, page.Next, false)
 }
 
@@ -179,6 +181,7 @@ func (s *Server) enrolPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, r, sessionCookie, tok, 0)
+	s.record(r, v.user.AccountID, "second_factor.enrol", fmt.Sprintf("user:%d", v.user.ID), "")
 	s.notify(v.user, "Fjord: second factor turned on", "A second factor (an authenticator app) was set up for your Fjord account,\nand your other sessions were signed out.")
 	v.session = sess
 	v.user.TOTPSecret = "set"
@@ -196,6 +199,7 @@ func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "making recovery codes failed", 500)
 		return
 	}
+	s.record(r, v.user.AccountID, "second_factor.recovery_codes", fmt.Sprintf("user:%d", v.user.ID), "")
 	s.notify(v.user, "Fjord: new recovery codes", "New recovery codes were made for your Fjord account; the old ones no\nlonger work.")
 	s.security(w, r, 200, "", "New recovery codes: the old ones no longer work.", codes)
 }
@@ -233,6 +237,7 @@ func (s *Server) disablePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "turning the second factor off failed", 500)
 		return
 	}
+	s.record(r, v.user.AccountID, "second_factor.disable", fmt.Sprintf("user:%d", v.user.ID), "")
 	s.notify(v.user, "Fjord: second factor turned off", "The second factor of your Fjord account was turned off.")
 	v.user.TOTPSecret = ""
 	s.security(w, r, 200, "", "The second factor is off.", nil)

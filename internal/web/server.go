@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"fjord/internal/account"
+	"fjord/internal/audit"
 	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/collect/tracker"
@@ -42,6 +43,7 @@ type Server struct {
 	Auth           *auth.Service
 	Mail           *mail.Outbox // nil: no mail (no notices, no reset by mail)
 	PublicURL      string       // the start of the links handed out
+	Audit          *audit.Log   // nil: no audit log
 	WebhookClient  *http.Client // sends integrations' webhooks; nil: public addresses only (tests set their own)
 	Now            func() time.Time
 	Version        string
@@ -121,6 +123,7 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("GET /sites", PermOperator, s.ctlSites)
 	m.Handle("POST /sites", PermOperator, s.ctlAddSite)
 	m.Handle("GET /stats", PermOperator, s.apiStats)
+	m.Handle("GET /audit/verify", PermOperator, s.ctlAuditVerify)
 	m.Handle("GET /sites/{domain}/goals", PermOperator, s.ctlGoals)
 	m.Handle("POST /sites/{domain}/goals", PermOperator, s.ctlAddGoal)
 	m.Handle("DELETE /sites/{domain}/goals/{id}", PermOperator, s.ctlDeleteGoal)

@@ -328,6 +328,11 @@ func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
+	detail := "password"
+	if u.TOTPSecret != "" {
+		detail = "password; second factor due"
+	}
+	s.recordAs(r, fmt.Sprintf("user:%d", u.ID), u.AccountID, "signin", fmt.Sprintf("user:%d", u.ID), detail)
 	s.startSession(w, r, u, page.Next, u.TOTPSecret != "")
 }
 
@@ -366,6 +371,11 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sign-out failed", 500)
 		return
 	}
+	what := "this session"
+	if formValue(r, "everywhere") == "1" {
+		what = "every session"
+	}
+	s.record(r, v.user.AccountID, "signout", fmt.Sprintf("user:%d", v.user.ID), what)
 	s.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
@@ -440,5 +450,6 @@ func (s *Server) linkPost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "setting the password failed", 500)
 		return
 	}
+	s.recordAs(r, fmt.Sprintf("user:%d", u.ID), u.AccountID, "password.set", fmt.Sprintf("user:%d", u.ID), "by a one-time "+purpose+" link")
 	s.startSession(w, r, u, "/", u.TOTPSecret != "")
 }

@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"fjord/internal/account"
+	"fjord/internal/audit"
 	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/enrich"
@@ -135,6 +138,8 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 		Collector: &collect.Collector{Sites: sites, Salts: salts, UA: enrich.NewUAParser(100)},
 		Reports:   ev, Auth: &auth.Service{Store: acc, Now: clock.now},
 		Now: clock.now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
+	_, auditKey, _ := ed25519.GenerateKey(rand.Reader)
+	srv.Audit = &audit.Log{Store: acc, Key: auditKey}
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
