@@ -410,6 +410,7 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	t.Run("API keys and withdrawn grants", func(t *testing.T) { apiKeys(t, open) })
 	t.Run("leavers: removal, restore, purge", func(t *testing.T) { leavers(t, open) })
 	t.Run("integrations and their approval", func(t *testing.T) { integrations(t, open) })
+	t.Run("audit log", func(t *testing.T) { auditLog(t, open) })
 	t.Run("goals and saved reports", func(t *testing.T) {
 		s := open(t)
 		a, _ := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "UTC"})
