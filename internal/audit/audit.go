@@ -18,9 +18,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -101,6 +103,11 @@ type Log struct {
 	// server also makes one at its hourly check.
 	Every int64
 	Now   func() time.Time
+
+	// mu makes this process's writers take turns; writers of other
+	// processes (servers on one PostgreSQL) are kept off the same place
+	// by the store, and retry
+	mu sync.Mutex
 }
 
 func (l *Log) now() time.Time {
@@ -113,6 +120,8 @@ func (l *Log) now() time.Time {
 // Record appends an entry (Seq, Time, Prev and Hash are filled in) and
 // signs a checkpoint when one is due.
 func (l *Log) Record(ctx context.Context, e Entry) (Entry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for try := 0; ; try++ {
 		last, err := l.Store.LastEntry(ctx)
 		if err != nil {
@@ -121,7 +130,8 @@ func (l *Log) Record(ctx context.Context, e Entry) (Entry, error) {
 		e.Seq, e.Time, e.Prev = last.Seq+1, l.now(), last.Hash
 		e.Hash = HashOf(e)
 		err = l.Store.AppendEntry(ctx, e)
-		if errors.Is(err, ErrRace) && try < 10 {
+		if errors.Is(err, ErrRace) && try < 50 {
+			time.Sleep(time.Duration(mrand.IntN(5)+1) * time.Millisecond)
 			continue
 		}
 		if err != nil {

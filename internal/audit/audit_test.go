@@ -115,16 +115,18 @@ func TestOtherKeyFails(t *testing.T) {
 	}
 }
 
-// TestParallelWritersKeepOneChain: writers racing for the same place do
-// not fork the chain.
+// TestParallelWritersKeepOneChain: writers of two processes (two Logs on
+// one store, as two servers on one database) racing for the same place
+// do not fork the chain.
 func TestParallelWritersKeepOneChain(t *testing.T) {
 	l, _, pub := newLog(t, 0)
+	logs := []*audit.Log{l, {Store: l.Store}}
 	done := make(chan error, 8)
 	for w := 0; w < 8; w++ {
 		go func() {
 			var err error
 			for i := 0; i < 10 && err == nil; i++ {
-				_, err = l.Record(context.Background(), audit.Entry{Actor: "system", Action: "test"})
+				_, err = logs[w%2].Record(context.Background(), audit.Entry{Actor: "system", Action: "test"})
 			}
 			done <- err
 		}()
