@@ -238,35 +238,18 @@ func (s *Service) SignIn(ctx context.Context, email, password string, from netip
 	if err != nil {
 		return store.User{}, err
 	}
-	ok, err := s.Store.SigninAttempt(ctx, u.ID, LockAfter, now)
+	err = s.userAttempt(ctx, u, now, LockPassword, ErrBadCredentials, func() error {
+		hash := u.PasswordHash
+		if hash == "" {
+			hash = s.dummyHash() // no password set yet: only the welcome link signs in
+		}
+		if VerifyPassword(hash, password) != nil || u.PasswordHash == "" {
+			return ErrBadCredentials
+		}
+		return nil
+	}, func() { VerifyPassword(s.dummyHash(), password) })
 	if err != nil {
 		return store.User{}, err
-	}
-	if !ok {
-		// locked, or as many attempts in flight as the lock allows
-		VerifyPassword(s.dummyHash(), password)
-		until := u.LockedUntil
-		if !until.After(now) {
-			until = now.Add(LockFor)
-		}
-		return store.User{}, &LockedError{Until: until}
-	}
-	hash := u.PasswordHash
-	if hash == "" {
-		hash = s.dummyHash() // no password set yet: only the welcome link signs in
-	}
-	if err := VerifyPassword(hash, password); err != nil || u.PasswordHash == "" {
-		until, ferr := s.Store.SigninFailed(ctx, u.ID, LockAfter, LockFor, now)
-		if ferr != nil {
-			return store.User{}, ferr
-		}
-		if !until.IsZero() {
-			if s.Locked != nil {
-				s.Locked(ctx, u, until, LockPassword)
-			}
-			return store.User{}, &LockedError{Until: until}
-		}
-		return store.User{}, ErrBadCredentials
 	}
 	s.addrRefund(from)
 	if u.TOTPSecret != "" {
@@ -281,6 +264,46 @@ func (s *Service) SignIn(ctx context.Context, email, password string, from netip
 		return store.User{}, err
 	}
 	return u, nil
+}
+
+// userAttempt is one attempt of user u to prove who they are (a password,
+// or a code): it is counted before check runs, so parallel guesses cannot
+// outrun the lock. A locked user gets a *LockedError (whileLocked runs
+// instead of check, to take as long); a check that fails with wrong is
+// counted, and once LockAfter in a row have failed the user is locked and
+// told (reason: what failed); other errors of check pass through. nil: the
+// check passed (the caller then resets or refunds the count).
+func (s *Service) userAttempt(ctx context.Context, u store.User, now time.Time, reason string, wrong error, check func() error, whileLocked func()) error {
+	ok, err := s.Store.SigninAttempt(ctx, u.ID, LockAfter, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// locked, or as many attempts in flight as the lock allows
+		if whileLocked != nil {
+			whileLocked()
+		}
+		until := u.LockedUntil
+		if !until.After(now) {
+			until = now.Add(LockFor)
+		}
+		return &LockedError{Until: until}
+	}
+	err = check()
+	if err == nil || !errors.Is(err, wrong) {
+		return err
+	}
+	until, ferr := s.Store.SigninFailed(ctx, u.ID, LockAfter, LockFor, now)
+	if ferr != nil {
+		return ferr
+	}
+	if !until.IsZero() {
+		if s.Locked != nil {
+			s.Locked(ctx, u, until, reason)
+		}
+		return &LockedError{Until: until}
+	}
+	return wrong
 }
 
 // StartSession opens a new session for a user who just proved who they

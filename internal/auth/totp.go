@@ -213,32 +213,8 @@ func (s *Service) counted(ctx context.Context, u store.User, from netip.Addr, ch
 	if until := s.addrAttempt(from, now); !until.IsZero() {
 		return &LockedError{Until: until, Address: true}
 	}
-	ok, err := s.Store.SigninAttempt(ctx, u.ID, LockAfter, now)
-	if err != nil {
+	if err := s.userAttempt(ctx, u, now, LockCode, ErrBadCode, check, nil); err != nil {
 		return err
-	}
-	if !ok {
-		until := u.LockedUntil
-		if !until.After(now) {
-			until = now.Add(LockFor)
-		}
-		return &LockedError{Until: until}
-	}
-	if err := check(); err != nil {
-		if !errors.Is(err, ErrBadCode) {
-			return err
-		}
-		until, ferr := s.Store.SigninFailed(ctx, u.ID, LockAfter, LockFor, now)
-		if ferr != nil {
-			return ferr
-		}
-		if !until.IsZero() {
-			if s.Locked != nil {
-				s.Locked(ctx, u, until, LockCode)
-			}
-			return &LockedError{Until: until}
-		}
-		return ErrBadCode
 	}
 	s.addrRefund(from)
 	return s.Store.SigninSucceeded(ctx, u.ID)

@@ -234,8 +234,13 @@ func printedKey(t *testing.T, out string) string {
 
 // apiStatus is the status of a Stats API query with a key.
 func apiStatus(t *testing.T, s *server, key string) int {
+	return queryStatus(t, s, key, `{"site_id":"goals.test","metrics":["visitors"],"date_range":"day"}`)
+}
+
+// queryStatus is the status of a Stats API query with a key.
+func queryStatus(t *testing.T, s *server, key, body string) int {
 	t.Helper()
-	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(`{"site_id":"goals.test","metrics":["visitors"],"date_range":"day"}`))
+	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -158,13 +158,5 @@ func getAs(t *testing.T, s *server, cookie, path string) int {
 }
 
 func demoQuery(t *testing.T, s *server, key string) int {
-	t.Helper()
-	req, _ := http.NewRequest("POST", "http://"+s.Addr+"/api/v2/query", strings.NewReader(`{"site_id":"demo-docs.example","metrics":["visitors"],"date_range":"30d"}`))
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return queryStatus(t, s, key, `{"site_id":"demo-docs.example","metrics":["visitors"],"date_range":"30d"}`)
 }

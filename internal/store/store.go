@@ -96,6 +96,9 @@ type AccountStore interface {
 
 	SaveReport(ctx context.Context, r SavedReport) (SavedReport, error)
 	SavedReport(ctx context.Context, siteID, id int64) (SavedReport, error)
+	// SavedReportByID finds a report on any site; the caller asks authz
+	// whether its site's account is the asker's.
+	SavedReportByID(ctx context.Context, id int64) (SavedReport, error)
 	SavedReports(ctx context.Context, siteID int64) ([]SavedReport, error)
 	DeleteSavedReport(ctx context.Context, siteID, id int64) error
 

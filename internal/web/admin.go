@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fjord/internal/account"
+	"fjord/internal/auth"
 	"fjord/internal/authz"
 	"fjord/internal/store"
 )
@@ -323,10 +324,9 @@ func (s *Server) grantTarget(r *http.Request) (site, report int64, err error) {
 		}
 		site = n
 	case "report":
-		rep, err := s.reportByID(r.Context(), v.user.AccountID, n)
+		rep, st, err := s.reportByID(r.Context(), n)
 		if err == nil {
-			st, _ := s.Accounts.SiteByID(r.Context(), rep.SiteID)
-			res = authz.Resource{Kind: authz.Report, Account: st.AccountID, Site: st.ID, Report: rep.ID}
+			res = auth.ReportResource(st, rep)
 		}
 		report = n
 	default:
@@ -338,18 +338,15 @@ func (s *Server) grantTarget(r *http.Request) (site, report int64, err error) {
 	return site, report, nil
 }
 
-// reportByID finds a saved report among an account's sites.
-func (s *Server) reportByID(ctx context.Context, accountID, id int64) (store.SavedReport, error) {
-	sites, err := s.Accounts.AccountSites(ctx, accountID)
+// reportByID finds a saved report and its site, of any account: authz
+// decides who may learn of it.
+func (s *Server) reportByID(ctx context.Context, id int64) (store.SavedReport, store.Site, error) {
+	rep, err := s.Accounts.SavedReportByID(ctx, id)
 	if err != nil {
-		return store.SavedReport{}, err
+		return rep, store.Site{}, err
 	}
-	for _, st := range sites {
-		if rep, err := s.Accounts.SavedReport(ctx, st.ID, id); err == nil {
-			return rep, nil
-		}
-	}
-	return store.SavedReport{}, store.ErrNotFound
+	st, err := s.Accounts.SiteByID(ctx, rep.SiteID)
+	return rep, st, err
 }
 
 func (s *Server) adminGrant(w http.ResponseWriter, r *http.Request)   { s.changeGrant(w, r, true) }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"fjord/internal/auth"
 	"fjord/internal/authz"
 	"fjord/internal/report"
 	"fjord/internal/store"
@@ -52,23 +53,14 @@ func (s *Server) readableReport(ctx context.Context, v *viewer, idText string) (
 	if err != nil {
 		return store.SavedReport{}, store.Site{}, false, nil
 	}
-	rep, err := s.reportByID(ctx, v.user.AccountID, id)
-	if err != nil {
-		if err == store.ErrNotFound {
-			err = nil
-		}
-		return rep, store.Site{}, false, err
+	rep, site, err := s.reportByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return rep, site, false, nil
 	}
-	site, err := s.Accounts.SiteByID(ctx, rep.SiteID)
 	if err != nil {
 		return rep, site, false, err
 	}
-	var owner int64
-	if rep.OwnerID != nil {
-		owner = *rep.OwnerID
-	}
-	ok := authz.Decide(v.p, authz.ReadReport, authz.Resource{Kind: authz.Report, Account: site.AccountID, Site: site.ID, Report: rep.ID, Owner: owner}) == authz.Allow
-	return rep, site, ok, nil
+	return rep, site, authz.Decide(v.p, authz.ReadReport, auth.ReportResource(site, rep)) == authz.Allow, nil
 }
 
 // runReport answers a saved report for a period ("" for its own).
@@ -191,11 +183,7 @@ func (s *Server) readableReports(ctx context.Context, v *viewer) ([]link, error)
 			return nil, err
 		}
 		for _, rep := range reps {
-			var owner int64
-			if rep.OwnerID != nil {
-				owner = *rep.OwnerID
-			}
-			if authz.Decide(v.p, authz.ReadReport, authz.Resource{Kind: authz.Report, Account: site.AccountID, Site: site.ID, Report: rep.ID, Owner: owner}) == authz.Allow {
+			if authz.Decide(v.p, authz.ReadReport, auth.ReportResource(site, rep)) == authz.Allow {
 				out = append(out, link{Label: site.Domain + ": " + rep.Name, URL: fmt.Sprintf("/reports/%d", rep.ID)})
 			}
 		}

@@ -183,8 +183,13 @@ func (s *Server) enrolPost(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, r, sessionCookie, tok, 0)
 	s.record(r, v.user.AccountID, "second_factor.enrol", fmt.Sprintf("user:%d", v.user.ID), "")
 	s.notify(v.user, "Fjord: second factor turned on", "A second factor (an authenticator app) was set up for your Fjord account,\nand your other sessions were signed out.")
+	// the page shows the user as they are now
 	v.session = sess
-	v.user.TOTPSecret = "set"
+	if v.user, err = s.Accounts.UserByID(r.Context(), v.user.ID); err != nil {
+		s.Log.Error("enrol second factor", "err", err)
+		http.Error(w, "reading the user failed", 500)
+		return
+	}
 	s.security(w, r, 200, "", "The second factor is on. Other sessions of yours were signed out.", codes)
 }
 
@@ -239,6 +244,6 @@ func (s *Server) disablePost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, v.user.AccountID, "second_factor.disable", fmt.Sprintf("user:%d", v.user.ID), "")
 	s.notify(v.user, "Fjord: second factor turned off", "The second factor of your Fjord account was turned off.")
-	v.user.TOTPSecret = ""
+	v.user.TOTPSecret = "" // as ClearTOTP left it
 	s.security(w, r, 200, "", "The second factor is off.", nil)
 }

@@ -228,6 +228,14 @@ func (a *Accounts) SavedReport(ctx context.Context, siteID, id int64) (store.Sav
 	return r, err
 }
 
+func (a *Accounts) SavedReportByID(ctx context.Context, id int64) (store.SavedReport, error) {
+	r, err := scanReport(a.DB.QueryRowContext(ctx, a.q(`SELECT `+reportCols+` FROM saved_reports WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("saved report %d: %w", id, store.ErrNotFound)
+	}
+	return r, err
+}
+
 func (a *Accounts) SavedReports(ctx context.Context, siteID int64) ([]store.SavedReport, error) {
 	return list(ctx, a.DB, fmt.Sprintf("saved reports of site %d", siteID), scanReport,
 		a.q(`SELECT `+reportCols+` FROM saved_reports WHERE site_id = ? ORDER BY name`), siteID)

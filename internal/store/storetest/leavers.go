@@ -48,6 +48,12 @@ func leavers(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r, err := s.SavedReportByID(ctx, rep.ID); err != nil || r.SiteID != site.ID || r.Name != rep.Name {
+		t.Fatalf("report by id: %+v %v", r, err)
+	}
+	if _, err := s.SavedReportByID(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown report id: %v", err)
+	}
 	owner := func() int64 {
 		t.Helper()
 		r, err := s.SavedReport(ctx, site.ID, rep.ID)
