@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"fjord/internal/store"
-	"fjord/internal/store/storetest"
 )
 
 func TestParseKeyLife(t *testing.T) {
@@ -134,7 +133,9 @@ func TestCreateAndCheckKey(t *testing.T) {
 		t.Fatalf("revoked: %v", err)
 	}
 	tok3, _, _ := s.CreateKey(ctx, u, NewKey{Name: "c", Sites: []int64{site.ID}, Life: day})
-	storetest.RemoveUser(t, st, u.ID, c.now())
+	if err := st.RemoveUser(ctx, u.ID, c.now()); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err = s.CheckKey(ctx, tok3)
 	if !errors.Is(err, ErrBadKey) || strings.Contains(err.Error(), tok3[len(KeyPrefix):]) {
 		t.Fatalf("a removed user's key: %v", err)

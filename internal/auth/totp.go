@@ -84,9 +84,9 @@ func TOTPCode(secret string, t time.Time) string {
 	return totpCode(k, t.Unix()/totpStep)
 }
 
-// matchTOTP returns the time step whose code is code, within the skew of
+// MatchTOTP returns the time step whose code is code, within the skew of
 // now and after the step last used (so a code works once); 0 when none.
-func matchTOTP(secret, code string, now time.Time, lastUsed int64) int64 {
+func MatchTOTP(secret, code string, now time.Time, lastUsed int64) int64 {
 	k, err := ParseTOTPSecret(secret)
 	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
 	if err != nil || len(code) != totpDigits {
@@ -145,7 +145,7 @@ func (s *Service) Enrol(ctx context.Context, userID int64, secret, code string) 
 	if _, err := ParseTOTPSecret(secret); err != nil {
 		return nil, err
 	}
-	step := matchTOTP(secret, code, s.now(), 0)
+	step := MatchTOTP(secret, code, s.now(), 0)
 	if step == 0 {
 		return nil, ErrBadCode
 	}
@@ -174,7 +174,7 @@ func (s *Service) checkCode(ctx context.Context, u store.User, code string, reco
 	if u.TOTPSecret == "" {
 		return ErrBadCode
 	}
-	if step := matchTOTP(u.TOTPSecret, code, s.now(), u.TOTPLastStep); step != 0 {
+	if step := MatchTOTP(u.TOTPSecret, code, s.now(), u.TOTPLastStep); step != 0 {
 		ok, err := s.Store.UseTOTPStep(ctx, u.ID, step)
 		if err != nil {
 			return err
