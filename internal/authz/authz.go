@@ -22,6 +22,10 @@ const (
 	// Operator runs the server (the CLI and the control socket, which only
 	// the server's own system user can open).
 	Operator
+	// Staff: a staff member acting in one customer account under an
+	// approved, unexpired access grant (PRODUCT §7.3); the caller checked
+	// the grant and sets Grant and Write from it.
+	Staff
 )
 
 // Principal is the one asking, as the caller found them: a session's user,
@@ -41,6 +45,10 @@ type Principal struct {
 	// it is scoped to, within its owner's rights.
 	Key      bool
 	KeySites []int64
+	// Grant is a staff principal's access grant (0: none, nothing is
+	// allowed); Write: its scope is read-write.
+	Grant int64
+	Write bool
 }
 
 // Action is what the principal wants to do.
@@ -66,11 +74,14 @@ const (
 	ConfigureIntegration
 	// ApproveIntegration: approve an integration, or withdraw approval.
 	ApproveIntegration
+	// ReadSettings: see the account's people, sites and settings (the
+	// administration pages) without changing them.
+	ReadSettings
 	numActions
 )
 
 var actionNames = [...]string{"ReadSite", "ReadReport", "SaveReport", "EditReport", "ManageSites", "ManageUsers",
-	"ManageAccount", "ConfigureIntegration", "ApproveIntegration"}
+	"ManageAccount", "ConfigureIntegration", "ApproveIntegration", "ReadSettings"}
 
 func (a Action) String() string {
 	if a >= 0 && a < numActions {
@@ -143,6 +154,8 @@ func Decide(p Principal, a Action, r Resource) Decision {
 	switch {
 	case p.Role == Operator && !p.Key:
 		return Allow
+	case p.Role == Staff && !p.Key:
+		return decideStaff(p, a, r)
 	case p.Role == Administrator, p.Role == User:
 	default:
 		return NotFound
@@ -179,6 +192,25 @@ func Decide(p Principal, a Action, r Resource) Decision {
 		return Allow
 	case a == ApproveIntegration && r.Kind == Integration && p.MainContact:
 		return Allow
+	}
+	return Forbidden
+}
+
+// decideStaff: under a grant, staff see everything in its account and
+// read it; a read-write grant also changes the account's sites, people and
+// settings. Saving or editing reports and anything that sends data to a
+// third party stay the customer's own decisions.
+func decideStaff(p Principal, a Action, r Resource) Decision {
+	if p.Grant == 0 || p.Account == 0 || r.Account != p.Account {
+		return NotFound
+	}
+	switch a {
+	case ReadSite, ReadReport, ReadSettings:
+		return Allow
+	case ManageSites, ManageUsers, ManageAccount:
+		if p.Write {
+			return Allow
+		}
 	}
 	return Forbidden
 }

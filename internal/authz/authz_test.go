@@ -35,6 +35,10 @@ var principals = map[string]Principal{
 	"user's key, sites 1 and 2":   {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}, Key: true, KeySites: []int64{1, 2}},
 	"administrator's key, site 1": {Role: Administrator, Account: 1, User: 10, Key: true, KeySites: []int64{1}},
 	"administrator of account 2":  {Role: Administrator, Account: 2, User: 30},
+	"staff, read grant":           {Role: Staff, Account: 1, Grant: 5},
+	"staff, read-write grant":     {Role: Staff, Account: 1, Grant: 6, Write: true},
+	"staff without a grant":       {Role: Staff, Account: 1, Write: true},
+	"staff's key":                 {Role: Staff, Account: 1, Grant: 6, Write: true, Key: true, KeySites: []int64{1}},
 }
 
 // want: per principal, per action, one letter per column: A(llow),
@@ -55,6 +59,7 @@ var want = map[string]map[Action]string{
 		ManageAccount:        "FNFFFNFNFNN",
 		ConfigureIntegration: "FNFFFNFNFNN",
 		ApproveIntegration:   "FNFFFNFNFNN",
+		ReadSettings:         "FNFFFNFNFNN",
 	},
 	"user, main contact": {
 		ReadSite:             "ANFFFNFNFFN",
@@ -66,6 +71,7 @@ var want = map[string]map[Action]string{
 		ManageAccount:        "FNFFFNFNFFN",
 		ConfigureIntegration: "FNFFFNFNFFN",
 		ApproveIntegration:   "FNFFFNFNFAN",
+		ReadSettings:         "FNFFFNFNFFN",
 	},
 	// a key reads its sites' data within its owner's rights, nothing else
 	"user's key, sites 1 and 2": {
@@ -78,9 +84,29 @@ var want = map[string]map[Action]string{
 		ManageAccount:        "FNFFFNNNNNN",
 		ConfigureIntegration: "FNFFFNNNNNN",
 		ApproveIntegration:   "FNFFFNNNNNN",
+		ReadSettings:         "FNFFFNNNNNN",
 	},
 	"administrator's key, site 1": all("ANANNNNNNNN", "FNFNNNNNNNN"),
 	"administrator of account 2":  all("NNNNNNNNNNA", "NNNNNNNNNNF"),
+	// under a grant: read everything of its account; read-write also
+	// manages it; reports and third parties stay the customer's
+	"staff, read grant":       staff("FFFFFFFFFFN"),
+	"staff, read-write grant": staff("AAAAAAAAAAN"),
+	"staff without a grant":   all("NNNNNNNNNNN", "NNNNNNNNNNN"),
+	"staff's key":             all("NNNNNNNNNNN", "NNNNNNNNNNN"),
+}
+
+// staff is a staff principal's rows: reads allowed in the account, manage
+// actions as given, the rest forbidden.
+func staff(manage string) map[Action]string {
+	m := all("FFFFFFFFFFN", "FFFFFFFFFFN")
+	for _, a := range []Action{ReadSite, ReadReport, ReadSettings} {
+		m[a] = "AAAAAAAAAAN"
+	}
+	for _, a := range []Action{ManageSites, ManageUsers, ManageAccount} {
+		m[a] = manage
+	}
+	return m
 }
 
 // all is the row of every action but ApproveIntegration, and that one's;

@@ -111,6 +111,8 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return errors.New("usage: fjord audit verify | fjord audit keygen FILE")
+	case "staff":
+		return Staff(rest, stdout, stderr)
 	case "stats":
 		return Stats(rest, stdout, stderr)
 	case "bench":
@@ -164,6 +166,9 @@ Commands:
   fjord goal remove DOMAIN ID
   fjord audit verify                 check the audit log's chain and signed checkpoints
   fjord audit keygen FILE            a new key for the audit log's checkpoints
+  fjord staff add --email ADDRESS --role ROLE --trained YYYY-MM-DD [--name NAME]
+                                     a staff member (support, consultant, engineer, head-of-development, dpo) and their set-up link
+  fjord staff list | remove --id N | link --id N | trained --id N --date YYYY-MM-DD
   fjord stats --site DOMAIN [--period today|yesterday|7d|30d|90d] [--json]
   fjord bench ingest                 load harness (see BENCHMARKS.md)
   fjord version

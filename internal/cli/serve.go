@@ -22,6 +22,7 @@ import (
 	"fjord/internal/demo"
 	"fjord/internal/mail"
 	"fjord/internal/report"
+	"fjord/internal/staff"
 	"fjord/internal/store"
 	"fjord/internal/web"
 )
@@ -70,6 +71,12 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		if err := srv.CheckAudit(ctx); err != nil {
 			log.Error("audit log check at start", "err", err)
 		}
+	}
+	if st, ok := eng.st.Accounts.(staff.Store); ok {
+		srv.Staff = &staff.Service{Store: st, Now: time.Now,
+			Rules: staff.Rules{Training: cfg.StaffTraining, MaxGrant: cfg.StaffGrant, MaxConsultantGrant: cfg.StaffConsultantGrant}}
+		srv.StaffSignin = &auth.StaffSignin{Store: st}
+		srv.StaffRanges = cfg.StaffRanges
 	}
 	if cfg.MailOn() {
 		snd, err := mail.New(cfg.Mail())
@@ -241,6 +248,9 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 	purge := func() {
 		if err := srv.PurgeAccounts(ctx); err != nil {
 			srv.Log.Error("purge", "err", err)
+		}
+		if err := srv.StaffJobs(ctx); err != nil {
+			srv.Log.Error("staff jobs", "err", err)
 		}
 		if err := srv.SendWebhooks(ctx); err != nil {
 			srv.Log.Error("webhooks", "err", err)

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"fjord/internal/mail"
@@ -40,6 +41,12 @@ type Config struct {
 	LogLevel          string
 	PublicURL         string // how users reach the server; "" is http://LISTEN
 	AuditKey          string // file of the audit log's checkpoint signing key
+	// The staff console (PRODUCT §7): the ranges it answers from (none:
+	// it answers nobody) and the limits of training and grants.
+	StaffRanges          []netip.Prefix
+	StaffTraining        time.Duration
+	StaffGrant           time.Duration
+	StaffConsultantGrant time.Duration
 	// Mail (off without SMTPHost): see internal/mail.
 	SMTPHost     string
 	SMTPPort     int // 0: the TLS mode's usual port
@@ -98,19 +105,9 @@ var Settings = []Setting{
 		return nil
 	}},
 	{"trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For is believed; empty trusts none", func(c *Config, v string) error {
-		c.TrustedProxies = nil
-		for _, f := range strings.Split(v, ",") {
-			f = strings.TrimSpace(f)
-			if f == "" {
-				continue
-			}
-			p, err := ParsePrefix(f)
-			if err != nil {
-				return err
-			}
-			c.TrustedProxies = append(c.TrustedProxies, p)
-		}
-		return nil
+		ps, err := parsePrefixes(v)
+		c.TrustedProxies = ps
+		return err
 	}},
 	{"duckdb-memory-limit", "512MB", "memory limit of the embedded DuckDB event store", func(c *Config, v string) error {
 		c.DuckDBMemoryLimit = v
@@ -147,6 +144,29 @@ var Settings = []Setting{
 	{"audit-key", "", "file holding the Ed25519 key that signs the audit log's checkpoints (make one with fjord audit keygen FILE); empty: no checkpoints, so a cut tail of the log cannot be detected", func(c *Config, v string) error {
 		c.AuditKey = v
 		return nil
+	}},
+	{"staff-ranges", "", "comma-separated CIDR ranges (the operator's VPN) the staff console at /staff/ answers from; from anywhere else, and when empty, every /staff/ path is 404", func(c *Config, v string) error {
+		ps, err := parsePrefixes(v)
+		c.StaffRanges = ps
+		return err
+	}},
+	{"staff-training-days", "92", "days a staff member's security and privacy training counts (at most 92, one quarter); after it, no access to customer accounts", func(c *Config, v string) error {
+		d, err := wholeDays(v, 92)
+		c.StaffTraining = d
+		return err
+	}},
+	{"staff-grant-hours", "24", "the longest access grant of staff other than consultants, in hours (at most 24)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 24 {
+			return errors.New("want a whole number of hours from 1 to 24")
+		}
+		c.StaffGrant = time.Duration(n) * time.Hour
+		return nil
+	}},
+	{"staff-consultant-days", "14", "the longest access grant of a consultant, in days (at most 14)", func(c *Config, v string) error {
+		d, err := wholeDays(v, 14)
+		c.StaffConsultantGrant = d
+		return err
 	}},
 	{"smtp-host", "", "SMTP server for the mail Fjord sends (sign-in notices, password reset links); empty: no mail", func(c *Config, v string) error {
 		if strings.ContainsAny(v, " /@") {
@@ -203,6 +223,32 @@ var Settings = []Setting{
 		}
 		return errors.New("want debug, info, warn or error")
 	}},
+}
+
+// parsePrefixes reads a comma-separated list of CIDR ranges.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := ParsePrefix(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// wholeDays reads a number of days from 1 to max.
+func wholeDays(v string, max int) (time.Duration, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, fmt.Errorf("want a whole number of days from 1 to %d", max)
+	}
+	return time.Duration(n) * 24 * time.Hour, nil
 }
 
 // ParsePrefix parses a CIDR range, or a single address as its /32 or /128.

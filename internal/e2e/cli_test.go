@@ -325,3 +325,73 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Fatalf("verify after an edit: %s", out)
 	}
 }
+
+// TestStaffCommands: fjord staff add, list, trained, link and remove, on
+// the data dir and through a running server, whose console then answers
+// the set-up link from its staff ranges only; every change is in the
+// audit log with the operator as actor.
+func TestStaffCommands(t *testing.T) {
+	dir := t.TempDir()
+	out := fjord(t, "staff", "add", "--email", "Ann@Fjord.test", "--name", "Ann", "--role", "engineer", "--trained", "2026-11-20", "--data-dir", dir)
+	if !strings.Contains(out, "staff member 1 added (engineer)") || !strings.Contains(out, "/staff/setup/") {
+		t.Fatalf("add: %s", out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", "--email", "b@fjord.test", "--role", "boss", "--trained", "2026-11-20"}, "unknown staff role"},
+		{[]string{"add", "--email", "b@fjord.test", "--role", "dpo", "--trained", "20.11.2026"}, "YYYY-MM-DD"},
+		{[]string{"add", "--email", "b@fjord.test", "--role", "dpo"}, "usage"},
+		{[]string{"add", "--email", "ann@fjord.test", "--role", "dpo", "--trained", "2026-11-20"}, "already exists"},
+		{[]string{"trained", "--id", "1", "--date", "2999-01-01"}, "future"},
+		{[]string{"remove", "--id", "7"}, "not found"},
+		{[]string{"promote", "--id", "1"}, "usage"},
+	} {
+		args := append(append([]string{"staff"}, c.args...), "--data-dir", dir)
+		if out := fjordFails(t, nil, args...); !strings.Contains(out, c.want) {
+			t.Errorf("%v: %s, want %q", c.args, out, c.want)
+		}
+	}
+	fjord(t, "staff", "trained", "--id", "1", "--date", "2026-11-25", "--data-dir", dir)
+	if out := fjord(t, "staff", "list", "--data-dir", dir); !strings.Contains(out, "ann@fjord.test") || !strings.Contains(out, "2026-11-25") || !strings.Contains(out, "false") {
+		t.Fatalf("list: %s", out)
+	}
+	s := startServer(t, dir, "--staff-ranges", "127.0.0.0/8")
+	out = fjord(t, "staff", "link", "--id", "1", "--data-dir", dir)
+	i := strings.Index(out, "/staff/setup/")
+	if i < 0 {
+		t.Fatalf("link: %s", out)
+	}
+	link := strings.TrimSpace(out[i:])
+	resp, err := http.Get("http://" + s.Addr + link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the set-up page from the staff ranges: %d", resp.StatusCode)
+	}
+	fjord(t, "staff", "remove", "--id", "1", "--data-dir", dir)
+	resp, err = http.Get("http://" + s.Addr + link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("the set-up page of a removed member: %d", resp.StatusCode)
+	}
+	s.Stop()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "accounts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var actions string
+	if err := db.QueryRow(`SELECT group_concat(action, ' ') FROM (SELECT action FROM audit_log WHERE actor = 'operator' ORDER BY seq)`).Scan(&actions); err != nil {
+		t.Fatal(err)
+	}
+	if actions != "staff.add staff.trained staff.link staff.remove" {
+		t.Fatalf("the operator's actions in the audit log: %q", actions)
+	}
+}

@@ -25,6 +25,15 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
+// RequestError names what is wrong in an access request.
+type RequestError struct{ Msg string }
+
+func (e *RequestError) Error() string { return e.Msg }
+
+func requestError(format string, args ...any) error {
+	return &RequestError{fmt.Sprintf(format, args...)}
+}
+
 // Request asks for access to an account. The member must be trained; the
 // reason is required; the duration at most the role's limit.
 func (s *Service) Request(ctx context.Context, m Member, account int64, reason string, scope Scope, d time.Duration) (Grant, error) {
@@ -35,17 +44,17 @@ func (s *Service) Request(ctx context.Context, m Member, account int64, reason s
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
-		return Grant{}, errors.New("a reason (the ticket) is required")
+		return Grant{}, requestError("a reason (the ticket) is required")
 	case utf8.RuneCountInString(reason) > maxReasonRunes:
-		return Grant{}, fmt.Errorf("the reason is longer than %d characters", maxReasonRunes)
-	case strings.ContainsFunc(reason, func(r rune) bool { return r < ' ' }):
-		return Grant{}, errors.New("the reason must be one line of text")
+		return Grant{}, requestError("the reason is longer than %d characters", maxReasonRunes)
+	case strings.ContainsFunc(reason, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return Grant{}, requestError("the reason must be one line of text")
 	}
 	if _, err := ParseScope(string(scope)); err != nil {
-		return Grant{}, err
+		return Grant{}, &RequestError{err.Error()}
 	}
 	if lim := s.Rules.GrantLimit(m.Role); d <= 0 || d > lim {
-		return Grant{}, fmt.Errorf("a %s's grant lasts at most %v (asked: %v)", m.Role, lim, d)
+		return Grant{}, requestError("a %s's grant lasts at most %v (asked: %v)", m.Role, lim, d)
 	}
 	return s.Store.RequestGrant(ctx, Grant{Staff: m.ID, Account: account, Reason: reason, Scope: scope, Duration: d, Requested: now})
 }

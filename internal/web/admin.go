@@ -22,9 +22,19 @@ import (
 // guardAdmin serves h to a signed-in Administrator of their own account;
 // anyone else gets 404, as if the pages did not exist.
 func (s *Server) guardAdmin(h http.Handler) http.Handler {
-	return s.guardSignedIn(false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.guardSignedIn(false, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := viewerOf(r)
-		if authz.Decide(v.p, authz.ManageAccount, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
+		// looking is reading the settings; anything else manages them
+		act := authz.ManageAccount
+		if safeMethod(r.Method) {
+			act = authz.ReadSettings
+		}
+		if authz.Decide(v.p, act, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
+			if v.staff != nil {
+				v.staff.refused = true
+				s.securityEvent(r, EventStaffRefused, v.user.AccountID, staffActorName(v.staff.member),
+					fmt.Sprintf("%s %s: outside the scope of grant %d", r.Method, truncate(r.URL.Path, 100), v.staff.grant.ID))
+			}
 			http.NotFound(w, r)
 			return
 		}
@@ -66,6 +76,7 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 <label for="site-tz">Time zone <small>(IANA name)</small></label><input id="site-tz" name="timezone" value="UTC" required>
 <button type="submit">Add site</button></form></section>
 <p><a href="/admin/integrations">Outbound integrations</a>: what sends data to third parties, and its approval.</p>
+<p><a href="/admin/staff-access">Staff access</a>: every access of our staff to this account, and why.</p>
 <section class="card"><h2>Account settings</h2>
 <form class="stack" method="post" action="/admin/account"><input type="hidden" name="csrf" value="{{$.CSRF}}">
 <label><input type="checkbox" name="require_second_factor" value="1"{{if .RequireSecondFactor}} checked{{end}}> Everyone must sign in with a second factor</label>

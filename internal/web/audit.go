@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"fjord/internal/audit"
 )
@@ -70,7 +71,11 @@ func (s *Server) ctlAuditVerify(w http.ResponseWriter, r *http.Request) {
 // to record is logged: the action has happened.
 func (s *Server) record(r *http.Request, account int64, action, target, detail string) {
 	actor := "anonymous"
-	if v := viewerOf(r); v != nil {
+	if v := viewerOf(r); v != nil && v.staff != nil {
+		// a staff request is one entry, written when it is answered
+		v.staff.did = append(v.staff.did, strings.TrimSpace(action+" "+target+" "+detail))
+		return
+	} else if v != nil {
 		actor = fmt.Sprintf("user:%d", v.user.ID)
 	}
 	s.recordAs(r, actor, account, action, target, detail)

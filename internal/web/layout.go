@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"html/template"
 	"net/http"
 
@@ -16,8 +17,11 @@ var layoutTmpl = template.Must(template.New("layout").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><header class="top"><h1><span class="brand">Fjord</span> · {{.Title}}</h1>
-<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a>{{end}}</nav>
-<form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>
+{{if .Acting}}<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/admin">Administration</a> <a href="/staff/">Staff console</a></nav>
+<form class="signout" method="post" action="/staff/act/stop"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Stop acting</button></form></header>
+<p class="notice" role="status" id="acting">{{.Acting}}</p>
+{{else}}<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a>{{end}}</nav>
+<form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>{{end}}
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}{{if .Notice}}<p class="notice" role="status">{{.Notice}}</p>{{end}}
 <main>{{block "content" .}}{{end}}</main></div></body></html>`))
 
@@ -30,12 +34,17 @@ func pageTemplate(content string) *template.Template {
 type pageData struct {
 	Title, User, CSRF, Error, Notice string
 	Admin                            bool
+	Acting                           string // staff acting under a grant: which, and that it is recorded
 	Data                             any
 }
 
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, code int, t *template.Template, p pageData) {
 	if v := viewerOf(r); v != nil {
 		p.User, p.CSRF, p.Admin = v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin
+		if a := v.staff; a != nil {
+			p.Acting = fmt.Sprintf("Staff access to %s under grant #%d (%s) until %s UTC: every request is recorded and shown to the account's Administrators.",
+				v.account.Name, a.grant.ID, a.grant.Scope, a.grant.Expires.Format("2006-01-02 15:04"))
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)

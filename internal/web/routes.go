@@ -20,14 +20,26 @@ const (
 	// second factor (a pending session); POST must carry its CSRF token.
 	PermSecondFactor Permission = "second-factor"
 	// PermSignedIn: a signed-in user; a state-changing request must carry
-	// the session's CSRF token.
+	// the session's CSRF token. Staff never (their own things: keys, the
+	// second factor, sign-out).
 	PermSignedIn Permission = "signed-in"
-	// PermReadSite: a signed-in user whom authz allows to read the site
-	// named by the path's {domain}; anyone else gets 404.
+	// PermAccount: a signed-in user, or a staff member acting in the
+	// account under a valid access grant (each request audited with the
+	// grant's id); the handler asks authz about what it shows.
+	PermAccount Permission = "account"
+	// PermReadSite: a signed-in user, or acting staff, whom authz allows to
+	// read the site named by the path's {domain}; anyone else gets 404.
 	PermReadSite Permission = "read-site"
-	// PermAdmin: a signed-in Administrator, on their own account; anyone
+	// PermAdmin: a signed-in Administrator on their own account, or staff
+	// acting in it (reading; changing with a read-write grant); anyone
 	// else gets 404. Each action then asks authz about what it touches.
 	PermAdmin Permission = "admin"
+	// PermStaffPage: the staff console's sign-in and set-up pages, only
+	// from the staff ranges (elsewhere a plain 404 and a security event).
+	PermStaffPage Permission = "staff-page"
+	// PermStaff: a signed-in staff member, only from the staff ranges; a
+	// state-changing request must carry the staff session's CSRF token.
+	PermStaff Permission = "staff"
 	// PermStatsAPI: the Stats API: a valid API key as Authorization:
 	// Bearer; what the key may read is then authz's decision per site and
 	// report (404 for anything else), and it never writes.

@@ -25,6 +25,7 @@ import (
 	"fjord/internal/ingest/journal"
 	"fjord/internal/mail"
 	"fjord/internal/report"
+	"fjord/internal/staff"
 	"fjord/internal/store"
 )
 
@@ -44,9 +45,14 @@ type Server struct {
 	Mail           *mail.Outbox // nil: no mail (no notices, no reset by mail)
 	PublicURL      string       // the start of the links handed out
 	Audit          *audit.Log   // nil: no audit log
-	WebhookClient  *http.Client // sends integrations' webhooks; nil: public addresses only (tests set their own)
-	Now            func() time.Time
-	Version        string
+	// The staff console and staff acting in accounts (nil Staff: none; the
+	// console answers only from StaffRanges).
+	Staff         *staff.Service
+	StaffSignin   *auth.StaffSignin
+	StaffRanges   []netip.Prefix
+	WebhookClient *http.Client // sends integrations' webhooks; nil: public addresses only (tests set their own)
+	Now           func() time.Time
+	Version       string
 
 	ready    atomic.Bool
 	Counters Counters
@@ -85,6 +91,8 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /admin/sites", PermAdmin, s.adminAddSite)
 	m.Handle("POST /admin/sites/{id}/settings", PermAdmin, s.adminSiteSettings)
 	m.Handle("POST /admin/account", PermAdmin, s.adminSettings)
+	m.Handle("GET /admin/staff-access", PermAdmin, s.staffAccessPage)
+	m.Handle("GET /admin/staff-access.csv", PermAdmin, s.staffAccessCSV)
 	m.Handle("GET /admin/integrations", PermAdmin, s.integrationsPage)
 	m.Handle("POST /admin/integrations", PermAdmin, s.addIntegration)
 	m.Handle("POST /admin/integrations/{id}/approve", PermAdmin, s.approveIntegration)
@@ -94,16 +102,29 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /account/2fa/enrol", PermSignedIn, s.enrolPost)
 	m.Handle("POST /account/2fa/recovery", PermSignedIn, s.recoveryPost)
 	m.Handle("POST /account/2fa/disable", PermSignedIn, s.disablePost)
-	m.Handle("GET /{$}", PermSignedIn, s.overview)
+	m.Handle("GET /{$}", PermAccount, s.overview)
 	m.Handle("GET /dashboard/{domain}", PermReadSite, s.dashboard)
 	m.Handle("GET /dashboard/{domain}/export", PermReadSite, s.export)
 	m.Handle("GET /dashboard/{domain}/realtime", PermReadSite, s.dashRealtime)
-	m.Handle("GET /dashboard/go", PermSignedIn, s.dashboardGo)
-	m.Handle("GET /reports/{id}", PermSignedIn, s.savedReportPage)
+	m.Handle("GET /dashboard/go", PermAccount, s.dashboardGo)
+	m.Handle("GET /reports/{id}", PermAccount, s.savedReportPage)
 	m.Handle("POST /dashboard/{domain}/reports", PermReadSite, s.saveView)
 	m.Handle("GET /keys", PermSignedIn, s.keysPage)
 	m.Handle("POST /keys", PermSignedIn, s.keysCreate)
 	m.Handle("POST /keys/{id}/revoke", PermSignedIn, s.keysRevoke)
+	m.Handle("GET /staff/signin", PermStaffPage, s.staffSigninForm)
+	m.Handle("POST /staff/signin", PermStaffPage, s.staffSigninPost)
+	m.Handle("GET /staff/setup/{token}", PermStaffPage, s.staffSetupForm)
+	m.Handle("POST /staff/setup", PermStaffPage, s.staffSetupPost)
+	m.Handle("GET /staff/{$}", PermStaff, s.staffHome)
+	m.Handle("POST /staff/signout", PermStaff, s.staffSignout)
+	m.Handle("POST /staff/grants", PermStaff, s.staffRequest)
+	m.Handle("POST /staff/grants/{id}/approve", PermStaff, s.staffApprove)
+	m.Handle("POST /staff/grants/{id}/revoke", PermStaff, s.staffRevoke)
+	m.Handle("POST /staff/grants/{id}/act", PermStaff, s.staffAct)
+	m.Handle("POST /staff/act/stop", PermStaff, s.staffActStop)
+	m.Handle("GET /staff/tooling", PermStaff, s.staffTooling)
+	m.Handle("/staff/", PermStaffPage, http.NotFound)
 	m.Handle("GET /static/{file}", PermPublic, s.static)
 	m.Handle("GET /api/openapi.json", PermPublic, s.openapi)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
@@ -137,6 +158,8 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("GET /apikeys", PermOperator, s.ctlAPIKeys)
 	m.Handle("POST /apikeys", PermOperator, s.ctlCreateAPIKey)
 	m.Handle("POST /apikeys/{id}/revoke", PermOperator, s.ctlRevokeAPIKey)
+	m.Handle("GET /staff", PermOperator, s.ctlStaffList)
+	m.Handle("POST /staff", PermOperator, s.ctlStaff)
 	return m
 }
 
@@ -149,11 +172,17 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 	case PermSecondFactor:
 		return s.guardPending(h)
 	case PermSignedIn:
-		return s.guardSignedIn(false, h)
+		return s.guardSignedIn(false, false, h)
+	case PermAccount:
+		return s.guardSignedIn(false, true, h)
 	case PermAdmin:
 		return s.guardAdmin(h)
 	case PermReadSite:
-		return s.guardSignedIn(true, h)
+		return s.guardSignedIn(true, true, h)
+	case PermStaffPage:
+		return s.guardStaffRange(h)
+	case PermStaff:
+		return s.guardStaff(h)
 	case PermStatsAPI:
 		return s.guardAPIKey(h)
 	}

@@ -41,6 +41,9 @@ type viewer struct {
 	session store.Session
 	account store.Account
 	p       authz.Principal
+	// staff: a staff member acting under a grant (user is then a stand-in
+	// with the account's id and no user id)
+	staff *staffActor
 }
 
 // mustEnrol: the account requires a second factor the user has not set
@@ -91,8 +94,10 @@ func (s *Server) signedIn(r *http.Request, use bool) (*viewer, error) {
 
 // guardSignedIn serves h to a signed-in user (and with site, only for a
 // site they may read, else 404); a state-changing request must carry the
-// session's CSRF token.
-func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
+// session's CSRF token. With staffOK, a staff member acting under a grant
+// is served too (when no user is signed in), and the request is written
+// to the audit log with the grant's id.
+func (s *Server) guardSignedIn(site, staffOK bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pageHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
@@ -104,6 +109,12 @@ func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
 			s.Log.Error("session", "err", err)
 			http.Error(w, "checking the session failed", 500)
 			return
+		}
+		if v == nil && staffOK {
+			var answered bool
+			if v, answered = s.actingStaff(w, r); answered && v == nil {
+				return
+			}
 		}
 		if v == nil || v.session.Pending {
 			if !poll && safeMethod(r.Method) {
@@ -138,10 +149,20 @@ func (s *Server) guardSignedIn(site bool, h http.Handler) http.Handler {
 			}
 			// unknown and not allowed read the same
 			if err != nil || authz.Decide(v.p, authz.ReadSite, authz.Resource{Kind: authz.Site, Account: st.AccountID, Site: st.ID}) != authz.Allow {
+				if v.staff != nil {
+					s.securityEvent(r, EventStaffRefused, st.AccountID, staffActorName(v.staff.member),
+						fmt.Sprintf("%s %s: not in the account of grant %d", r.Method, truncate(r.URL.Path, 100), v.staff.grant.ID))
+				}
 				http.NotFound(w, r)
 				return
 			}
 			ctx = context.WithValue(ctx, siteKey, st)
+		}
+		if v.staff != nil {
+			sw := &statusWriter{ResponseWriter: w}
+			h.ServeHTTP(sw, r.WithContext(ctx))
+			s.staffEntry(r, v.staff, sw.status)
+			return
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})

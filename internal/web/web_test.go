@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"fjord/internal/enrich"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/staff"
 	"fjord/internal/store"
 	"fjord/internal/store/duckdb"
 	"fjord/internal/store/sqlite"
@@ -425,12 +427,27 @@ func TestRoutesEnforcePermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// staff: one signed in and acting in no account, one acting in Acme's
+	// under a read grant
+	e.withStaff("127.0.0.0/8")
+	_, idleStaff := e.staffMember(t, "idle@fjord.test", staff.Support, e.clock.now())
+	_, actingStaff := e.staffMember(t, "acting@fjord.test", staff.Support, e.clock.now())
+	_, approver := e.staffMember(t, "hod@fjord.test", staff.HeadOfDevelopment, e.clock.now())
+	g := e.askGrant(t, actingStaff, u.AccountID, "read", 2)
+	if code, body := e.staffPost(t, approver, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != 200 {
+		t.Fatalf("approve: %d\n%s", code, body)
+	}
+	if code, body := e.staffPost(t, actingStaff, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("act: %d\n%s", code, body)
+	}
 	fill := strings.NewReplacer("{domain}", "site.test", "{id}", "1", "{token}", "x", "{file}", "dashboard.css", "{$}", "")
-	ask := func(method, path, cookie string) (int, string) {
+	ask := func(method, path string, cookies ...*http.Cookie) (int, string) {
 		req, _ := http.NewRequest(method, e.http.URL+path, strings.NewReader(""))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if cookie != "" {
-			req.AddCookie(sessionOf(cookie))
+		for _, c := range cookies {
+			if c != nil {
+				req.AddCookie(c)
+			}
 		}
 		resp, err := noRedirect.Do(req)
 		if err != nil {
@@ -440,36 +457,57 @@ func TestRoutesEnforcePermissions(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("Location")
 	}
 	type probe struct {
-		who, cookie string
-		code        int
-		location    string // its prefix
+		who      string
+		cookie   *http.Cookie
+		code     int
+		location string // its prefix
+	}
+	routes := func(fn func(method, path string, perm Permission)) {
+		for _, r := range e.srv.Handler().Routes {
+			method, pattern, ok := strings.Cut(r.Pattern, " ")
+			if !ok { // a pattern for every method
+				method, pattern = "GET", r.Pattern
+			}
+			fn(method, fill.Replace(pattern), r.Perm)
+		}
 	}
 	checked := 0
-	for _, r := range e.srv.Handler().Routes {
-		method, pattern, _ := strings.Cut(r.Pattern, " ")
-		path := fill.Replace(pattern)
+	routes(func(method, path string, perm Permission) {
 		// signed-in routes send a GET to the sign-in and refuse the rest
-		refused := func(who, cookie, to string) probe {
+		refused := func(who string, cookie *http.Cookie, to string) probe {
 			if method == "GET" {
 				return probe{who, cookie, http.StatusSeeOther, to}
 			}
 			return probe{who, cookie, http.StatusUnauthorized, ""}
 		}
 		var probes []probe
-		switch r.Perm {
-		case PermSignedIn, PermReadSite, PermAdmin:
-			probes = append(probes, refused("nobody", "", "/signin?next="), refused("a pending session", pendingToken, "/signin/2fa?next="))
-			if r.Perm == PermAdmin && method == "GET" {
-				probes = append(probes, probe{"a User", userSession, http.StatusNotFound, ""})
+		switch perm {
+		case PermSignedIn, PermAccount, PermReadSite, PermAdmin:
+			probes = append(probes, refused("nobody", nil, "/signin?next="), refused("a pending session", sessionOf(pendingToken), "/signin/2fa?next="))
+			if perm == PermAdmin && method == "GET" {
+				probes = append(probes, probe{"a User", sessionOf(userSession), http.StatusNotFound, ""})
+			}
+			if perm == PermSignedIn {
+				// a user's own things are never staff's, grant or not
+				probes = append(probes, refused("staff acting in no account", idleStaff, "/signin?next="), refused("staff acting under a grant", actingStaff, "/signin?next="))
+			} else {
+				probes = append(probes, probe{"staff acting in no account", idleStaff, http.StatusForbidden, ""})
 			}
 		case PermSecondFactor:
-			probes = append(probes, probe{"nobody", "", http.StatusSeeOther, "/signin"}, probe{"a full session", userSession, http.StatusSeeOther, "/signin"})
+			probes = append(probes, probe{"nobody", nil, http.StatusSeeOther, "/signin"}, probe{"a full session", sessionOf(userSession), http.StatusSeeOther, "/signin"})
 		case PermStatsAPI:
-			probes = append(probes, probe{"a session without a key", e.cookie, http.StatusUnauthorized, ""})
-		case PermPublic, PermPage:
-			continue
+			probes = append(probes, probe{"a session without a key", sessionOf(e.cookie), http.StatusUnauthorized, ""})
+		case PermStaff:
+			if method == "GET" {
+				probes = append(probes, probe{"a customer's session", sessionOf(e.cookie), http.StatusSeeOther, "/staff/signin"})
+			} else {
+				probes = append(probes, probe{"a customer's session", sessionOf(e.cookie), http.StatusUnauthorized, ""},
+					probe{"staff without the CSRF token", idleStaff, http.StatusForbidden, ""})
+			}
+		case PermPublic, PermPage, PermStaffPage:
+			return
 		default:
-			t.Fatalf("%s: permission %q has no check here", r.Pattern, r.Perm)
+			t.Fatalf("%s %s: permission %q has no check here", method, path, perm)
 		}
 		for _, p := range probes {
 			code, loc := ask(method, path, p.cookie)
@@ -478,22 +516,35 @@ func TestRoutesEnforcePermissions(t *testing.T) {
 			}
 			checked++
 		}
-	}
+	})
 	// POST routes of Administrators: a User (with the session's CSRF
-	// token) gets 404
+	// token) gets 404, and so does staff under a read grant
 	csrf, _ := e.form(t, "/account/2fa", sessionOf(userSession))
-	for _, r := range e.srv.Handler().Routes {
-		method, pattern, _ := strings.Cut(r.Pattern, " ")
-		if r.Perm != PermAdmin || method != "POST" {
-			continue
+	staffCSRF, _ := e.form(t, "/staff/", actingStaff)
+	routes(func(method, path string, perm Permission) {
+		if perm != PermAdmin || method != "POST" {
+			return
 		}
-		resp, _ := e.submit(t, fill.Replace(pattern), url.Values{"csrf": {csrf}}, sessionOf(userSession))
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("POST %s as a User: %d, want 404", pattern, resp.StatusCode)
+		if resp, _ := e.submit(t, path, url.Values{"csrf": {csrf}}, sessionOf(userSession)); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s as a User: %d, want 404", path, resp.StatusCode)
+		}
+		if resp, _ := e.submit(t, path, url.Values{"csrf": {staffCSRF}}, actingStaff); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s as staff under a read grant: %d, want 404", path, resp.StatusCode)
+		}
+		checked += 2
+	})
+	// from outside the staff ranges every staff route is a plain 404
+	e.withStaff("10.8.0.0/16")
+	routes(func(method, path string, perm Permission) {
+		if perm != PermStaff && perm != PermStaffPage {
+			return
+		}
+		if code, _ := ask(method, path, idleStaff); code != http.StatusNotFound {
+			t.Errorf("%s %s from outside the staff ranges: %d, want 404", method, path, code)
 		}
 		checked++
-	}
-	if checked < 40 {
+	})
+	if checked < 80 {
 		t.Fatalf("only %d checks: the route table is smaller than expected", checked)
 	}
 }

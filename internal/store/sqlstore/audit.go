@@ -78,3 +78,10 @@ func (a *Accounts) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) 
 		return c, err
 	}, `SELECT seq, hash, at, signature FROM audit_checkpoints ORDER BY seq`)
 }
+
+// StaffAccess lists the audit entries of staff under a grant in an
+// account, newest first, at most limit (access transparency, §7.5).
+func (a *Accounts) StaffAccess(ctx context.Context, account int64, limit int) ([]audit.Entry, error) {
+	return list(ctx, a.DB, "staff access", scanAudit, a.q(`SELECT `+auditCols+` FROM audit_log
+		WHERE account_id = ? AND grant_id <> 0 ORDER BY seq DESC LIMIT ?`), account, limit)
+}

@@ -1,0 +1,429 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"fjord/internal/audit"
+	"fjord/internal/auth"
+	"fjord/internal/ingest/journal"
+	"fjord/internal/staff"
+)
+
+// withStaff turns the staff console on, answering from ranges.
+func (e *testEnv) withStaff(ranges ...string) {
+	st := e.srv.Accounts.(staff.Store)
+	e.srv.Staff = &staff.Service{Store: st, Now: e.clock.now}
+	e.srv.StaffSignin = &auth.StaffSignin{Store: st, Now: e.clock.now}
+	e.srv.StaffRanges = nil
+	for _, r := range ranges {
+		e.srv.StaffRanges = append(e.srv.StaffRanges, netip.MustParsePrefix(r))
+	}
+}
+
+var staffSecretField = regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`)
+
+// staffMember adds a staff member trained at trained, who sets up their
+// sign-in through the set-up page and signs in; it returns their id and
+// console session cookie.
+func (e *testEnv) staffMember(t *testing.T, email string, role staff.Role, trained time.Time) (int64, *http.Cookie) {
+	t.Helper()
+	res, err := RunStaffCommand(context.Background(), e.srv.StaffSignin, e.srv.Audit, StaffCommand{Verb: "add", Email: email, Role: string(role), Trained: trained.Format("2006-01-02")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page := e.getAs(t, "", res.Link)
+	m := staffSecretField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("set-up page has no key:\n%s", page)
+	}
+	csrf, cookies := e.form(t, res.Link)
+	resp, body := e.submit(t, "/staff/setup", url.Values{"csrf": {csrf}, "token": {strings.TrimPrefix(res.Link, "/staff/setup/")}, "secret": {m[1]},
+		"password": {testPassword}, "password2": {testPassword}, "code": {auth.TOTPCode(m[1], e.clock.now())}}, cookies...)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("set-up: %d\n%s", resp.StatusCode, body)
+	}
+	// a code is good once: sign in with the next one
+	e.clock.advance(30 * time.Second)
+	csrf, cookies = e.form(t, "/staff/signin")
+	resp, body = e.submit(t, "/staff/signin", url.Values{"csrf": {csrf}, "email": {email}, "password": {testPassword}, "code": {auth.TOTPCode(m[1], e.clock.now())}}, cookies...)
+	c := cookieOf(resp, staffCookie)
+	if resp.StatusCode != http.StatusSeeOther || c == nil || c.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("staff sign-in: %d %+v\n%s", resp.StatusCode, c, body)
+	}
+	return res.Member.ID, &http.Cookie{Name: staffCookie, Value: c.Value}
+}
+
+// staffPost posts a console form as the holder of the staff cookie.
+func (e *testEnv) staffPost(t *testing.T, c *http.Cookie, path string, form url.Values) (int, string) {
+	t.Helper()
+	csrf, _ := e.form(t, "/staff/", c)
+	form.Set("csrf", csrf)
+	resp, body := e.submit(t, path, form, c)
+	return resp.StatusCode, body
+}
+
+// staffGet GETs a page with the staff cookie (and no customer session).
+func (e *testEnv) staffGet(t *testing.T, c *http.Cookie, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.http.URL+path, nil)
+	req.AddCookie(c)
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	fmt.Fprint(&b, resp.Header.Get("Location"))
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, b.String()
+}
+
+var grantID = regexp.MustCompile(`grant #(\d+)`)
+
+// askGrant asks for a grant as c's holder and returns its id.
+func (e *testEnv) askGrant(t *testing.T, c *http.Cookie, account int64, scope string, hours int) int64 {
+	t.Helper()
+	code, body := e.staffPost(t, c, "/staff/grants", url.Values{"account": {fmt.Sprint(account)}, "reason": {"TICKET-7 customer asks why numbers dropped"},
+		"scope": {scope}, "hours": {fmt.Sprint(hours)}})
+	m := grantID.FindStringSubmatch(body)
+	if code != http.StatusCreated || m == nil {
+		t.Fatalf("ask for a grant: %d\n%s", code, body)
+	}
+	var id int64
+	fmt.Sscan(m[1], &id)
+	return id
+}
+
+// auditSince lists the audit entries after seq.
+func (e *testEnv) auditSince(t *testing.T, seq int64) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	if err := e.srv.Audit.Store.Entries(context.Background(), seq+1, func(en audit.Entry) error {
+		out = append(out, en)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (e *testEnv) lastSeq(t *testing.T) int64 {
+	t.Helper()
+	last, err := e.srv.Audit.Store.LastEntry(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return last.Seq
+}
+
+// events counts the security events of a kind raised so far.
+func (e *testEnv) events(kind string) int {
+	return strings.Count(e.logs.String(), "kind="+kind+" ")
+}
+
+// TestStaffConsoleAddressRule: the console answers only from its ranges,
+// with the client address from X-Forwarded-For only when the peer is a
+// trusted proxy; from elsewhere every /staff/ path is the 404 of a path
+// that does not exist, and a security event.
+func TestStaffConsoleAddressRule(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.withStaff("10.8.0.0/16")
+	get := func(path, xff string) (int, string) {
+		req, _ := http.NewRequest("GET", e.http.URL+path, nil)
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		return resp.StatusCode, b.String()
+	}
+	_, unknown := get("/no-such-page", "")
+	outside := func(name, xff string) {
+		t.Helper()
+		before := e.events(EventStaffOutside)
+		for _, p := range []string{"/staff/", "/staff/signin", "/staff/setup/abc", "/staff/tooling", "/staff/no-such-page"} {
+			if code, body := get(p, xff); code != 404 || body != unknown {
+				t.Fatalf("%s: %s answered %d %q, want the plain 404 %q", name, p, code, body, unknown)
+			}
+		}
+		if got := e.events(EventStaffOutside) - before; got != 5 {
+			t.Fatalf("%s: %d security events, want 5", name, got)
+		}
+	}
+	inside := func(name, xff string) {
+		t.Helper()
+		if code, body := get("/staff/signin", xff); code != 200 || !strings.Contains(body, `action="/staff/signin"`) {
+			t.Fatalf("%s: sign-in page %d\n%s", name, code, body)
+		}
+		if code, _ := get("/staff/", xff); code != http.StatusSeeOther {
+			t.Fatalf("%s: console without a session %d, want 303 to sign-in", name, code)
+		}
+	}
+	// the test's peer is 127.0.0.1, not a trusted proxy: its header is not believed
+	outside("peer outside", "")
+	outside("header from an untrusted peer", "10.8.0.5")
+	e.srv.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	inside("through a trusted proxy", "10.8.0.5")
+	outside("through a trusted proxy from outside", "198.51.100.7")
+	outside("a forged first hop", "10.8.0.5, 198.51.100.7")
+	inside("a chain of trusted proxies", "10.8.0.5, 127.0.0.2")
+	outside("a garbled header", "10.8.0.5, not-an-address")
+	e.srv.TrustedProxies = nil
+	e.withStaff("127.0.0.0/8")
+	inside("peer inside", "")
+	e.withStaff()
+	outside("no ranges configured", "")
+	if strings.Contains(e.logs.String(), "198.51.100.7") || strings.Contains(e.logs.String(), "10.8.0.5") {
+		t.Fatal("a client address is in the logs")
+	}
+}
+
+// TestStaffAccessUnderGrant: a staff member opens a customer account only
+// under an approved grant of theirs, within its scope, until it expires;
+// every request there is exactly one audit entry with the grant's id, and
+// every request without a valid grant (none, another account, wrong
+// scope, expired, lapsed training) is refused, is not in the log, and
+// raises a security event.
+func TestStaffAccessUnderGrant(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.withStaff("127.0.0.0/8")
+	ctx := context.Background()
+	acme := e.user(t, "admin@acme.test").AccountID
+	other := e.user(t, "admin@other.test").AccountID
+	annID, ann := e.staffMember(t, "ann@fjord.test", staff.Support, e.clock.now())
+	_, bob := e.staffMember(t, "bob@fjord.test", staff.Engineer, e.clock.now())
+	_, hod := e.staffMember(t, "hod@fjord.test", staff.HeadOfDevelopment, e.clock.now())
+
+	refused := func(name string, c *http.Cookie, method, path string, code int) {
+		t.Helper()
+		seq, before := e.lastSeq(t), e.events(EventStaffRefused)
+		var got int
+		if method == "GET" {
+			got, _ = e.staffGet(t, c, path)
+		} else {
+			got, _ = e.staffPost(t, c, path, url.Values{"domain": {"sneaky.test"}, "timezone": {"UTC"}})
+		}
+		if got != code {
+			t.Fatalf("%s: %s %s answered %d, want %d", name, method, path, got, code)
+		}
+		if n := e.events(EventStaffRefused) - before; n != 1 {
+			t.Fatalf("%s: %d security events, want 1", name, n)
+		}
+		for _, en := range e.auditSince(t, seq) {
+			if en.Actor == fmt.Sprintf("staff:%d", annID) && en.Account != 0 {
+				t.Fatalf("%s: a refused request is in the audit log: %+v", name, en)
+			}
+		}
+	}
+	// entries checks that each request made by do writes exactly one entry,
+	// by Ann, in Acme's account, with the grant's id
+	entries := func(name string, grant int64, do func() int, wantCode int, action string) audit.Entry {
+		t.Helper()
+		seq := e.lastSeq(t)
+		if code := do(); code != wantCode {
+			t.Fatalf("%s: %d, want %d", name, code, wantCode)
+		}
+		got := e.auditSince(t, seq)
+		if len(got) != 1 || got[0].Grant != grant || got[0].Actor != fmt.Sprintf("staff:%d", annID) || got[0].Account != acme || got[0].Action != action {
+			t.Fatalf("%s: audit entries %+v, want one %s by staff:%d under grant %d in account %d", name, got, action, annID, grant, acme)
+		}
+		return got[0]
+	}
+
+	// no grant yet
+	refused("no grant", ann, "GET", "/dashboard/site.test", http.StatusForbidden)
+	refused("no grant", ann, "GET", "/", http.StatusForbidden)
+
+	// four eyes: nobody approves their own request, not even the head of
+	// development; an engineer approves nothing
+	own := e.askGrant(t, hod, acme, "read", 2)
+	if code, body := e.staffPost(t, hod, fmt.Sprintf("/staff/grants/%d/approve", own), url.Values{}); code != http.StatusForbidden || !strings.Contains(body, "their own access request") {
+		t.Fatalf("own approval: %d\n%s", code, body)
+	}
+	g := e.askGrant(t, ann, acme, "read", 2)
+	if code, _ := e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != http.StatusForbidden {
+		t.Fatalf("approval by a support member: %d", code)
+	}
+	if code, _ := e.staffPost(t, bob, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != http.StatusForbidden {
+		t.Fatalf("approval by an engineer: %d", code)
+	}
+	refused("acting under a grant not approved", ann, "POST", fmt.Sprintf("/staff/grants/%d/act", g), http.StatusForbidden)
+	if code, body := e.staffPost(t, hod, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != 200 {
+		t.Fatalf("approval: %d\n%s", code, body)
+	}
+	if code, _ := e.staffPost(t, bob, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{}); code != http.StatusForbidden {
+		t.Fatalf("Bob acting under Ann's grant: %d", code)
+	}
+	if code, _ := e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("act: %d", code)
+	}
+
+	// in scope: one entry per request
+	get := func(path string) func() int {
+		return func() int { code, _ := e.staffGet(t, ann, path); return code }
+	}
+	entries("overview", g, get("/"), 200, "staff.read")
+	en := entries("dashboard", g, get("/dashboard/site.test?period=7d"), 200, "staff.read")
+	if en.Target != "GET /dashboard/site.test?period=7d" || !strings.Contains(en.Detail, "status 200") {
+		t.Fatalf("entry %+v", en)
+	}
+	entries("a hidden site of the account", g, get("/dashboard/hidden.test"), 200, "staff.read")
+	entries("the account's settings", g, get("/admin"), 200, "staff.read")
+	entries("an export", g, get("/dashboard/site.test/export?panel=pages&format=csv"), 200, "staff.read")
+	code, page := e.staffGet(t, ann, "/admin")
+	if code != 200 || !strings.Contains(page, `id="acting"`) || !strings.Contains(page, fmt.Sprintf("grant #%d", g)) {
+		t.Fatalf("the pages do not say staff is acting: %d", code)
+	}
+
+	// outside the grant: another account, a change under a read grant
+	refused("another account's site", ann, "GET", "/dashboard/other.test", http.StatusNotFound)
+	refused("a change under a read grant", ann, "POST", "/admin/sites", http.StatusNotFound)
+	if _, err := e.srv.Accounts.SiteByDomain(ctx, "sneaky.test"); err == nil {
+		t.Fatal("a read grant added a site")
+	}
+	// a user's own pages are never staff's
+	if code, _ := e.staffGet(t, ann, "/keys"); code != http.StatusSeeOther {
+		t.Fatalf("keys page as staff: %d, want the sign-in", code)
+	}
+
+	// read-write: a change is one entry, naming what was done
+	gw := e.askGrant(t, ann, acme, "read-write", 1)
+	e.staffPost(t, hod, fmt.Sprintf("/staff/grants/%d/approve", gw), url.Values{})
+	e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", gw), url.Values{})
+	en = entries("adding a site", gw, func() int {
+		code, _ := e.staffPost(t, ann, "/admin/sites", url.Values{"domain": {"added-by-staff.test"}, "timezone": {"UTC"}})
+		return code
+	}, http.StatusOK, "staff.change")
+	if !strings.Contains(en.Detail, "site.add") || !strings.Contains(en.Detail, "added-by-staff.test") {
+		t.Fatalf("the entry does not say what was done: %+v", en)
+	}
+	refused("another account under read-write", ann, "GET", "/dashboard/other.test", http.StatusNotFound)
+	_ = other
+
+	// expiry: an hour and a minute later the read-write grant is over
+	// (the console session, idle for at most 30 minutes, is kept alive)
+	for _, d := range []time.Duration{25 * time.Minute, 25 * time.Minute, 11 * time.Minute} {
+		e.staffGet(t, ann, "/staff/")
+		e.clock.advance(d)
+	}
+	refused("an expired grant", ann, "GET", "/dashboard/site.test", http.StatusForbidden)
+	// back under the read grant, until her training lapses
+	e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{})
+	entries("dashboard again", g, get("/dashboard/site.test"), 200, "staff.read")
+	if err := e.srv.Staff.Store.SetStaffTrained(ctx, annID, e.clock.now().AddDate(0, 0, -93)); err != nil {
+		t.Fatal(err)
+	}
+	refused("lapsed training", ann, "GET", "/dashboard/site.test", http.StatusForbidden)
+	if code, body := e.staffPost(t, ann, "/staff/grants", url.Values{"account": {fmt.Sprint(acme)}, "reason": {"T-8"}, "scope": {"read"}, "hours": {"1"}}); code != http.StatusForbidden || !strings.Contains(body, "training") {
+		t.Fatalf("a request with lapsed training: %d\n%s", code, body)
+	}
+	// the chain still verifies with every entry above
+	if _, err := audit.Verify(ctx, e.srv.Audit.Store, e.srv.auditPublic()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStaffTooling: production tooling is for engineers and the head of
+// development only.
+func TestStaffTooling(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.withStaff("127.0.0.0/8")
+	for _, c := range []struct {
+		role staff.Role
+		code int
+	}{{staff.Support, 404}, {staff.Consultant, 404}, {staff.DPO, 404}, {staff.Engineer, 200}, {staff.HeadOfDevelopment, 200}} {
+		_, cookie := e.staffMember(t, string(c.role)+"@fjord.test", c.role, e.clock.now())
+		code, body := e.staffGet(t, cookie, "/staff/tooling")
+		if code != c.code || code == 200 && !strings.Contains(body, "Verified") {
+			t.Errorf("%s: tooling %d, want %d\n%s", c.role, code, c.code, body)
+		}
+	}
+}
+
+// TestAccessTransparency: an Administrator sees every staff access to
+// their account (who, role, when, what, why, grant), newest first and as
+// CSV, and nothing of other accounts; a User sees none of it.
+func TestAccessTransparency(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.withStaff("127.0.0.0/8")
+	acme := e.user(t, "admin@acme.test").AccountID
+	other := e.user(t, "admin@other.test").AccountID
+	_, ann := e.staffMember(t, "ann@fjord.test", staff.Consultant, e.clock.now())
+	_, dpo := e.staffMember(t, "dpo@fjord.test", staff.DPO, e.clock.now())
+	// a reason a spreadsheet would run, to check the CSV neutralises it
+	ask := func(account int64, reason string) int64 {
+		code, body := e.staffPost(t, ann, "/staff/grants", url.Values{"account": {fmt.Sprint(account)}, "reason": {reason}, "scope": {"read"}, "hours": {"3"}})
+		m := grantID.FindStringSubmatch(body)
+		if code != http.StatusCreated || m == nil {
+			t.Fatalf("ask: %d", code)
+		}
+		var id int64
+		fmt.Sscan(m[1], &id)
+		e.staffPost(t, dpo, fmt.Sprintf("/staff/grants/%d/approve", id), url.Values{})
+		e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", id), url.Values{})
+		return id
+	}
+	ga := ask(acme, "=HYPERLINK(\"http://evil.example\") TICKET-1")
+	e.staffGet(t, ann, "/dashboard/site.test?period=30d")
+	e.staffGet(t, ann, "/dashboard/hidden.test")
+	ask(other, "TICKET-2 for Other")
+	e.staffGet(t, ann, "/dashboard/other.test")
+
+	code, page := e.getAs(t, e.cookie, "/admin/staff-access")
+	if code != 200 {
+		t.Fatalf("staff access page: %d", code)
+	}
+	for _, want := range []string{"ann@fjord.test (consultant)", "/dashboard/site.test?period=30d", "/dashboard/hidden.test", "TICKET-1",
+		fmt.Sprintf("#%d, read, 3h0m0s", ga), "dpo@fjord.test (dpo)", "staff.grant.request", "staff.grant.approve"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "other.test") || strings.Contains(page, "TICKET-2") {
+		t.Error("Acme's page shows an access to another account")
+	}
+	if strings.Index(page, "/dashboard/hidden.test") > strings.Index(page, "/dashboard/site.test?period=30d") {
+		t.Error("not newest first")
+	}
+	// Other's Administrator sees their own access, not Acme's
+	otherSession := e.signIn(t, "admin@other.test")
+	if _, p := e.getAs(t, otherSession, "/admin/staff-access"); !strings.Contains(p, "TICKET-2") || strings.Contains(p, "TICKET-1") || strings.Contains(p, "site.test") {
+		t.Error("Other's page is wrong")
+	}
+	// a User sees none of it
+	userSession := e.signIn(t, "user@acme.test")
+	for _, p := range []string{"/admin/staff-access", "/admin/staff-access.csv"} {
+		if code, _ := e.getAs(t, userSession, p); code != 404 {
+			t.Errorf("a User got %s: %d", p, code)
+		}
+	}
+	code, csvBody := e.getAs(t, e.cookie, "/admin/staff-access.csv")
+	if code != 200 || !strings.Contains(csvBody, "'=HYPERLINK") || strings.Contains(csvBody, ",=HYPERLINK") || strings.Contains(csvBody, "TICKET-2") {
+		t.Fatalf("CSV: %d\n%s", code, csvBody)
+	}
+	if lines := strings.Count(strings.TrimSpace(csvBody), "\n"); lines != 4 { // request, approval, two pages
+		t.Fatalf("CSV has %d rows, want 4\n%s", lines, csvBody)
+	}
+}
