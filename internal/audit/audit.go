@@ -200,6 +200,19 @@ type Report struct {
 // Verify checks the whole chain from the first entry and every checkpoint
 // against pub; the first break is a *BreakError.
 func Verify(ctx context.Context, st Store, pub ed25519.PublicKey) (Report, error) {
+	return verify(ctx, st, pub, false)
+}
+
+// VerifyTail checks what no signature covers yet: the chain from the last
+// signed checkpoint's entry (which must still be the one signed) to the
+// end, with every checkpoint's signature. The server runs it at start and
+// hourly, before it signs a new checkpoint, so that it never signs a tail
+// that was rewritten; fjord audit verify checks the whole chain.
+func VerifyTail(ctx context.Context, st Store, pub ed25519.PublicKey) (Report, error) {
+	return verify(ctx, st, pub, true)
+}
+
+func verify(ctx context.Context, st Store, pub ed25519.PublicKey, tail bool) (Report, error) {
 	cps, err := st.Checkpoints(ctx)
 	if err != nil {
 		return Report{}, err
@@ -214,24 +227,37 @@ func Verify(ctx context.Context, st Store, pub ed25519.PublicKey) (Report, error
 		r.LastSigned = max(r.LastSigned, c.Seq)
 	}
 	r.Checkpoints = len(cps)
-	prev := Entry{}
-	err = st.Entries(ctx, 1, func(e Entry) error {
+	from := int64(1)
+	if tail && r.LastSigned > 0 {
+		from = r.LastSigned
+	}
+	var prev Entry
+	first := true
+	err = st.Entries(ctx, from, func(e Entry) error {
 		switch {
+		case first && e.Seq != from:
+			return &BreakError{from, fmt.Sprintf("missing (the next entry is %d)", e.Seq)}
+		case first && from > 1:
+			// the start of a tail: its link back is covered by the signature
 		case e.Seq != prev.Seq+1:
 			return &BreakError{prev.Seq + 1, fmt.Sprintf("missing (the next entry is %d)", e.Seq)}
 		case e.Prev != prev.Hash:
 			return &BreakError{e.Seq, "it does not follow the entry before it (an entry was changed, inserted, removed or moved)"}
-		case HashOf(e) != e.Hash:
+		}
+		if HashOf(e) != e.Hash {
 			return &BreakError{e.Seq, "its content does not match its hash (it was changed)"}
 		}
 		if c, ok := bySeq[e.Seq]; ok && c.Hash != e.Hash {
 			return &BreakError{e.Seq, "it differs from what its signed checkpoint holds"}
 		}
-		prev = e
+		prev, first = e, false
 		return nil
 	})
 	if err != nil {
 		return r, err
+	}
+	if first && from > 1 {
+		return r, &BreakError{from, fmt.Sprintf("missing: a signed checkpoint covers entry %d but the log ends before it (the tail was cut)", from)}
 	}
 	r.Entries = prev.Seq
 	if r.LastSigned > prev.Seq {

@@ -140,3 +140,51 @@ func TestParallelWritersKeepOneChain(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 }
+
+// TestVerifyTail: the tail check reads from the last signed checkpoint on
+// and finds what happened there (edits, deletions, a cut, a changed
+// checkpointed entry, a forged signature); what lies before it is the whole
+// check's (fjord audit verify).
+func TestVerifyTail(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		sql    string
+		seq    int64 // 0: the tail check passes
+		reason string
+	}{
+		{"clean", ``, 0, ""},
+		{"edit in the tail", `UPDATE audit_log SET detail = 'x' WHERE seq = 23`, 23, "changed"},
+		{"delete in the tail", `DELETE FROM audit_log WHERE seq = 22`, 22, "missing"},
+		{"edit the checkpointed entry", `UPDATE audit_log SET detail = 'x' WHERE seq = 20`, 20, "changed"},
+		{"delete the checkpointed entry", `DELETE FROM audit_log WHERE seq = 20`, 20, "missing"},
+		{"cut before the last checkpoint", `DELETE FROM audit_log WHERE seq >= 19`, 20, "missing"},
+		{"forge the last checkpoint", `UPDATE audit_checkpoints SET hash = 'x' WHERE seq = 20`, 20, "signature"},
+		{"edit before the last checkpoint", `UPDATE audit_log SET detail = 'x' WHERE seq = 5`, 0, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, raw, pub := newLog(t, 25)
+			if c.sql != "" {
+				if _, err := raw.Exec(c.sql); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := audit.VerifyTail(context.Background(), l.Store, pub)
+			if c.seq == 0 {
+				if err != nil || r.Entries != 25 || r.LastSigned != 20 {
+					t.Fatalf("tail: %+v %v", r, err)
+				}
+				return
+			}
+			var b *audit.BreakError
+			if !errors.As(err, &b) || b.Seq != c.seq || !strings.Contains(b.Reason, c.reason) {
+				t.Fatalf("tail: %v, want a break at %d (%q)", err, c.seq, c.reason)
+			}
+		})
+	}
+	// the edit before the checkpoint is the whole check's to find
+	l, raw, pub := newLog(t, 25)
+	raw.Exec(`UPDATE audit_log SET detail = 'x' WHERE seq = 5`)
+	if _, err := audit.Verify(context.Background(), l.Store, pub); err == nil {
+		t.Fatal("the whole check missed an edit")
+	}
+}
