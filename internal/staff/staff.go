@@ -128,6 +128,20 @@ func (g Grant) Active(now time.Time) bool { return g.State(now) == "active" }
 // RequestTTL: a request nobody approved within a day lapses; ask again.
 const RequestTTL = 24 * time.Hour
 
+// Working hours: staff access outside them, 07:00 to 19:00 UTC on Monday
+// to Friday, is a security event (not refused: an incident at night is
+// real work, but it is looked at).
+const (
+	WorkStart = 7
+	WorkEnd   = 19
+)
+
+// OffHours tells whether t is outside working hours.
+func OffHours(t time.Time) bool {
+	t = t.UTC()
+	return t.Weekday() == time.Saturday || t.Weekday() == time.Sunday || t.Hour() < WorkStart || t.Hour() >= WorkEnd
+}
+
 // Rules are the limits of grants and training, from configuration; the
 // zero Rules are the product's (and the longest allowed).
 type Rules struct {

@@ -7,6 +7,8 @@ const (
 	EventStaffOutside      = "staff.outside"
 	EventStaffRefused      = "staff.refused"
 	EventStaffSigninFailed = "staff.signin_failed"
+	EventStaffOffHours     = "staff.off_hours"
+	EventStaffVolume       = "staff.volume"
 )
 
 // securityEvent records a security event. The detail names no secret and

@@ -58,6 +58,8 @@ type Server struct {
 	Counters Counters
 	perDay   dayCounts
 	resets   resetLimits
+	// staffVolume counts staff requests per grant and hour
+	staffVolume grantVolume
 }
 
 // SetReady marks the server ready for /readyz and /healthz.

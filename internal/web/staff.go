@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/skip2/go-qrcode"
@@ -174,6 +175,13 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 		http.Error(w, "reading the account failed", 500)
 		return nil, true
 	}
+	now := s.Now()
+	if staff.OffHours(now) {
+		s.securityEvent(r, EventStaffOffHours, g.Account, staffActorName(sv.member), fmt.Sprintf("a request under grant %d outside working hours", g.ID))
+	}
+	if s.staffVolume.add(g.ID, now) == StaffVolumePerHour+1 {
+		s.securityEvent(r, EventStaffVolume, g.Account, staffActorName(sv.member), fmt.Sprintf("more than %d requests in an hour under grant %d", StaffVolumePerHour, g.ID))
+	}
 	return &viewer{
 		user:    store.User{AccountID: g.Account, Email: "staff: " + sv.member.Email, Role: "staff"},
 		session: store.Session{CSRF: sv.session.CSRF},
@@ -190,6 +198,29 @@ func (s *Server) staffRefusal(w http.ResponseWriter, r *http.Request, why error)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusForbidden)
 	fmt.Fprintf(w, "Refused: %v.\nAsk for an access grant that covers this in the staff console at /staff/.\n", why)
+}
+
+// StaffVolumePerHour: more requests than this under one grant within a
+// clock hour are a security event (a person reads far fewer pages; a
+// script copying the account does not).
+const StaffVolumePerHour = 300
+
+// grantVolume counts requests per grant in the current clock hour.
+type grantVolume struct {
+	mu   sync.Mutex
+	hour time.Time
+	n    map[int64]int
+}
+
+// add counts a request under grant at now and returns the hour's count.
+func (v *grantVolume) add(grant int64, now time.Time) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if h := now.Truncate(time.Hour); !h.Equal(v.hour) || v.n == nil {
+		v.hour, v.n = h, map[int64]int{}
+	}
+	v.n[grant]++
+	return v.n[grant]
 }
 
 func staffActorName(m staff.Member) string { return fmt.Sprintf("staff:%d", m.ID) }

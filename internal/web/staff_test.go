@@ -506,3 +506,41 @@ func FuzzStaffForms(f *testing.F) {
 		}
 	})
 }
+
+// TestStaffOffHoursAndVolume: staff access outside working hours, and
+// more than StaffVolumePerHour requests in an hour under one grant, are
+// served but raise security events (the volume one once per hour).
+func TestStaffOffHoursAndVolume(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.withStaff("127.0.0.0/8")
+	// next Saturday, 03:00 UTC
+	now := time.Now().UTC()
+	sat := time.Date(now.Year(), now.Month(), now.Day(), 3, 0, 0, 0, time.UTC)
+	for sat.Weekday() != time.Saturday || !sat.After(now) {
+		sat = sat.AddDate(0, 0, 1)
+	}
+	e.clock.advance(sat.Sub(now))
+	acme := e.user(t, "admin@acme.test").AccountID
+	_, ann := e.staffMember(t, "ann@fjord.test", staff.Support, e.clock.now())
+	_, dpo := e.staffMember(t, "dpo@fjord.test", staff.DPO, e.clock.now())
+	g := e.askGrant(t, ann, acme, "read", 2)
+	e.staffPost(t, dpo, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{})
+	e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{})
+	if code, _ := e.staffGet(t, ann, "/"); code != 200 {
+		t.Fatalf("off hours: %d, want 200 (recorded, not refused)", code)
+	}
+	if n := e.events(EventStaffOffHours); n != 1 {
+		t.Fatalf("%d off-hours events, want 1", n)
+	}
+	for i := 1; i < StaffVolumePerHour+5; i++ {
+		if code, _ := e.staffGet(t, ann, "/admin/staff-access"); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	if n := e.events(EventStaffVolume); n != 1 {
+		t.Fatalf("%d volume events, want 1", n)
+	}
+	if staff.OffHours(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) || !staff.OffHours(time.Date(2026, 12, 2, 19, 0, 0, 0, time.UTC)) {
+		t.Fatal("working hours are wrong")
+	}
+}
