@@ -139,9 +139,9 @@ type Store interface {
 	CountSecurityEvents(ctx context.Context, kind, subject string, since time.Time) (int, time.Time, error)
 	// PurgeSecurityEvents deletes events before a time.
 	PurgeSecurityEvents(ctx context.Context, before time.Time) (int64, error)
-	// OpenAlert is the newest unresolved alert of a rule and subject last
-	// seen at or after seenSince; store.ErrNotFound when there is none.
-	OpenAlert(ctx context.Context, rule, subject string, seenSince time.Time) (Alert, error)
+	// LatestAlert is the newest alert of a rule and subject, resolved or
+	// not; store.ErrNotFound when there is none.
+	LatestAlert(ctx context.Context, rule, subject string) (Alert, error)
 	AddAlert(ctx context.Context, a Alert) (Alert, error)
 	// AlertSeen adds one event to an alert, seen at a time.
 	AlertSeen(ctx context.Context, id int64, at time.Time) error
@@ -289,14 +289,19 @@ func (m *Monitor) Record(ctx context.Context, e Event) error {
 
 func (m *Monitor) apply(ctx context.Context, r Rule, e Event) error {
 	subject := e.Subject()
-	open, err := m.Store.OpenAlert(ctx, r.Name, subject, e.Time.Add(-m.quiet()))
-	if err == nil {
-		return m.Store.AlertSeen(ctx, open.ID, e.Time)
-	}
-	if !errors.Is(err, store.ErrNotFound) {
+	since := e.Time.Add(-r.Window)
+	latest, err := m.Store.LatestAlert(ctx, r.Name, subject)
+	switch {
+	case err == nil && latest.Open() && !latest.Last.Before(e.Time.Add(-m.quiet())):
+		return m.Store.AlertSeen(ctx, latest.ID, e.Time)
+	case err == nil && !latest.Last.Before(since):
+		// what the last alert counted (or saw until it was resolved) is
+		// not counted again
+		since = latest.Last.Add(time.Millisecond)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	n, first, err := m.Store.CountSecurityEvents(ctx, r.Kind, subject, e.Time.Add(-r.Window))
+	n, first, err := m.Store.CountSecurityEvents(ctx, r.Kind, subject, since)
 	if err != nil {
 		return err
 	}

@@ -60,14 +60,14 @@ func scanAlert(row interface{ Scan(...any) error }) (secmon.Alert, error) {
 	return al, nil
 }
 
-func (a *Accounts) OpenAlert(ctx context.Context, rule, subject string, seenSince time.Time) (secmon.Alert, error) {
+func (a *Accounts) LatestAlert(ctx context.Context, rule, subject string) (secmon.Alert, error) {
 	al, err := scanAlert(a.DB.QueryRowContext(ctx, a.q(`SELECT `+alertCols+` FROM security_alerts
-		WHERE rule = ? AND subject = ? AND last_at >= ? AND resolved_at IS NULL ORDER BY id DESC LIMIT 1`), rule, subject, store.Millis(seenSince)))
+		WHERE rule = ? AND subject = ? ORDER BY id DESC LIMIT 1`), rule, subject))
 	if errors.Is(err, sql.ErrNoRows) {
-		return al, fmt.Errorf("open alert of %s: %w", rule, store.ErrNotFound)
+		return al, fmt.Errorf("alert of %s: %w", rule, store.ErrNotFound)
 	}
 	if err != nil {
-		return al, fmt.Errorf("open alert of %s: %w", rule, err)
+		return al, fmt.Errorf("alert of %s: %w", rule, err)
 	}
 	return al, nil
 }
