@@ -11,6 +11,7 @@ package secmon
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,6 +199,10 @@ type Monitor struct {
 // DefaultQuiet is the quiet period of alerts, stated in the README.
 const DefaultQuiet = time.Hour
 
+// EventRetention is how long events are kept: far longer than any rule's
+// window, long enough to look back at an incident.
+const EventRetention = 90 * 24 * time.Hour
+
 func (m *Monitor) now() time.Time {
 	if m.Now != nil {
 		return m.Now().UTC().Truncate(time.Millisecond)
@@ -370,4 +376,48 @@ func clip(s string, n int) string {
 		return string(r[:n]) + "…"
 	}
 	return s
+}
+
+// KeyFile reads the pseudonym key from path, making a new random one
+// (readable by its owner only) when the file does not exist. It lives in
+// the data dir, not in the database, so that a copy of the database alone
+// cannot map pseudonyms back to networks.
+func KeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("secmon key %s: %d bytes, want 32 (remove it to make a new one)", path, len(b))
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("secmon key: %w", err)
+	}
+	// written whole to a temporary file, then linked into place: a
+	// second process starting at once reads a whole key or makes none
+	b = make([]byte, 32)
+	rand.Read(b)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("secmon key: %w", err)
+	}
+	defer os.Remove(tmp)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp, path)
+	}
+	if errors.Is(err, os.ErrExist) {
+		return KeyFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secmon key %s: %w", path, err)
+	}
+	return b, nil
 }

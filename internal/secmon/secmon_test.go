@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -367,3 +368,22 @@ func (l *lockedBuilder) String() string {
 }
 
 func newLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func TestKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secmon.key")
+	k1, err := secmon.KeyFile(path)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("new key: %d bytes, %v", len(k1), err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	if k2, err := secmon.KeyFile(path); err != nil || string(k2) != string(k1) {
+		t.Fatalf("read again: %v", err)
+	}
+	os.WriteFile(path, []byte("short"), 0o600)
+	if _, err := secmon.KeyFile(path); err == nil || !strings.Contains(err.Error(), "want 32") {
+		t.Fatalf("a damaged key: %v", err)
+	}
+}

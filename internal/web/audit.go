@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"fjord/internal/audit"
+	"fjord/internal/secmon"
 )
 
 // The audit log on the server: verified at start and hourly, with a
@@ -21,8 +22,8 @@ func (s *Server) auditPublic() ed25519.PublicKey {
 }
 
 // CheckAudit signs a checkpoint over the newest entry and verifies the
-// chain; a break is logged as a security event (until the security
-// monitor exists) and returned.
+// chain; a break is logged, recorded as a security event (which alerts
+// the operator) and returned.
 func (s *Server) CheckAudit(ctx context.Context) error {
 	if s.Audit == nil {
 		return nil
@@ -36,6 +37,11 @@ func (s *Server) CheckAudit(ctx context.Context) error {
 	var b *audit.BreakError
 	if errors.As(err, &b) {
 		s.Log.Error("security event: the audit log is broken", "entry", b.Seq, "reason", b.Reason)
+		if s.Security != nil {
+			if rerr := s.Security.Record(ctx, secmon.Event{Kind: secmon.AuditBroken, Actor: "system", Detail: b.Error()}); rerr != nil {
+				s.Log.Error("security event", "kind", secmon.AuditBroken, "err", rerr)
+			}
+		}
 		return err
 	}
 	if err == nil {

@@ -16,7 +16,7 @@ var layoutTmpl = template.Must(template.New("layout").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><header class="top"><h1><span class="brand">Fjord</span> · {{.Title}}</h1>
-<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a>{{end}}</nav>
+<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a> <a href="/incidents">Incidents</a>{{end}}</nav>
 <form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}{{if .Notice}}<p class="notice" role="status">{{.Notice}}</p>{{end}}
 <main>{{block "content" .}}{{end}}</main></div></body></html>`))

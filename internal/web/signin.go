@@ -316,10 +316,12 @@ func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
 	var locked *auth.LockedError
 	switch {
 	case errors.Is(err, auth.ErrBadCredentials):
+		s.signinRefused(r, formValue(r, "email"), err)
 		page.Error = "Wrong e-mail address or password."
 		s.renderSignin(w, http.StatusUnauthorized, page)
 		return
 	case errors.As(err, &locked):
+		s.signinRefused(r, formValue(r, "email"), err)
 		page.Error = locked.Error() + "."
 		s.renderSignin(w, http.StatusTooManyRequests, page)
 		return
