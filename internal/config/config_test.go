@@ -240,3 +240,25 @@ func TestSecuritySettings(t *testing.T) {
 		t.Fatalf("check: %s", p)
 	}
 }
+
+// FuzzSecurityTxtSettings: a contact or language the settings accept can
+// never add a line or a field to security.txt.
+func FuzzSecurityTxtSettings(f *testing.F) {
+	f.Add("mailto:security@example.com")
+	f.Add("https://example.com/report\nPolicy: https://evil.example")
+	f.Add("mailto:a@b.c\rExpires: 2099")
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckContactURI(s) == nil && (strings.ContainsAny(s, "\r\n\x00 ") || !(strings.HasPrefix(s, "mailto:") || strings.HasPrefix(s, "https://"))) {
+			t.Fatalf("contact %q accepted", s)
+		}
+		c, err := Load("", map[string]string{"security-contact": s, "security-languages": s, "security-policy": s}, func(string) string { return "" })
+		if err != nil {
+			return
+		}
+		for _, v := range append(append(c.SecurityContact, c.SecurityLanguages...), c.SecurityPolicy) {
+			if strings.ContainsAny(v, "\r\n") {
+				t.Fatalf("%q accepted with a line break", v)
+			}
+		}
+	})
+}

@@ -146,13 +146,12 @@ func (s *Server) adminResolveAlert(w http.ResponseWriter, r *http.Request) {
 	s.renderAdmin(w, r, 200, "", a.Name()+" is marked resolved.", nil)
 }
 
-var incidentsTmpl = pageTemplate(`{{with .Data}}
+var incidentsTmpl = pageTemplate(`
 <p>Security incidents that affected your organisation's account, as Fjord's data protection officer recorded them. Each update was also mailed to the account's Administrators and main contact.</p>
-{{range .}}<section class="card" id="{{.Name}}"><h2>{{.Name}}: {{.Title}}</h2>
+{{range .Data}}<section class="card" id="{{.Name}}"><h2>{{.Name}}: {{.Title}}</h2>
 <p>{{if .Closed.IsZero}}<strong>Open</strong> since {{.Opened.Format "2006-01-02 15:04 UTC"}}{{else}}Closed {{.Closed.Format "2006-01-02 15:04 UTC"}}{{end}}</p>
 <ol class="timeline">{{range .Entries}}<li><time>{{.Time.Format "2006-01-02 15:04 UTC"}}</time> · {{.Kind}}<p class="entry">{{.Text}}</p></li>{{end}}</ol></section>
-{{else}}<p>No incidents have affected this account.</p>{{end}}
-{{end}}`)
+{{else}}<p>No incidents have affected this account.</p>{{end}}`)
 
 // incidentsPage lists the incidents of the viewer's account, each
 // without the other accounts it affected. Administrators only: incidents
