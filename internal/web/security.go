@@ -53,6 +53,13 @@ func (s *Server) signinRefused(r *http.Request, email string, err error) {
 	if errors.As(err, &locked) {
 		e.Kind, e.Detail = secmon.SigninThrottled, "the person is locked out"
 		if locked.Address {
+			// refused before any work, so an address over its limit
+			// could send them as fast as it likes: at most one event per
+			// network a minute, so that it cannot make us write a row per
+			// request (its alert is open by then anyway)
+			if !s.addrEvents.allow(e.Actor, 1, time.Minute, s.now()) {
+				return
+			}
 			e.Detail = "the address is over its limit of failed sign-ins"
 			s.securityEvent(r, e)
 			return

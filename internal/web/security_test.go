@@ -416,3 +416,51 @@ func TestSecurityTxt(t *testing.T) {
 		t.Errorf("Canonical over http:\n%s", body)
 	}
 }
+
+// TestAddressLimitEventsBounded: sign-ins refused by the per-address
+// limit (refused before any work) write at most one event per network a
+// minute, however many arrive; failures of unknown addresses count for
+// the network.
+func TestAddressLimitEventsBounded(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	c := fromLoopback(40)
+	csrf, cookies := e.form(t, "/signin")
+	for i := 0; i < auth.AddrLimit+30; i++ {
+		req, _ := http.NewRequest("POST", e.http.URL+"/signin", strings.NewReader(url.Values{"csrf": {csrf}, "email": {fmt.Sprintf("nobody%d@acme.test", i)}, "password": {"x"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	db := e.srv.Accounts.(*sqlstore.Accounts).DB
+	var n int
+	db.QueryRow(`SELECT COUNT(*) FROM security_events WHERE kind = ? AND detail LIKE '%over its limit%'`, secmon.SigninThrottled).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d address-limit events, want 1", n)
+	}
+	// the 20 failures (unknown addresses, so counted for the network)
+	// opened one alert, the refusals another
+	if l, _ := e.srv.Security.Store.Alerts(ctx, secmon.AlertFilter{OpenOnly: true}); len(l) != 2 || l[0].Rule != "signin-throttled" || l[1].Rule != "signin-failures" ||
+		l[1].Count != auth.AddrLimit || l[0].Account != 0 || l[0].Subject != l[1].Subject || !strings.HasPrefix(l[0].Subject, "net:") {
+		t.Fatalf("alerts %+v", l)
+	}
+	e.clock.advance(time.Minute)
+	req, _ := http.NewRequest("POST", e.http.URL+"/signin", strings.NewReader(url.Values{"csrf": {csrf}, "email": {"x@acme.test"}, "password": {"x"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, ck := range cookies {
+		req.AddCookie(ck)
+	}
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	db.QueryRow(`SELECT COUNT(*) FROM security_events WHERE detail LIKE '%over its limit%'`).Scan(&n)
+	if n != 2 {
+		t.Fatalf("a minute later: %d events, want 2", n)
+	}
+}

@@ -55,6 +55,9 @@ type Server struct {
 	Counters Counters
 	perDay   dayCounts
 	resets   resetLimits
+	// addrEvents bounds the security events of addresses over their
+	// sign-in limit
+	addrEvents windowLimit
 }
 
 // SetReady marks the server ready for /readyz and /healthz.
