@@ -113,6 +113,28 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: fjord audit verify | fjord audit keygen FILE")
 	case "staff":
 		return Staff(rest, stdout, stderr)
+	case "alerts":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "list":
+				return AlertsList(rest[1:], stdout, stderr)
+			case "resolve":
+				return AlertsResolve(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord alerts list [--open] [--account N] | fjord alerts resolve ID")
+	case "incident":
+		if len(rest) > 0 {
+			switch rest[0] {
+			case "open":
+				return IncidentOpen(rest[1:], stdout, stderr)
+			case "update", "close":
+				return IncidentEntry(rest[0], rest[1:], stdout, stderr)
+			case "list":
+				return IncidentList(rest[1:], stdout, stderr)
+			}
+		}
+		return errors.New("usage: fjord incident open --account N --title T --description D | fjord incident update ID TEXT | fjord incident close ID TEXT | fjord incident list")
 	case "stats":
 		return Stats(rest, stdout, stderr)
 	case "bench":
@@ -169,6 +191,13 @@ Commands:
   fjord staff add --email ADDRESS --role ROLE --trained YYYY-MM-DD [--name NAME]
                                      a staff member (support, consultant, engineer, head-of-development, dpo) and their set-up link
   fjord staff list | remove --id N | link --id N | trained --id N --date YYYY-MM-DD
+  fjord alerts list [--open] [--account N]   security alerts
+  fjord alerts resolve ID            mark an alert (ALR-42) resolved
+  fjord incident open --account N [--account M ...] --title TITLE --description TEXT
+                                     record an incident; mails the accounts' Administrators
+  fjord incident update ID TEXT      add to an incident's timeline (mailed too)
+  fjord incident close ID TEXT       close an incident with a last word (mailed too)
+  fjord incident list
   fjord stats --site DOMAIN [--period today|yesterday|7d|30d|90d] [--json]
   fjord bench ingest                 load harness (see BENCHMARKS.md)
   fjord version

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"fjord/internal/demo"
 	"fjord/internal/mail"
 	"fjord/internal/report"
+	"fjord/internal/secmon"
 	"fjord/internal/staff"
 	"fjord/internal/store"
 	"fjord/internal/web"
@@ -68,9 +71,6 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		} else {
 			log.Warn("audit-key is not set: the audit log gets no signed checkpoints, so a cut tail would go unseen")
 		}
-		if err := srv.CheckAudit(ctx); err != nil {
-			log.Error("audit log check at start", "err", err)
-		}
 	}
 	if st, ok := eng.st.Accounts.(staff.Store); ok {
 		srv.Staff = &staff.Service{Store: st, Now: time.Now,
@@ -88,6 +88,15 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		log.Info("mail on", "smtp", snd.Addr(), "tls", cfg.Mail().TLS)
 	} else {
 		log.Warn("mail is off (no smtp-host): sign-in lock-out notices and password reset links cannot be sent")
+	}
+
+	if srv.Security, err = newMonitor(cfg, eng, srv.Mail, srv.Audit, log); err != nil {
+		return err
+	}
+	srv.SecurityTxt = web.SecurityTxt{Contact: cfg.SecurityContact, Policy: cfg.SecurityPolicy, Languages: cfg.SecurityLanguages}
+	// checked once the monitor runs, so that a break found at start alerts
+	if err := srv.CheckAudit(ctx); err != nil {
+		log.Error("audit log check at start", "err", err)
 	}
 
 	var signins []demo.SignIn
@@ -121,6 +130,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	srv.PublicURL = cfg.PublicURL
 	if srv.PublicURL == "" {
 		srv.PublicURL = "http://" + linkHost(ln.Addr().String())
+	}
+	if srv.Security != nil {
+		srv.Security.PublicURL = srv.PublicURL
 	}
 	ctl, err := listenControl(cfg.SocketPath())
 	if err != nil {
@@ -258,6 +270,13 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 		if err := srv.CheckAudit(ctx); err != nil {
 			srv.Log.Error("audit log check", "err", err)
 		}
+		if srv.Security != nil {
+			if n, err := srv.Security.Store.PurgeSecurityEvents(ctx, time.Now().Add(-secmon.EventRetention)); err != nil {
+				srv.Log.Error("purge security events", "err", err)
+			} else if n > 0 {
+				srv.Log.Info("deleted old security events", "count", n)
+			}
+		}
 	}
 	dropSalts()
 	purge()
@@ -308,4 +327,29 @@ func linkHost(addr string) string {
 		return net.JoinHostPort("localhost", port)
 	}
 	return addr
+}
+
+// newMonitor builds the security monitor on the account store (nil when
+// the store keeps no security events): alerts go to alert-email through
+// the server's mail and to alert-webhook; client networks are keyed by
+// secmon.key in the data dir.
+func newMonitor(cfg *config.Config, eng *engine, out *mail.Outbox, al *audit.Log, log *slog.Logger) (*secmon.Monitor, error) {
+	st, ok := eng.st.Accounts.(secmon.Store)
+	if !ok {
+		log.Warn("this account store keeps no security events: no security monitoring")
+		return nil, nil
+	}
+	key, err := secmon.KeyFile(filepath.Join(cfg.DataDir, "secmon.key"))
+	if err != nil {
+		return nil, err
+	}
+	m := &secmon.Monitor{Store: st, Accounts: eng.st.Accounts, Mail: out, Audit: al, Log: log, Key: key,
+		AlertEmail: cfg.AlertEmail, Webhook: cfg.AlertWebhook, PublicURL: cfg.PublicURL}
+	if cfg.AlertEmail != "" && out == nil {
+		log.Warn("alert-email is set but mail is off (no smtp-host): alerts are not mailed")
+	}
+	if cfg.AlertEmail == "" && cfg.AlertWebhook == "" {
+		log.Warn("neither alert-email nor alert-webhook is set: security alerts reach the operator only through the log and fjord alerts list")
+	}
+	return m, nil
 }

@@ -62,6 +62,7 @@ func Check(c *Config) []string {
 		}
 	}
 	out = append(out, checkMail(c)...)
+	out = append(out, checkSecurity(c)...)
 	return out
 }
 
@@ -114,4 +115,25 @@ func Redact(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// checkSecurity: alert settings that could not work, and a security.txt
+// that would lack what RFC 9116 wants.
+func checkSecurity(c *Config) []string {
+	var out []string
+	if c.AlertEmail != "" && !c.MailOn() {
+		out = append(out, "alert-email is set but smtp-host is empty, so alerts cannot be mailed: set smtp-host")
+	}
+	for _, contact := range c.SecurityContact {
+		if err := CheckContactURI(contact); err != nil {
+			out = append(out, "security-contact: "+err.Error())
+		}
+	}
+	if len(c.SecurityContact) == 0 && (c.SecurityPolicy != "" || len(c.SecurityLanguages) > 0) {
+		out = append(out, "security-policy or security-languages is set but security-contact is empty, so there is no security.txt: set security-contact")
+	}
+	if len(c.SecurityContact) > 0 && !strings.HasPrefix(c.PublicURL, "https://") {
+		out = append(out, "security-contact is set but public-url is not an https:// URL: security.txt must be served over HTTPS and names its Canonical place from public-url")
+	}
+	return out
 }

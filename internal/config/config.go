@@ -54,6 +54,13 @@ type Config struct {
 	SMTPPassword string
 	SMTPTLS      string
 	MailFrom     string
+	// Security monitoring (PRODUCT §8): where alerts go, and what
+	// /.well-known/security.txt says.
+	AlertEmail        string
+	AlertWebhook      string
+	SecurityContact   []string
+	SecurityPolicy    string
+	SecurityLanguages []string
 }
 
 // Setting describes one setting.
@@ -215,6 +222,63 @@ var Settings = []Setting{
 		c.MailFrom = v
 		return nil
 	}},
+	{"alert-email", "", "e-mail address that receives every security alert (needs smtp-host); empty: none", func(c *Config, v string) error {
+		if v != "" {
+			a, err := netmail.ParseAddress(v)
+			if err != nil || a.Name != "" || strings.ContainsAny(v, "<>") {
+				return errors.New("want one plain e-mail address, e.g. security@example.com")
+			}
+		}
+		c.AlertEmail = v
+		return nil
+	}},
+	{"alert-webhook", "", "URL that receives every security alert as a JSON POST (https, or http to a loopback address); empty: none", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || u.Scheme == "http" && mail.IsLoopback(u.Hostname())) {
+				return errors.New("want an https:// URL (http:// only to a loopback address), without user:password@")
+			}
+		}
+		c.AlertWebhook = v
+		return nil
+	}},
+	{"security-contact", "", "comma-separated mailto: or https: URIs where security issues are reported, for /.well-known/security.txt (RFC 9116); empty: no security.txt", func(c *Config, v string) error {
+		c.SecurityContact = nil
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			if err := CheckContactURI(f); err != nil {
+				return err
+			}
+			c.SecurityContact = append(c.SecurityContact, f)
+		}
+		return nil
+	}},
+	{"security-policy", "", "https: URL of the security policy (vulnerability disclosure), for security.txt", func(c *Config, v string) error {
+		if v != "" {
+			if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(v, " \t\r\n") {
+				return errors.New("want an https:// URL")
+			}
+		}
+		c.SecurityPolicy = v
+		return nil
+	}},
+	{"security-languages", "", "comma-separated language tags of security reports Fjord's operator reads, e.g. en, fi; for security.txt", func(c *Config, v string) error {
+		c.SecurityLanguages = nil
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			if !languageTag(f) {
+				return fmt.Errorf("%q is not a language tag like en or pt-BR", f)
+			}
+			c.SecurityLanguages = append(c.SecurityLanguages, f)
+		}
+		return nil
+	}},
 	{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
 		switch v {
 		case "debug", "info", "warn", "error":
@@ -249,6 +313,54 @@ func wholeDays(v string, max int) (time.Duration, error) {
 		return 0, fmt.Errorf("want a whole number of days from 1 to %d", max)
 	}
 	return time.Duration(n) * 24 * time.Hour, nil
+}
+
+// CheckContactURI: a security contact is a mailto: URI with one plain
+// address, or an https: URL (RFC 9116 §2.5.3).
+func CheckContactURI(s string) error {
+	shown := s
+	if len(shown) > 80 {
+		shown = shown[:80] + "…"
+	}
+	if strings.ContainsAny(s, " \t\r\n<>\"") {
+		return fmt.Errorf("contact %q: want mailto:security@example.com or https://example.com/security, without spaces or quotes", shown)
+	}
+	switch {
+	case strings.HasPrefix(s, "mailto:"):
+		a, err := netmail.ParseAddress(strings.TrimPrefix(s, "mailto:"))
+		if err != nil || a.Name != "" {
+			return fmt.Errorf("contact %q: the mailto: address is not an e-mail address", shown)
+		}
+	case strings.HasPrefix(s, "https://"):
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || u.User != nil {
+			return fmt.Errorf("contact %q: not a usable https:// URL", shown)
+		}
+	default:
+		return fmt.Errorf("contact %q: want a mailto: or https: URI (e.g. mailto:security@example.com)", shown)
+	}
+	return nil
+}
+
+// languageTag: a simple BCP 47 tag (a 2-3 letter language, then up to
+// three subtags of 1-8 letters or digits), enough for security.txt.
+func languageTag(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) > 4 || len(parts[0]) < 2 || len(parts[0]) > 3 {
+		return false
+	}
+	for i, p := range parts {
+		if len(p) < 1 || len(p) > 8 {
+			return false
+		}
+		for _, r := range p {
+			letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+			if !letter && (i == 0 || r < '0' || r > '9') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ParsePrefix parses a CIDR range, or a single address as its /32 or /128.

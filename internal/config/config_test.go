@@ -190,3 +190,75 @@ func TestCheckProbesSMTP(t *testing.T) {
 		t.Fatalf("config check sent %d messages", n)
 	}
 }
+
+// TestSecuritySettings: alert and security.txt settings are checked, and
+// a malformed contact is an error naming it; config check explains the
+// settings that cannot work together.
+func TestSecuritySettings(t *testing.T) {
+	none := func(string) string { return "" }
+	c, err := Load("", map[string]string{"security-contact": "mailto:security@example.com, https://example.com/report",
+		"security-languages": "en, fi, pt-BR", "security-policy": "https://example.com/policy",
+		"alert-email": "ops@example.com", "alert-webhook": "https://alerts.example.com/hook?token=x"}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SecurityContact) != 2 || c.SecurityContact[1] != "https://example.com/report" || len(c.SecurityLanguages) != 3 || c.AlertEmail != "ops@example.com" {
+		t.Fatalf("%+v", c)
+	}
+	for name, f := range map[string]struct {
+		flags map[string]string
+		want  string
+	}{
+		"contact without a scheme": {map[string]string{"security-contact": "security@example.com"}, `contact "security@example.com": want a mailto: or https:`},
+		"http contact":             {map[string]string{"security-contact": "http://example.com"}, "want a mailto: or https:"},
+		"bad mailto":               {map[string]string{"security-contact": "mailto:not an address"}, "without spaces"},
+		"mailto with a name":       {map[string]string{"security-contact": "mailto:Sec<s@example.com>"}, "security-contact"},
+		"https without a host":     {map[string]string{"security-contact": "https://"}, "not a usable https"},
+		"policy over http":         {map[string]string{"security-policy": "http://example.com"}, "security-policy"},
+		"bad language":             {map[string]string{"security-languages": "english!"}, `"english!" is not a language tag`},
+		"alert-email with a name":  {map[string]string{"alert-email": "Ops <ops@example.com>"}, "alert-email"},
+		"webhook over http":        {map[string]string{"alert-webhook": "http://alerts.example.com/"}, "alert-webhook"},
+		"webhook with a password":  {map[string]string{"alert-webhook": "https://u:p@alerts.example.com/"}, "alert-webhook"},
+	} {
+		if _, err := Load("", f.flags, none); err == nil || !strings.Contains(err.Error(), f.want) {
+			t.Errorf("%s: %v, want it to say %q", name, err, f.want)
+		}
+	}
+	if _, err := Load("", map[string]string{"alert-webhook": "http://127.0.0.1:9000/hook"}, none); err != nil {
+		t.Errorf("a loopback http webhook: %v", err)
+	}
+	c, err = Load("", map[string]string{"data-dir": t.TempDir(), "alert-email": "ops@example.com", "security-contact": "mailto:s@example.com"}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := strings.Join(Check(c), "\n")
+	if !strings.Contains(p, "alert-email is set but smtp-host is empty") || !strings.Contains(p, "public-url is not an https:// URL") {
+		t.Fatalf("check: %s", p)
+	}
+	c, _ = Load("", map[string]string{"data-dir": t.TempDir(), "security-languages": "en"}, none)
+	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "security-contact is empty") {
+		t.Fatalf("check: %s", p)
+	}
+}
+
+// FuzzSecurityTxtSettings: a contact or language the settings accept can
+// never add a line or a field to security.txt.
+func FuzzSecurityTxtSettings(f *testing.F) {
+	f.Add("mailto:security@example.com")
+	f.Add("https://example.com/report\nPolicy: https://evil.example")
+	f.Add("mailto:a@b.c\rExpires: 2099")
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckContactURI(s) == nil && (strings.ContainsAny(s, "\r\n\x00 ") || !(strings.HasPrefix(s, "mailto:") || strings.HasPrefix(s, "https://"))) {
+			t.Fatalf("contact %q accepted", s)
+		}
+		c, err := Load("", map[string]string{"security-contact": s, "security-languages": s, "security-policy": s}, func(string) string { return "" })
+		if err != nil {
+			return
+		}
+		for _, v := range append(append(c.SecurityContact, c.SecurityLanguages...), c.SecurityPolicy) {
+			if strings.ContainsAny(v, "\r\n") {
+				t.Fatalf("%q accepted with a line break", v)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -393,5 +394,54 @@ func TestStaffCommands(t *testing.T) {
 	}
 	if actions != "staff.add staff.trained staff.link staff.remove" {
 		t.Fatalf("the operator's actions in the audit log: %q", actions)
+	}
+}
+
+// TestIncidentAndAlertCommands: the operator records an incident without
+// a server and updates, closes and lists it through a running one; bad
+// input names the problem; alerts are listed and an unknown one is not
+// resolved; security.txt comes from the settings.
+func TestIncidentAndAlertCommands(t *testing.T) {
+	dir := t.TempDir()
+	fjord(t, "account", "create", "--name", "Acme Oy", "--admin-email", "boss@acme.example", "--data-dir", dir)
+	fjord(t, "account", "create", "--name", "Other Oy", "--admin-email", "boss@other.example", "--data-dir", dir)
+	if out := fjord(t, "incident", "open", "--account", "1", "--account", "2", "--title", "Lost laptop", "--description", "A laptop was lost.", "--data-dir", dir); !strings.Contains(out, "INC-1 opened for 2 account(s)") {
+		t.Fatalf("incident open: %s", out)
+	}
+	if out := fjordFails(t, nil, "incident", "open", "--account", "9", "--title", "t", "--description", "d", "--data-dir", dir); !strings.Contains(out, "account 9") {
+		t.Fatalf("an unknown account: %s", out)
+	}
+	s := startServer(t, dir, "--security-contact", "mailto:security@fjord.example", "--public-url", "https://fjord.example")
+	if out := fjord(t, "incident", "update", "INC-1", "It was found.", "--data-dir", dir); !strings.Contains(out, "INC-1 updated") {
+		t.Fatalf("incident update: %s", out)
+	}
+	if out := fjordFails(t, nil, "incident", "update", "INC-1", "", "--data-dir", dir); !strings.Contains(out, "text is empty") {
+		t.Fatalf("an empty update: %s", out)
+	}
+	fjord(t, "incident", "close", "INC-1", "Nothing was exposed.", "--data-dir", dir)
+	if out := fjordFails(t, nil, "incident", "close", "INC-1", "again", "--data-dir", dir); !strings.Contains(out, "closed") {
+		t.Fatalf("closing twice: %s", out)
+	}
+	list := fjord(t, "incident", "list", "--data-dir", dir)
+	if !regexp.MustCompile(`INC-1\s+\S+ \S+\s+operator\s+closed \S+ \S+\s+1,2\s+3\s+Lost laptop`).MatchString(list) {
+		t.Fatalf("incident list:\n%s", list)
+	}
+	if out := fjord(t, "alerts", "list", "--open", "--data-dir", dir); !strings.HasPrefix(out, "ALERT") || strings.Contains(out, "ALR-") {
+		t.Fatalf("alerts list: %s", out)
+	}
+	if out := fjordFails(t, nil, "alerts", "resolve", "ALR-5", "--data-dir", dir); !strings.Contains(out, "alert 5") {
+		t.Fatalf("resolving an unknown alert: %s", out)
+	}
+	if out := fjordFails(t, nil, "alerts", "resolve", "five", "--data-dir", dir); !strings.Contains(out, "not an alert id") {
+		t.Fatalf("a bad alert id: %s", out)
+	}
+	resp, err := http.Get("http://" + s.Addr + "/.well-known/security.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "Contact: mailto:security@fjord.example\n") || !strings.Contains(string(b), "Canonical: https://fjord.example/.well-known/security.txt") {
+		t.Fatalf("security.txt: %d\n%s", resp.StatusCode, b)
 	}
 }

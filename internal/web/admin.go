@@ -32,7 +32,7 @@ func (s *Server) guardAdmin(h http.Handler) http.Handler {
 		if authz.Decide(v.p, act, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
 			if v.staff != nil {
 				v.staff.refused = true
-				s.securityEvent(r, EventStaffRefused, v.user.AccountID, staffActorName(v.staff.member),
+				s.staffEvent(r, EventStaffRefused, v.user.AccountID, staffActorName(v.staff.member),
 					fmt.Sprintf("%s %s: outside the scope of grant %d", r.Method, truncate(r.URL.Path, 100), v.staff.grant.ID))
 			}
 			http.NotFound(w, r)
@@ -43,6 +43,11 @@ func (s *Server) guardAdmin(h http.Handler) http.Handler {
 }
 
 var adminTmpl = pageTemplate(`{{with .Data}}
+{{if .Alerts}}<section class="card" id="alerts"><h2>Open security alerts</h2>
+<table class="admin"><thead><tr><th scope="col">Alert</th><th scope="col">What</th><th scope="col">Events</th><th scope="col">First</th><th scope="col">Last</th><th scope="col"></th></tr></thead><tbody>
+{{range .Alerts}}<tr id="{{.Name}}"><td>{{.Name}}</td><td>{{.What}}</td><td>{{.Count}}</td><td>{{.First}}</td><td>{{.Last}}</td>
+<td><form class="inline" method="post" action="/admin/alerts/{{.ID}}/resolve"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">mark resolved</button></form></td></tr>
+{{end}}</tbody></table></section>{{end}}
 {{if .Link}}<section class="card"><h2>First sign-in link</h2>
 <p>Send this link to {{.LinkFor}}; it works once, for 72 hours, and is shown only now:</p>
 <p><code id="welcome-link">{{.Link}}</code></p></section>{{end}}
@@ -118,6 +123,7 @@ type adminData struct {
 	RequireSecondFactor bool
 	Retention           int
 	Link, LinkFor       string
+	Alerts              []alertRow
 }
 
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
@@ -145,6 +151,9 @@ func (s *Server) adminData(ctx context.Context, v *viewer) (adminData, error) {
 		return adminData{}, err
 	}
 	d := adminData{RequireSecondFactor: acc.RequireSecondFactor, Retention: acc.LeaverRetentionDays}
+	if d.Alerts, err = s.openAlerts(ctx, v); err != nil {
+		return d, err
+	}
 	sites, err := s.Accounts.AccountSites(ctx, acc.ID)
 	if err != nil {
 		return d, err

@@ -373,7 +373,7 @@ func FuzzAdminForms(f *testing.F) {
 	otherCSRF, _ := e.form(f, "/account/2fa", sessionOf(otherSession))
 	paths := []string{"/admin/users", "/admin/users/%d/remove", "/admin/users/%d/restore", "/admin/users/%d/grant",
 		"/admin/users/%d/ungrant", "/admin/sites", "/admin/account", "/admin/integrations", "/admin/integrations/1/approve",
-		"/admin/integrations/1/withdraw", "/admin/integrations/1/delete", "/dashboard/site.test/reports", "/admin/sites/1/settings"}
+		"/admin/integrations/1/withdraw", "/admin/integrations/1/delete", "/dashboard/site.test/reports", "/admin/sites/1/settings", "/admin/alerts/1/resolve"}
 	f.Add(uint8(0), "email=a%40acme.test&role=user")
 	f.Add(uint8(3), "what=site:1")
 	f.Add(uint8(4), "report=1")

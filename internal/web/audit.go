@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fjord/internal/audit"
+	"fjord/internal/secmon"
 )
 
 // The audit log on the server: verified at start and hourly, with a
@@ -33,6 +34,11 @@ func (s *Server) CheckAudit(ctx context.Context) error {
 	var b *audit.BreakError
 	if errors.As(err, &b) {
 		s.Log.Error("security event: the audit log is broken", "entry", b.Seq, "reason", b.Reason)
+		if s.Security != nil {
+			if rerr := s.Security.Record(ctx, secmon.Event{Kind: secmon.AuditBroken, Actor: "system", Detail: b.Error()}); rerr != nil {
+				s.Log.Error("security event", "kind", secmon.AuditBroken, "err", rerr)
+			}
+		}
 		return err
 	}
 	if err != nil {

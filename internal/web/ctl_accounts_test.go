@@ -17,7 +17,7 @@ func FuzzControlRequests(f *testing.F) {
 	var paths []string
 	for _, r := range h.Routes {
 		if p, ok := strings.CutPrefix(r.Pattern, "POST "); ok {
-			paths = append(paths, strings.ReplaceAll(p, "{id}", "1"))
+			paths = append(paths, strings.NewReplacer("{id}", "1", "{verb}", "update").Replace(p))
 		}
 	}
 	if len(paths) < 6 {
@@ -29,6 +29,10 @@ func FuzzControlRequests(f *testing.F) {
 	f.Add(uint8(3), `{"ID":2}`)
 	f.Add(uint8(4), `{"Email":"user@acme.test","Name":"CI","Sites":["site.test"],"Expires":"30d"}`)
 	f.Add(uint8(5), `{"ID":-1,"Extra":[]}`)
+	f.Add(uint8(6), `{}`)
+	f.Add(uint8(7), `{"Accounts":[1,2],"Title":"Lost laptop","Description":"What happened."}`)
+	f.Add(uint8(8), `{"Text":"An update."}`)
+	f.Add(uint8(8), `{"Text":""}`)
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		path := paths[int(which)%len(paths)]
 		w := httptest.NewRecorder()

@@ -60,6 +60,7 @@ func newMailEnv(t *testing.T) *mailEnv {
 	e.srv.Mail = mail.NewOutbox(snd, log, 64)
 	e.srv.Auth.Locked = e.srv.NotifyLocked
 	e.srv.PublicURL = e.http.URL
+	e.srv.Security.Mail, e.srv.Security.Log, e.srv.Security.PublicURL = e.srv.Mail, log, e.http.URL
 	t.Cleanup(func() { e.srv.Mail.Close(context.Background()) })
 	return &mailEnv{testEnv: e, mp: mp, logs: logs}
 }
@@ -126,7 +127,8 @@ func TestLockOutNotice(t *testing.T) {
 			t.Errorf("the notice does not say %q:\n%s", want, m.Text)
 		}
 	}
-	if len(e.mp.Messages(t)) != 1 {
+	// besides the notice, only the security alert to Acme's Administrator
+	if len(e.mp.Messages(t)) != 2 || len(e.mp.To(t, "admin@acme.test")) != 1 {
 		t.Error("other mail went out")
 	}
 	if !strings.Contains(e.logs.String(), "lock-out notice sent") {
@@ -139,8 +141,8 @@ func TestLockOutNotice(t *testing.T) {
 		e.submit(t, "/signin", ghost, cookies...)
 	}
 	e.flush(t)
-	if n := len(e.mp.Messages(t)); n != 1 {
-		t.Fatalf("%d messages after locking an unknown address, want still 1", n)
+	if n := len(e.mp.Messages(t)); n != 2 {
+		t.Fatalf("%d messages after locking an unknown address, want still 2", n)
 	}
 }
 

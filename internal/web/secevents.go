@@ -1,18 +1,39 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"time"
 
-// Security events the web layer raises (PRODUCT §8.1).
-const (
-	EventStaffOutside      = "staff.outside"
-	EventStaffRefused      = "staff.refused"
-	EventStaffSigninFailed = "staff.signin_failed"
-	EventStaffOffHours     = "staff.off_hours"
-	EventStaffVolume       = "staff.volume"
+	"fjord/internal/secmon"
 )
 
-// securityEvent records a security event. The detail names no secret and
-// no client address.
-func (s *Server) securityEvent(r *http.Request, kind string, account int64, actor, detail string) {
+// The staff console's security events (PRODUCT §8.1), by their monitor
+// kinds.
+const (
+	EventStaffOutside      = secmon.StaffConsoleOutside
+	EventStaffRefused      = secmon.StaffRefused
+	EventStaffSigninFailed = secmon.SigninFailed
+	EventStaffOffHours     = secmon.StaffOffHours
+	EventStaffVolume       = secmon.StaffVolume
+)
+
+// staffEvent records a security event of the staff console or of staff
+// in an account, and logs it (the log names no address: actor is a staff
+// id, or else the client network's pseudonym).
+func (s *Server) staffEvent(r *http.Request, kind string, account int64, actor, detail string) {
+	if kind == EventStaffOutside && s.Security != nil {
+		// anyone on the internet can ask for /staff/: one alert for them
+		// all (actor "staff-console"), and at most one event per network a
+		// minute, so that a scan cannot make us write a row per request
+		net := s.Security.Network(ClientIP(r, s.TrustedProxies))
+		if !s.addrEvents.allow("staff:"+net, 1, time.Minute, s.now()) {
+			return
+		}
+		actor, detail = "staff-console", detail+" ("+net+")"
+	}
+	if actor == "" && s.Security != nil {
+		actor = s.network(r)
+	}
 	s.Log.Warn("security event", "kind", kind, "account", account, "actor", actor, "detail", detail)
+	s.securityEvent(r, secmon.Event{Kind: kind, Account: account, Actor: actor, Detail: detail})
 }

@@ -52,6 +52,7 @@ func (s *Server) codePost(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
 	page := signinPage{Title: "Second factor", CSRF: v.session.CSRF, Next: localPath(formValue(r, "next")), Code: true}
 	err := s.Auth.SecondFactor(r.Context(), v.user, formValue(r, "code"), ClientIP(r, s.TrustedProxies))
+	s.codeRefusedEvent(r, v.user, err, "at sign-in")
 	var locked *auth.LockedError
 	switch {
 	case errors.Is(err, auth.ErrBadCode):
@@ -213,6 +214,7 @@ func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request) {
 // many wrong codes) also ends this session, so that a stolen session
 // cannot go on guessing once the lock is over.
 func (s *Server) codeRefused(w http.ResponseWriter, r *http.Request, err error) bool {
+	s.codeRefusedEvent(r, viewerOf(r).user, err, "on the security page")
 	var locked *auth.LockedError
 	switch {
 	case errors.Is(err, auth.ErrBadCode):

@@ -25,6 +25,7 @@ import (
 	"fjord/internal/ingest/journal"
 	"fjord/internal/mail"
 	"fjord/internal/report"
+	"fjord/internal/secmon"
 	"fjord/internal/staff"
 	"fjord/internal/store"
 )
@@ -42,17 +43,19 @@ type Server struct {
 	TrustedProxies []netip.Prefix
 	Reports        report.Engine
 	Auth           *auth.Service
-	Mail           *mail.Outbox // nil: no mail (no notices, no reset by mail)
-	PublicURL      string       // the start of the links handed out
-	Audit          *audit.Log   // nil: no audit log
+	Mail           *mail.Outbox    // nil: no mail (no notices, no reset by mail)
+	PublicURL      string          // the start of the links handed out
+	Audit          *audit.Log      // nil: no audit log
+	WebhookClient  *http.Client    // sends integrations' webhooks; nil: public addresses only (tests set their own)
+	Security       *secmon.Monitor // security events, alerts, incidents; nil: none
+	SecurityTxt    SecurityTxt     // /.well-known/security.txt; no contact: 404
 	// The staff console and staff acting in accounts (nil Staff: none; the
 	// console answers only from StaffRanges).
-	Staff         *staff.Service
-	StaffSignin   *auth.StaffSignin
-	StaffRanges   []netip.Prefix
-	WebhookClient *http.Client // sends integrations' webhooks; nil: public addresses only (tests set their own)
-	Now           func() time.Time
-	Version       string
+	Staff       *staff.Service
+	StaffSignin *auth.StaffSignin
+	StaffRanges []netip.Prefix
+	Now         func() time.Time
+	Version     string
 
 	ready    atomic.Bool
 	Counters Counters
@@ -60,6 +63,9 @@ type Server struct {
 	resets   resetLimits
 	// staffVolume counts staff requests per grant and hour
 	staffVolume grantVolume
+	// addrEvents bounds the security events of addresses over their
+	// sign-in limit
+	addrEvents windowLimit
 }
 
 // SetReady marks the server ready for /readyz and /healthz.
@@ -127,6 +133,9 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /staff/act/stop", PermStaff, s.staffActStop)
 	m.Handle("GET /staff/tooling", PermStaff, s.staffTooling)
 	m.Handle("/staff/", PermStaffPage, http.NotFound)
+	m.Handle("POST /admin/alerts/{id}/resolve", PermAdmin, s.adminResolveAlert)
+	m.Handle("GET /incidents", PermAdmin, s.incidentsPage)
+	m.Handle("GET /.well-known/security.txt", PermPublic, s.securityTxt)
 	m.Handle("GET /static/{file}", PermPublic, s.static)
 	m.Handle("GET /api/openapi.json", PermPublic, s.openapi)
 	m.Handle("POST /api/v2/query", PermStatsAPI, s.apiQuery)
@@ -162,6 +171,11 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("POST /apikeys/{id}/revoke", PermOperator, s.ctlRevokeAPIKey)
 	m.Handle("GET /staff", PermOperator, s.ctlStaffList)
 	m.Handle("POST /staff", PermOperator, s.ctlStaff)
+	m.Handle("GET /alerts", PermOperator, s.ctlAlerts)
+	m.Handle("POST /alerts/{id}/resolve", PermOperator, s.ctlResolveAlert)
+	m.Handle("GET /incidents", PermOperator, s.ctlIncidents)
+	m.Handle("POST /incidents", PermOperator, s.ctlOpenIncident)
+	m.Handle("POST /incidents/{id}/{verb}", PermOperator, s.ctlIncidentEntry)
 	return m
 }
 
@@ -401,8 +415,9 @@ var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><header class="top"><h1><span class="brand">Fjord</span></h1>
-<nav class="account" aria-label="Account"><a href="/keys">API keys</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a>{{end}}</nav>
+<nav class="account" aria-label="Account"><a href="/keys">API keys</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a> <a href="/incidents">Incidents</a>{{end}}</nav>
 <form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>
+{{if .Alerts}}<p class="error" role="alert" id="alert-banner">{{len .Alerts}} open security alert{{if gt (len .Alerts) 1}}s{{end}} in your account ({{range $i, $a := .Alerts}}{{if $i}}, {{end}}{{$a.Name}}{{end}}): see <a href="/admin#alerts">Administration</a>.</p>{{end}}
 <p><small>Last 30 days, each site in its own time zone.</small></p>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
 {{range .Rows}}<tr><td><a href="/dashboard/{{.Site}}">{{.Site}}</a></td><td>{{.Visitors}}</td><td>{{.Visits}}</td><td>{{.Pageviews}}</td><td>{{.BounceRate}}%</td><td>{{.VisitDuration}} s</td><td>{{.Bots}}</td></tr>
@@ -425,6 +440,12 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "listing reports failed", 500)
 		return
 	}
+	alerts, err := s.openAlerts(r.Context(), v)
+	if err != nil {
+		s.Log.Error("overview: alerts", "err", err)
+		http.Error(w, "listing alerts failed", 500)
+		return
+	}
 	var rows []report.Headline
 	for _, site := range sites {
 		h, err := report.HeadlineOf(r.Context(), s.Events, site, "30d", s.Now())
@@ -441,7 +462,8 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		Reports    []link
 		User, CSRF string
 		Admin      bool
-	}{rows, reps, v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin})
+		Alerts     []alertRow
+	}{rows, reps, v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin, alerts})
 }
 
 // pageCSP allows only this origin's stylesheet and script: no inline code.

@@ -150,7 +150,7 @@ func (s *Server) guardSignedIn(site, staffOK bool, h http.Handler) http.Handler 
 			// unknown and not allowed read the same
 			if err != nil || authz.Decide(v.p, authz.ReadSite, authz.Resource{Kind: authz.Site, Account: st.AccountID, Site: st.ID}) != authz.Allow {
 				if v.staff != nil {
-					s.securityEvent(r, EventStaffRefused, st.AccountID, staffActorName(v.staff.member),
+					s.staffEvent(r, EventStaffRefused, st.AccountID, staffActorName(v.staff.member),
 						fmt.Sprintf("%s %s: not in the account of grant %d", r.Method, truncate(r.URL.Path, 100), v.staff.grant.ID))
 				}
 				http.NotFound(w, r)
@@ -337,10 +337,12 @@ func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
 	var locked *auth.LockedError
 	switch {
 	case errors.Is(err, auth.ErrBadCredentials):
+		s.signinRefused(r, formValue(r, "email"), err)
 		page.Error = "Wrong e-mail address or password."
 		s.renderSignin(w, http.StatusUnauthorized, page)
 		return
 	case errors.As(err, &locked):
+		s.signinRefused(r, formValue(r, "email"), err)
 		page.Error = locked.Error() + "."
 		s.renderSignin(w, http.StatusTooManyRequests, page)
 		return

@@ -71,7 +71,7 @@ func (s *Server) fromStaffRange(r *http.Request) bool {
 func (s *Server) guardStaffRange(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Staff == nil || !s.fromStaffRange(r) {
-			s.securityEvent(r, EventStaffOutside, 0, "", "a request for "+truncate(r.URL.Path, 100)+" from outside the staff ranges")
+			s.staffEvent(r, EventStaffOutside, 0, "", "a request for "+truncate(r.URL.Path, 100)+" from outside the staff ranges")
 			http.NotFound(w, r)
 			return
 		}
@@ -145,7 +145,7 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 		return nil, false
 	}
 	if !s.fromStaffRange(r) {
-		s.securityEvent(r, EventStaffOutside, 0, "", "a staff session used from outside the staff ranges")
+		s.staffEvent(r, EventStaffOutside, 0, "", "a staff session used from outside the staff ranges")
 		return nil, false
 	}
 	sv, err := s.staffSignedIn(r)
@@ -164,7 +164,7 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 		return nil, true
 	}
 	if err != nil {
-		s.securityEvent(r, EventStaffRefused, g.Account, staffActorName(sv.member),
+		s.staffEvent(r, EventStaffRefused, g.Account, staffActorName(sv.member),
 			fmt.Sprintf("%s %s without a valid grant (grant %d: %v)", r.Method, truncate(r.URL.Path, 100), sv.session.Acting, err))
 		s.staffRefusal(w, r, err)
 		return nil, true
@@ -177,10 +177,10 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 	}
 	now := s.Now()
 	if staff.OffHours(now) {
-		s.securityEvent(r, EventStaffOffHours, g.Account, staffActorName(sv.member), fmt.Sprintf("a request under grant %d outside working hours", g.ID))
+		s.staffEvent(r, EventStaffOffHours, g.Account, staffActorName(sv.member), fmt.Sprintf("a request under grant %d outside working hours", g.ID))
 	}
 	if s.staffVolume.add(g.ID, now) == StaffVolumePerHour+1 {
-		s.securityEvent(r, EventStaffVolume, g.Account, staffActorName(sv.member), fmt.Sprintf("more than %d requests in an hour under grant %d", StaffVolumePerHour, g.ID))
+		s.staffEvent(r, EventStaffVolume, g.Account, staffActorName(sv.member), fmt.Sprintf("more than %d requests in an hour under grant %d", StaffVolumePerHour, g.ID))
 	}
 	return &viewer{
 		user:    store.User{AccountID: g.Account, Email: "staff: " + sv.member.Email, Role: "staff"},
@@ -356,12 +356,12 @@ func (s *Server) staffSigninPost(w http.ResponseWriter, r *http.Request) {
 	var locked *auth.LockedError
 	switch {
 	case errors.Is(err, auth.ErrBadCredentials):
-		s.securityEvent(r, EventStaffSigninFailed, 0, "", "a failed staff sign-in")
+		s.staffEvent(r, EventStaffSigninFailed, 0, "", "a failed staff sign-in")
 		page.Error = "Wrong e-mail address, password or code."
 		s.renderStaff(w, r, http.StatusUnauthorized, staffSigninTmpl, page)
 		return
 	case errors.As(err, &locked):
-		s.securityEvent(r, EventStaffSigninFailed, 0, "", "a staff sign-in while locked")
+		s.staffEvent(r, EventStaffSigninFailed, 0, "", "a staff sign-in while locked")
 		page.Error = locked.Error() + "."
 		s.renderStaff(w, r, http.StatusTooManyRequests, staffSigninTmpl, page)
 		return
@@ -594,7 +594,7 @@ func (s *Server) staffRequest(w http.ResponseWriter, r *http.Request) {
 	g, err := s.Staff.Request(r.Context(), sv.member, acc, formValue(r, "reason"), staff.Scope(formValue(r, "scope")), time.Duration(hours)*time.Hour)
 	switch {
 	case errors.Is(err, staff.ErrUntrained):
-		s.securityEvent(r, EventStaffRefused, acc, staffActorName(sv.member), "an access request with lapsed training")
+		s.staffEvent(r, EventStaffRefused, acc, staffActorName(sv.member), "an access request with lapsed training")
 		s.renderStaffHome(w, r, http.StatusForbidden, "Refused: "+err.Error()+".", "")
 		return
 	case errors.Is(err, store.ErrNotFound):
@@ -630,7 +630,7 @@ func (s *Server) staffApprove(w http.ResponseWriter, r *http.Request) {
 	g, err := s.Staff.Approve(r.Context(), sv.member, id)
 	switch {
 	case errors.Is(err, staff.ErrOwnGrant), errors.Is(err, staff.ErrNoApprove), errors.Is(err, staff.ErrUntrained):
-		s.securityEvent(r, EventStaffRefused, g.Account, staffActorName(sv.member), fmt.Sprintf("approval of grant %d refused: %v", id, err))
+		s.staffEvent(r, EventStaffRefused, g.Account, staffActorName(sv.member), fmt.Sprintf("approval of grant %d refused: %v", id, err))
 		s.renderStaffHome(w, r, http.StatusForbidden, "Refused: "+err.Error()+".", "")
 		return
 	case errors.Is(err, staff.ErrNotPending):
@@ -678,7 +678,7 @@ func (s *Server) staffAct(w http.ResponseWriter, r *http.Request) {
 	}
 	g, err := s.Staff.Acting(r.Context(), sv.member, id)
 	if errors.Is(err, staff.ErrNoGrant) || errors.Is(err, staff.ErrUntrained) {
-		s.securityEvent(r, EventStaffRefused, g.Account, staffActorName(sv.member), fmt.Sprintf("acting under grant %d refused: %v", id, err))
+		s.staffEvent(r, EventStaffRefused, g.Account, staffActorName(sv.member), fmt.Sprintf("acting under grant %d refused: %v", id, err))
 		s.renderStaffHome(w, r, http.StatusForbidden, "Refused: "+err.Error()+".", "")
 		return
 	}

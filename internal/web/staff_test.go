@@ -14,6 +14,7 @@ import (
 	"fjord/internal/audit"
 	"fjord/internal/auth"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/secmon"
 	"fjord/internal/staff"
 )
 
@@ -164,6 +165,7 @@ func TestStaffConsoleAddressRule(t *testing.T) {
 		t.Helper()
 		before := e.events(EventStaffOutside)
 		for _, p := range []string{"/staff/", "/staff/signin", "/staff/setup/abc", "/staff/tooling", "/staff/no-such-page"} {
+			e.clock.advance(time.Minute) // one event per network a minute
 			if code, body := get(p, xff); code != 404 || body != unknown {
 				t.Fatalf("%s: %s answered %d %q, want the plain 404 %q", name, p, code, body, unknown)
 			}
@@ -195,6 +197,28 @@ func TestStaffConsoleAddressRule(t *testing.T) {
 	inside("peer inside", "")
 	e.withStaff()
 	outside("no ranges configured", "")
+	// a scan is bounded: within a minute one network makes one event
+	before := e.events(EventStaffOutside)
+	for i := 0; i < 20; i++ {
+		get("/staff/", "")
+	}
+	if n := e.events(EventStaffOutside) - before; n > 1 {
+		t.Fatalf("20 requests within a minute made %d events", n)
+	}
+	// and all of them are one alert of the operator's
+	alerts, err := e.srv.Security.Store.Alerts(context.Background(), secmon.AlertFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range alerts {
+		if a.Kind == secmon.StaffConsoleOutside {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d alerts of requests from outside, want 1: %+v", n, alerts)
+	}
 	if strings.Contains(e.logs.String(), "198.51.100.7") || strings.Contains(e.logs.String(), "10.8.0.5") {
 		t.Fatal("a client address is in the logs")
 	}
@@ -342,6 +366,18 @@ func TestStaffAccessUnderGrant(t *testing.T) {
 	// the chain still verifies with every entry above
 	if _, err := audit.Verify(ctx, e.srv.Audit.Store, e.srv.auditPublic()); err != nil {
 		t.Fatal(err)
+	}
+	// the refusals opened an alert for Acme (its Administrators are told)
+	alerts, err := e.srv.Security.Store.Alerts(ctx, secmon.AlertFilter{Account: acme, OpenOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range alerts {
+		found = found || a.Kind == secmon.StaffRefused && a.Count >= 1
+	}
+	if !found {
+		t.Fatalf("no staff-refused alert for Acme: %+v", alerts)
 	}
 }
 
