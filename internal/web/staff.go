@@ -286,7 +286,7 @@ var staffLayout = template.Must(template.New("staff").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><header class="top"><h1><span class="brand">Fjord staff</span> · {{.Title}}</h1>
-{{if .Who}}<nav class="account" aria-label="Staff"><a href="/staff/">Access</a>{{if .Tooling}} <a href="/staff/tooling">Tooling</a>{{end}}</nav>
+{{if .Who}}<nav class="account" aria-label="Staff"><a href="/staff/">Access</a>{{if .Tooling}} <a href="/staff/tooling">Tooling</a>{{end}}{{if .DPO}} <a href="/staff/incidents">Incidents</a>{{end}}</nav>
 <form class="signout" method="post" action="/staff/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.Who}}</span> <button type="submit">Sign out</button></form>{{end}}</header>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}{{if .Notice}}<p class="notice" role="status">{{.Notice}}</p>{{end}}
 <main>{{block "content" .}}{{end}}</main></div></body></html>`))
@@ -297,14 +297,14 @@ func staffTemplate(content string) *template.Template {
 
 type staffPage struct {
 	Title, Who, CSRF, Error, Notice string
-	Tooling                         bool
+	Tooling, DPO                    bool
 	Data                            any
 }
 
 func (s *Server) renderStaff(w http.ResponseWriter, r *http.Request, code int, t *template.Template, p staffPage) {
 	if sv := staffViewerOf(r); sv != nil {
 		p.Who = fmt.Sprintf("%s (%s)", sv.member.Email, sv.member.Role)
-		p.CSRF, p.Tooling = sv.session.CSRF, sv.member.Role.Tooling()
+		p.CSRF, p.Tooling, p.DPO = sv.session.CSRF, sv.member.Role.Tooling(), sv.member.Role == staff.DPO
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)

@@ -465,7 +465,7 @@ func TestAccessTransparency(t *testing.T) {
 }
 
 // FuzzStaffForms posts arbitrary bodies to every form of the staff
-// console, as a support member and as the head of development: answers
+// console, as a support member, the head of development and the DPO: answers
 // are the pages' statuses, never a panic or a 5xx; no grant is ever
 // approved by its asker, longer than the role's limit, or without a reason.
 // Every sign-in input hashes a password, so it runs fewer inputs.
@@ -479,7 +479,7 @@ func FuzzStaffForms(f *testing.F) {
 	for _, m := range []struct {
 		email string
 		role  staff.Role
-	}{{"ann@fjord.test", staff.Support}, {"hod@fjord.test", staff.HeadOfDevelopment}} {
+	}{{"ann@fjord.test", staff.Support}, {"hod@fjord.test", staff.HeadOfDevelopment}, {"dpo@fjord.test", staff.DPO}} {
 		res, err := RunStaffCommand(ctx, e.srv.StaffSignin, e.srv.Audit, StaffCommand{Verb: "add", Email: m.email, Role: string(m.role), Trained: e.clock.now().Format("2006-01-02")})
 		if err != nil {
 			f.Fatal(err)
@@ -500,7 +500,8 @@ func FuzzStaffForms(f *testing.F) {
 		csrfs = append(csrfs, csrf)
 	}
 	pre, preCookies := e.form(f, "/staff/signin")
-	paths := []string{"/staff/grants", "/staff/grants/1/approve", "/staff/grants/1/revoke", "/staff/grants/1/act", "/staff/act/stop", "/staff/signin", "/staff/setup"}
+	paths := []string{"/staff/grants", "/staff/grants/1/approve", "/staff/grants/1/revoke", "/staff/grants/1/act", "/staff/act/stop", "/staff/signin", "/staff/setup",
+		"/staff/incidents", "/staff/incidents/1/update"}
 	f.Add(uint8(0), fmt.Sprintf("account=%d&reason=T-1&scope=read&hours=2", acme))
 	f.Add(uint8(128), fmt.Sprintf("account=%d&reason=T-1&scope=read-write&hours=24", acme))
 	f.Add(uint8(0), "account=99&reason=&scope=write&hours=-1")
@@ -509,9 +510,11 @@ func FuzzStaffForms(f *testing.F) {
 	f.Add(uint8(5), "email=ann%40fjord.test&password=wrong&code=123456")
 	f.Add(uint8(6), "token=x&secret=ABC&password=p&password2=q&code=1")
 	f.Add(uint8(0), "account=1&reason=%ZZ&&hours=1e9")
+	f.Add(uint8(128+7), fmt.Sprintf("account=%d&account=x&title=T&description=D", acme))
+	f.Add(uint8(128+8), "text=update&close=1")
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
-		path := paths[int(which)%len(paths)]
-		who := int(which) / 128
+		path := paths[int(which&0x3f)%len(paths)]
+		who := int(which>>6) % len(members)
 		csrf, cookies := csrfs[who], []*http.Cookie{members[who]}
 		if strings.HasPrefix(path, "/staff/signin") || strings.HasPrefix(path, "/staff/setup") {
 			csrf, cookies = pre, preCookies
@@ -578,5 +581,76 @@ func TestStaffOffHoursAndVolume(t *testing.T) {
 	}
 	if staff.OffHours(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) || !staff.OffHours(time.Date(2026, 12, 2, 19, 0, 0, 0, time.UTC)) {
 		t.Fatal("working hours are wrong")
+	}
+}
+
+// TestStaffIncident: the DPO opens an incident from the console; the
+// account's main contact and Administrators are mailed at once, nobody
+// else; updates and the closing are appended to the timeline the
+// customer reads; no one else on the staff reaches the incident pages.
+func TestStaffIncident(t *testing.T) {
+	e := newMailEnv(t)
+	e.withStaff("127.0.0.0/8")
+	acme := e.user(t, "admin@acme.test").AccountID
+	_, support := e.staffMember(t, "ann@fjord.test", staff.Support, e.clock.now())
+	dpoID, dpo := e.staffMember(t, "dpo@fjord.test", staff.DPO, e.clock.now())
+	if code, _ := e.staffGet(t, support, "/staff/incidents"); code != 404 {
+		t.Fatalf("support on the incidents page: %d", code)
+	}
+	if code, _ := e.staffPost(t, support, "/staff/incidents", url.Values{"account": {fmt.Sprint(acme)}, "title": {"x"}, "description": {"y"}}); code != 404 {
+		t.Fatalf("support opening an incident: %d", code)
+	}
+	if code, body := e.staffPost(t, dpo, "/staff/incidents", url.Values{"account": {"abc"}, "title": {"x"}, "description": {"y"}}); code != 400 || !strings.Contains(body, "not an account id") {
+		t.Fatalf("a bad account id: %d", code)
+	}
+	if code, _ := e.staffPost(t, dpo, "/staff/incidents", url.Values{"title": {"x"}, "description": {"y"}}); code != 400 {
+		t.Fatalf("no account: %d", code)
+	}
+	code, body := e.staffPost(t, dpo, "/staff/incidents", url.Values{"account": {fmt.Sprint(acme)}, "title": {"Misdirected e-mail report"},
+		"description": {"A scheduled report of yours was sent to a wrong address."}})
+	if code != http.StatusCreated || !strings.Contains(body, "opened") {
+		t.Fatalf("open: %d\n%s", code, body)
+	}
+	e.flush(t)
+	if n := len(e.mp.To(t, "admin@acme.test")); n != 1 {
+		t.Fatalf("Acme's main contact and Administrator: %d mails, want 1", n)
+	}
+	for _, nobody := range []string{"user@acme.test", "admin@other.test"} {
+		if n := len(e.mp.To(t, nobody)); n != 0 {
+			t.Fatalf("%s: %d mails, want none", nobody, n)
+		}
+	}
+	incs, err := e.srv.Security.Store.Incidents(context.Background(), acme)
+	if err != nil || len(incs) != 1 {
+		t.Fatalf("incidents: %+v %v", incs, err)
+	}
+	path := fmt.Sprintf("/staff/incidents/%d/update", incs[0].ID)
+	if code, _ := e.staffPost(t, dpo, path, url.Values{"text": {"The recipient confirmed deleting it."}}); code != 200 {
+		t.Fatalf("update: %d", code)
+	}
+	if code, _ := e.staffPost(t, dpo, path, url.Values{"text": {"Closed: the schedule's address is fixed."}, "close": {"1"}}); code != 200 {
+		t.Fatalf("close: %d", code)
+	}
+	if code, _ := e.staffPost(t, dpo, path, url.Values{"text": {"more"}}); code != http.StatusConflict {
+		t.Fatalf("an update after the closing: %d", code)
+	}
+	e.flush(t)
+	if n := len(e.mp.To(t, "admin@acme.test")); n != 3 {
+		t.Fatalf("Acme's Administrator: %d mails after the update and the closing, want 3", n)
+	}
+	_, page := e.getAs(t, e.cookie, "/incidents")
+	for _, want := range []string{"Misdirected e-mail report", "wrong address", "confirmed deleting", "address is fixed"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("Acme's /incidents lacks %q", want)
+		}
+	}
+	n := 0
+	for _, en := range e.auditSince(t, 0) {
+		if en.Actor == fmt.Sprintf("staff:%d", dpoID) && en.Account == acme && strings.HasPrefix(en.Action, "incident.") {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d audit entries of the DPO's incident steps, want 3", n)
 	}
 }
