@@ -83,6 +83,8 @@ type dashData struct {
 	Elapsed  string
 	// the signed-in user, and the CSRF token of the sign-out form
 	User, CSRF string
+	// Acting: the banner of staff acting under a grant
+	Acting string
 	// the view's state, for "save as a report"
 	Period     string
 	RawFilters []string
@@ -124,7 +126,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	s.flushBriefly(ctx)
 	v := viewerOf(r)
-	d := dashData{Site: site, CSRF: v.session.CSRF, User: v.user.Email, Period: period, RawFilters: fstrs, PanelDefs: panels}
+	d := dashData{Site: site, CSRF: v.session.CSRF, User: v.user.Email, Acting: actingNotice(v), Period: period, RawFilters: fstrs, PanelDefs: panels}
 	sites, err := s.readableSites(ctx, v)
 	if err != nil {
 		http.Error(w, "listing sites failed", 500)

@@ -16,9 +16,11 @@ var dashTmpl = template.Must(template.New("dash").Parse(`<!doctype html>
     <select id="site-picker" name="to">{{range .Sites}}<option value="{{.URL}}"{{if .Active}} selected{{end}}>{{.Label}}</option>{{end}}</select>
     <button id="site-go" type="submit">Go</button>
   </form>
-  <form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form>
+  {{if .Acting}}<form class="signout" method="post" action="/staff/act/stop"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Stop acting</button></form>
+  {{else}}<form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form>{{end}}
   <p class="realtime" aria-live="polite"><strong id="realtime-count" data-site="{{.Site.Domain}}">{{.Realtime}}</strong> current visitors</p>
 </header>
+{{if .Acting}}<p class="notice" role="status" id="acting">{{.Acting}}</p>{{end}}
 <nav class="periods" aria-label="Period">
 {{range .Periods}}<a href="{{.URL}}"{{if .Active}} aria-current="page"{{end}}>{{.Label}}</a>{{end}}
 <a href="{{.Compare.URL}}"{{if .Compare.Active}} aria-current="true"{{end}}>{{if .Compare.Active}}Stop comparing{{else}}Compare{{end}}</a>

@@ -38,13 +38,21 @@ type pageData struct {
 	Data                             any
 }
 
+// actingNotice is the banner of a staff member acting under a grant ("":
+// the viewer is not).
+func actingNotice(v *viewer) string {
+	a := v.staff
+	if a == nil {
+		return ""
+	}
+	return fmt.Sprintf("Staff access to %s under grant #%d (%s) until %s UTC: every request is recorded and shown to the account's Administrators.",
+		v.account.Name, a.grant.ID, a.grant.Scope, a.grant.Expires.Format("2006-01-02 15:04"))
+}
+
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, code int, t *template.Template, p pageData) {
 	if v := viewerOf(r); v != nil {
 		p.User, p.CSRF, p.Admin = v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin
-		if a := v.staff; a != nil {
-			p.Acting = fmt.Sprintf("Staff access to %s under grant #%d (%s) until %s UTC: every request is recorded and shown to the account's Administrators.",
-				v.account.Name, a.grant.ID, a.grant.Scope, a.grant.Expires.Format("2006-01-02 15:04"))
-		}
+		p.Acting = actingNotice(v)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)

@@ -316,9 +316,11 @@ func TestStaffAccessUnderGrant(t *testing.T) {
 	entries("a hidden site of the account", g, get("/dashboard/hidden.test"), 200, "staff.read")
 	entries("the account's settings", g, get("/admin"), 200, "staff.read")
 	entries("an export", g, get("/dashboard/site.test/export?panel=pages&format=csv"), 200, "staff.read")
-	code, page := e.staffGet(t, ann, "/admin")
-	if code != 200 || !strings.Contains(page, `id="acting"`) || !strings.Contains(page, fmt.Sprintf("grant #%d", g)) {
-		t.Fatalf("the pages do not say staff is acting: %d", code)
+	for _, p := range []string{"/admin", "/dashboard/site.test"} {
+		code, page := e.staffGet(t, ann, p)
+		if code != 200 || !strings.Contains(page, `id="acting"`) || !strings.Contains(page, fmt.Sprintf("grant #%d", g)) || !strings.Contains(page, `action="/staff/act/stop"`) {
+			t.Fatalf("%s does not say staff is acting: %d", p, code)
+		}
 	}
 
 	// outside the grant: another account, a change under a read grant
