@@ -144,6 +144,10 @@ func (l *Log) Record(ctx context.Context, e Entry) (Entry, error) {
 		every = 100
 	}
 	if l.Key != nil && e.Seq%every == 0 {
+		// never sign over a tail rewritten since the last signature
+		if _, err := VerifyTail(ctx, l.Store, l.Key.Public().(ed25519.PublicKey)); err != nil {
+			return e, fmt.Errorf("audit: not signing entry %d: %w", e.Seq, err)
+		}
 		if err := l.sign(ctx, e); err != nil {
 			return e, err
 		}
@@ -228,7 +232,9 @@ func verify(ctx context.Context, st Store, pub ed25519.PublicKey, tail bool) (Re
 	}
 	r.Checkpoints = len(cps)
 	from := int64(1)
-	if tail && r.LastSigned > 0 {
+	// without a key, checkpoints are unsigned rows anyone could add: only
+	// a verified signature lets the check start at one
+	if tail && pub != nil && r.LastSigned > 0 {
 		from = r.LastSigned
 	}
 	var prev Entry

@@ -181,10 +181,36 @@ func TestVerifyTail(t *testing.T) {
 			}
 		})
 	}
+	// without a key the tail check trusts no checkpoint row: it reads all
+	l0, raw0, _ := newLog(t, 25)
+	raw0.Exec(`UPDATE audit_log SET detail = 'x' WHERE seq = 5`)
+	if _, err := audit.VerifyTail(context.Background(), l0.Store, nil); err == nil {
+		t.Fatal("the tail check without a key skipped to an unsigned checkpoint")
+	}
 	// the edit before the checkpoint is the whole check's to find
 	l, raw, pub := newLog(t, 25)
 	raw.Exec(`UPDATE audit_log SET detail = 'x' WHERE seq = 5`)
 	if _, err := audit.Verify(context.Background(), l.Store, pub); err == nil {
 		t.Fatal("the whole check missed an edit")
+	}
+}
+
+// TestNoSigningOverARewrittenTail: the checkpoint every Every entries is
+// signed only after the tail since the last one verifies.
+func TestNoSigningOverARewrittenTail(t *testing.T) {
+	l, raw, pub := newLog(t, 25)
+	if _, err := raw.Exec(`UPDATE audit_log SET detail = 'x' WHERE seq = 23`); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; i < 5 && err == nil; i++ {
+		_, err = l.Record(context.Background(), audit.Entry{Actor: "user:1", Action: "signin"})
+	}
+	var b *audit.BreakError
+	if !errors.As(err, &b) || b.Seq != 23 {
+		t.Fatalf("recording entry 30: %v, want a refusal naming entry 23", err)
+	}
+	if r, _ := audit.VerifyTail(context.Background(), l.Store, pub); r.LastSigned != 20 {
+		t.Fatalf("a checkpoint was signed over the rewritten tail: %+v", r)
 	}
 }

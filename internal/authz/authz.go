@@ -197,9 +197,10 @@ func Decide(p Principal, a Action, r Resource) Decision {
 }
 
 // decideStaff: under a grant, staff see everything in its account and
-// read it; a read-write grant also changes the account's sites, people and
-// settings. Saving or editing reports and anything that sends data to a
-// third party stay the customer's own decisions.
+// read it; a read-write grant also changes the account's sites and
+// settings. People (who hold credentials that would outlive the grant),
+// saving or editing reports and anything that sends data to a third party
+// stay the customer's own decisions.
 func decideStaff(p Principal, a Action, r Resource) Decision {
 	if p.Grant == 0 || p.Account == 0 || r.Account != p.Account {
 		return NotFound
@@ -207,7 +208,7 @@ func decideStaff(p Principal, a Action, r Resource) Decision {
 	switch a {
 	case ReadSite, ReadReport, ReadSettings:
 		return Allow
-	case ManageSites, ManageUsers, ManageAccount:
+	case ManageSites, ManageAccount:
 		if p.Write {
 			return Allow
 		}

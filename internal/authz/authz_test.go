@@ -89,7 +89,8 @@ var want = map[string]map[Action]string{
 	"administrator's key, site 1": all("ANANNNNNNNN", "FNFNNNNNNNN"),
 	"administrator of account 2":  all("NNNNNNNNNNA", "NNNNNNNNNNF"),
 	// under a grant: read everything of its account; read-write also
-	// manages it; reports and third parties stay the customer's
+	// manages its sites and settings; people, reports and third parties
+	// stay the customer's
 	"staff, read grant":       staff("FFFFFFFFFFN"),
 	"staff, read-write grant": staff("AAAAAAAAAAN"),
 	"staff without a grant":   all("NNNNNNNNNNN", "NNNNNNNNNNN"),
@@ -103,7 +104,7 @@ func staff(manage string) map[Action]string {
 	for _, a := range []Action{ReadSite, ReadReport, ReadSettings} {
 		m[a] = "AAAAAAAAAAN"
 	}
-	for _, a := range []Action{ManageSites, ManageUsers, ManageAccount} {
+	for _, a := range []Action{ManageSites, ManageAccount} {
 		m[a] = manage
 	}
 	return m

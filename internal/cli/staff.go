@@ -92,7 +92,7 @@ func staffList(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ms []staff.Member
+	var ms []web.StaffListed
 	err = withEngine(cfg, func(c *control) error {
 		return c.do("GET", "/staff", nil, &ms)
 	}, func(e *engine) error {
@@ -100,7 +100,7 @@ func staffList(args []string, stdout, stderr io.Writer) error {
 		if !ok {
 			return errors.New("this account store keeps no staff")
 		}
-		ms, err = st.StaffList(context.Background())
+		ms, err = web.ListStaff(context.Background(), st)
 		return err
 	})
 	if err != nil {
@@ -113,7 +113,7 @@ func staffList(args []string, stdout, stderr io.Writer) error {
 		if !m.Removed.IsZero() {
 			removed = m.Removed.Format("2006-01-02")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%v\t%s\n", m.ID, m.Email, m.Name, m.Role, m.TrainedAt.Format("2006-01-02"), m.Ready(), removed)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%v\t%s\n", m.ID, m.Email, m.Name, m.Role, m.TrainedAt.Format("2006-01-02"), m.SetUp, removed)
 	}
 	return tw.Flush()
 }

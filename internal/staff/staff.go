@@ -224,7 +224,7 @@ type Store interface {
 	SetStaffTrained(ctx context.Context, id int64, at time.Time) error
 	SetStaffReminded(ctx context.Context, id int64, trainedAt time.Time) error
 	// SetStaffSignin sets password hash and TOTP secret (with its last used
-	// step) of a member, at once.
+	// step) of a member and ends their sessions, at once.
 	SetStaffSignin(ctx context.Context, id int64, hash, secret string, step int64) error
 	UseStaffStep(ctx context.Context, id int64, step int64) (bool, error)
 	// StaffAttempt, StaffFailed and StaffSucceeded count sign-in attempts

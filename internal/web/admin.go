@@ -258,6 +258,14 @@ func (s *Server) adminResult(w http.ResponseWriter, r *http.Request, err error, 
 
 func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
+	if authz.Decide(v.p, authz.ManageUsers, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
+		if v.staff != nil {
+			v.staff.refused = true
+			s.staffEvent(r, EventStaffRefused, v.user.AccountID, staffActorName(v.staff.member), "adding a person: people are the customer's")
+		}
+		s.renderAdmin(w, r, http.StatusNotFound, "No such page.", "", nil)
+		return
+	}
 	inv, err := account.AddUser(r.Context(), s.Accounts, s.Auth, v.user.AccountID, formValue(r, "email"), formValue(r, "name"), formValue(r, "role"))
 	switch {
 	case errors.Is(err, store.ErrExists):

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"fjord/internal/audit"
 	"fjord/internal/secmon"
@@ -33,23 +34,43 @@ func (s *Server) CheckAudit(ctx context.Context) error {
 	r, err := audit.VerifyTail(ctx, s.Audit.Store, s.auditPublic())
 	var b *audit.BreakError
 	if errors.As(err, &b) {
-		s.Log.Error("security event: the audit log is broken", "entry", b.Seq, "reason", b.Reason)
-		if s.Security != nil {
-			if rerr := s.Security.Record(ctx, secmon.Event{Kind: secmon.AuditBroken, Actor: "system", Detail: b.Error()}); rerr != nil {
-				s.Log.Error("security event", "kind", secmon.AuditBroken, "err", rerr)
-			}
-		}
+		s.auditBroken(ctx, b)
 		return err
 	}
 	if err != nil {
 		return err
 	}
+	// what this process has seen verified never goes back: deleting the
+	// newest checkpoint with the entries after it leaves a chain that
+	// verifies, but shorter than it was
+	if r.Entries < s.auditSeen.entries.Load() || r.LastSigned < s.auditSeen.signed.Load() {
+		b := &audit.BreakError{Seq: r.Entries + 1, Reason: fmt.Sprintf("missing: the log ends at %d with its last checkpoint at %d, but this server saw it verified up to %d and %d",
+			r.Entries, r.LastSigned, s.auditSeen.entries.Load(), s.auditSeen.signed.Load())}
+		s.auditBroken(ctx, b)
+		return b
+	}
+	s.auditSeen.entries.Store(r.Entries)
+	s.auditSeen.signed.Store(r.LastSigned)
 	s.Log.Debug("audit log tail verified", "entries", r.Entries, "signed", r.LastSigned)
 	if s.Audit.Key != nil {
 		return s.Audit.Checkpoint(ctx)
 	}
 	return nil
 }
+
+// auditBroken raises the security event of a broken chain.
+func (s *Server) auditBroken(ctx context.Context, b *audit.BreakError) {
+	s.Log.Error("security event: the audit log is broken", "entry", b.Seq, "reason", b.Reason)
+	if s.Security != nil {
+		if err := s.Security.Record(ctx, secmon.Event{Kind: secmon.AuditBroken, Actor: "system", Detail: b.Error()}); err != nil {
+			s.Log.Error("security event", "kind", secmon.AuditBroken, "err", err)
+		}
+	}
+}
+
+// auditMark is the longest chain and latest checkpoint a server has
+// verified.
+type auditMark struct{ entries, signed atomic.Int64 }
 
 // ctlAuditVerify is fjord audit verify through a running server.
 func (s *Server) ctlAuditVerify(w http.ResponseWriter, r *http.Request) {

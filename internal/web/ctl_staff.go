@@ -94,12 +94,28 @@ func RunStaffCommand(ctx context.Context, in *auth.StaffSignin, log *audit.Log, 
 	return res, nil
 }
 
+// StaffListed is a member as fjord staff list shows them.
+type StaffListed struct {
+	staff.Member
+	SetUp bool // password and second factor set
+}
+
+// ListStaff lists every member, removed ones too.
+func ListStaff(ctx context.Context, st staff.Store) ([]StaffListed, error) {
+	ms, err := st.StaffList(ctx)
+	out := make([]StaffListed, len(ms))
+	for i, m := range ms {
+		out[i] = StaffListed{m, m.Ready()}
+	}
+	return out, err
+}
+
 func (s *Server) ctlStaffList(w http.ResponseWriter, r *http.Request) {
 	if s.StaffSignin == nil {
 		s.writeError(w, http.StatusNotFound, "this server keeps no staff")
 		return
 	}
-	ms, err := s.StaffSignin.Store.StaffList(r.Context())
+	ms, err := ListStaff(r.Context(), s.StaffSignin.Store)
 	if err != nil {
 		s.storeError(w, "list staff", err)
 		return

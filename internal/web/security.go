@@ -131,6 +131,13 @@ type alertRow struct {
 // Another account's alert, and an unknown id, are 404 alike.
 func (s *Server) adminResolveAlert(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
+	if v.staff != nil {
+		// the customer's alerts (some about staff) are theirs to close
+		v.staff.refused = true
+		s.staffEvent(r, EventStaffRefused, v.user.AccountID, staffActorName(v.staff.member), "resolving a customer's alert")
+		http.NotFound(w, r)
+		return
+	}
 	if s.Security == nil {
 		s.renderAdmin(w, r, http.StatusNotFound, "No such alert in this account.", "", nil)
 		return

@@ -61,6 +61,8 @@ type Server struct {
 	Counters Counters
 	perDay   dayCounts
 	resets   resetLimits
+	// auditSeen: how far the audit log was verified (it must not shrink)
+	auditSeen auditMark
 	// staffVolume counts staff requests per grant and hour
 	staffVolume grantVolume
 	// addrEvents bounds the security events of addresses over their
@@ -136,6 +138,7 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /staff/incidents", PermStaff, s.staffOpenIncident)
 	m.Handle("POST /staff/incidents/{id}/update", PermStaff, s.staffIncidentUpdate)
 	m.Handle("/staff/", PermStaffPage, http.NotFound)
+	m.Handle("/staff", PermStaffPage, http.NotFound)
 	m.Handle("POST /admin/alerts/{id}/resolve", PermAdmin, s.adminResolveAlert)
 	m.Handle("GET /incidents", PermAdmin, s.incidentsPage)
 	m.Handle("GET /.well-known/security.txt", PermPublic, s.securityTxt)
@@ -418,8 +421,11 @@ var overviewTmpl = template.Must(template.New("o").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><div class="wrap"><header class="top"><h1><span class="brand">Fjord</span></h1>
-<nav class="account" aria-label="Account"><a href="/keys">API keys</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a> <a href="/incidents">Incidents</a>{{end}}</nav>
-<form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>
+{{if .Acting}}<nav class="account" aria-label="Account"><a href="/admin">Administration</a> <a href="/staff/">Staff console</a></nav>
+<form class="signout" method="post" action="/staff/act/stop"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Stop acting</button></form></header>
+<p class="notice" role="status" id="acting">{{.Acting}}</p>
+{{else}}<nav class="account" aria-label="Account"><a href="/keys">API keys</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a> <a href="/incidents">Incidents</a>{{end}}</nav>
+<form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>{{end}}
 {{if .Alerts}}<p class="error" role="alert" id="alert-banner">{{len .Alerts}} open security alert{{if gt (len .Alerts) 1}}s{{end}} in your account ({{range $i, $a := .Alerts}}{{if $i}}, {{end}}{{$a.Name}}{{end}}): see <a href="/admin#alerts">Administration</a>.</p>{{end}}
 <p><small>Last 30 days, each site in its own time zone.</small></p>
 <table><tr><th>Site</th><th>Visitors</th><th>Visits</th><th>Pageviews</th><th>Bounce rate</th><th>Visit duration</th><th>Bots</th></tr>
@@ -466,7 +472,8 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		User, CSRF string
 		Admin      bool
 		Alerts     []alertRow
-	}{rows, reps, v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin, alerts})
+		Acting     string
+	}{rows, reps, v.user.Email, v.session.CSRF, v.user.Role == store.RoleAdmin, alerts, actingNotice(v)})
 }
 
 // pageCSP allows only this origin's stylesheet and script: no inline code.

@@ -48,7 +48,9 @@ type viewer struct {
 
 // mustEnrol: the account requires a second factor the user has not set
 // up yet; until they do, they see only the page that sets it up.
-func (v *viewer) mustEnrol() bool { return v.account.RequireSecondFactor && v.user.TOTPSecret == "" }
+func (v *viewer) mustEnrol() bool {
+	return v.staff == nil && v.account.RequireSecondFactor && v.user.TOTPSecret == ""
+}
 
 func viewerOf(r *http.Request) *viewer {
 	v, _ := r.Context().Value(viewerKey).(*viewer)
@@ -159,9 +161,18 @@ func (s *Server) guardSignedIn(site, staffOK bool, h http.Handler) http.Handler 
 			ctx = context.WithValue(ctx, siteKey, st)
 		}
 		if v.staff != nil {
+			// the entry is written however the request ends: answered, the
+			// client gone, or a panic (which then goes on up)
 			sw := &statusWriter{ResponseWriter: w}
+			defer func() {
+				status := sw.status
+				if p := recover(); p != nil {
+					s.staffEntry(r, v.staff, 500)
+					panic(p)
+				}
+				s.staffEntry(r, v.staff, status)
+			}()
 			h.ServeHTTP(sw, r.WithContext(ctx))
-			s.staffEntry(r, v.staff, sw.status)
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))

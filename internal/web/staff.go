@@ -71,7 +71,7 @@ func (s *Server) fromStaffRange(r *http.Request) bool {
 func (s *Server) guardStaffRange(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Staff == nil || !s.fromStaffRange(r) {
-			s.staffEvent(r, EventStaffOutside, 0, "", "a request for "+truncate(r.URL.Path, 100)+" from outside the staff ranges")
+			s.staffEvent(r, EventStaffOutside, 0, "", "a request for "+consolePath(r.URL.Path)+" from outside the staff ranges")
 			http.NotFound(w, r)
 			return
 		}
@@ -179,7 +179,7 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 	if staff.OffHours(now) {
 		s.staffEvent(r, EventStaffOffHours, g.Account, staffActorName(sv.member), fmt.Sprintf("a request under grant %d outside working hours", g.ID))
 	}
-	if s.staffVolume.add(g.ID, now) == StaffVolumePerHour+1 {
+	if r.Header.Get("X-Fjord-Poll") != "1" && s.staffVolume.add(g.ID, now) == StaffVolumePerHour+1 {
 		s.staffEvent(r, EventStaffVolume, g.Account, staffActorName(sv.member), fmt.Sprintf("more than %d requests in an hour under grant %d", StaffVolumePerHour, g.ID))
 	}
 	return &viewer{
@@ -223,6 +223,15 @@ func (v *grantVolume) add(grant int64, now time.Time) int {
 	return v.n[grant]
 }
 
+// consolePath is a console path fit for an event: a set-up link's token
+// is a secret.
+func consolePath(p string) string {
+	if strings.HasPrefix(p, "/staff/setup/") {
+		return "/staff/setup/…"
+	}
+	return truncate(p, 100)
+}
+
 func staffActorName(m staff.Member) string { return fmt.Sprintf("staff:%d", m.ID) }
 
 // staffEntry writes the one audit entry of a staff request in a customer
@@ -232,7 +241,10 @@ func (s *Server) staffEntry(r *http.Request, a *staffActor, status int) {
 		return
 	}
 	target := r.Method + " " + truncate(r.URL.RequestURI(), 300)
-	detail := fmt.Sprintf("status %d", status)
+	if status == 0 {
+		status = http.StatusOK // a handler that wrote nothing answered 200
+	}
+	detail := fmt.Sprintf("status %d, from %s", status, ClientIP(r, s.TrustedProxies))
 	if len(a.did) > 0 {
 		detail += "; " + strings.Join(a.did, "; ")
 	}
@@ -241,7 +253,7 @@ func (s *Server) staffEntry(r *http.Request, a *staffActor, status int) {
 		action = "staff.change"
 	}
 	e := audit.Entry{Actor: staffActorName(a.member), Account: a.grant.Account, Action: action, Target: target, Detail: truncate(detail, 1000), Grant: a.grant.ID}
-	if _, err := s.Audit.Record(r.Context(), e); err != nil {
+	if _, err := s.Audit.Record(context.WithoutCancel(r.Context()), e); err != nil {
 		s.Log.Error("audit", "action", action, "err", err)
 	}
 }
@@ -678,7 +690,11 @@ func (s *Server) staffAct(w http.ResponseWriter, r *http.Request) {
 	}
 	g, err := s.Staff.Acting(r.Context(), sv.member, id)
 	if errors.Is(err, staff.ErrNoGrant) || errors.Is(err, staff.ErrUntrained) {
-		s.staffEvent(r, EventStaffRefused, g.Account, staffActorName(sv.member), fmt.Sprintf("acting under grant %d refused: %v", id, err))
+		account := g.Account
+		if g.Staff != sv.member.ID {
+			account = 0 // someone else's grant: the operator's business, not its customer's
+		}
+		s.staffEvent(r, EventStaffRefused, account, staffActorName(sv.member), fmt.Sprintf("acting under grant %d refused: %v", id, err))
 		s.renderStaffHome(w, r, http.StatusForbidden, "Refused: "+err.Error()+".", "")
 		return
 	}

@@ -2,10 +2,13 @@ package web
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -164,14 +167,14 @@ func TestStaffConsoleAddressRule(t *testing.T) {
 	outside := func(name, xff string) {
 		t.Helper()
 		before := e.events(EventStaffOutside)
-		for _, p := range []string{"/staff/", "/staff/signin", "/staff/setup/abc", "/staff/tooling", "/staff/no-such-page"} {
+		for _, p := range []string{"/staff", "/staff/", "/staff/signin", "/staff/setup/abc", "/staff/tooling", "/staff/no-such-page"} {
 			e.clock.advance(time.Minute) // one event per network a minute
 			if code, body := get(p, xff); code != 404 || body != unknown {
 				t.Fatalf("%s: %s answered %d %q, want the plain 404 %q", name, p, code, body, unknown)
 			}
 		}
-		if got := e.events(EventStaffOutside) - before; got != 5 {
-			t.Fatalf("%s: %d security events, want 5", name, got)
+		if got := e.events(EventStaffOutside) - before; got != 6 {
+			t.Fatalf("%s: %d security events, want 6", name, got)
 		}
 	}
 	inside := func(name, xff string) {
@@ -221,6 +224,9 @@ func TestStaffConsoleAddressRule(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "198.51.100.7") || strings.Contains(e.logs.String(), "10.8.0.5") {
 		t.Fatal("a client address is in the logs")
+	}
+	if strings.Contains(e.logs.String(), "/staff/setup/abc") {
+		t.Fatal("a set-up link's token is in the logs")
 	}
 }
 
@@ -316,7 +322,7 @@ func TestStaffAccessUnderGrant(t *testing.T) {
 	entries("a hidden site of the account", g, get("/dashboard/hidden.test"), 200, "staff.read")
 	entries("the account's settings", g, get("/admin"), 200, "staff.read")
 	entries("an export", g, get("/dashboard/site.test/export?panel=pages&format=csv"), 200, "staff.read")
-	for _, p := range []string{"/admin", "/dashboard/site.test"} {
+	for _, p := range []string{"/", "/admin", "/dashboard/site.test"} {
 		code, page := e.staffGet(t, ann, p)
 		if code != 200 || !strings.Contains(page, `id="acting"`) || !strings.Contains(page, fmt.Sprintf("grant #%d", g)) || !strings.Contains(page, `action="/staff/act/stop"`) {
 			t.Fatalf("%s does not say staff is acting: %d", p, code)
@@ -346,6 +352,17 @@ func TestStaffAccessUnderGrant(t *testing.T) {
 		t.Fatalf("the entry does not say what was done: %+v", en)
 	}
 	refused("another account under read-write", ann, "GET", "/dashboard/other.test", http.StatusNotFound)
+	// people hold credentials that would outlive the grant: never staff's
+	refused("adding a person under read-write", ann, "POST", "/admin/users", http.StatusNotFound)
+	// the customer's alerts (some about staff) are theirs to close
+	refused("resolving an alert", ann, "POST", "/admin/alerts/1/resolve", http.StatusNotFound)
+	// an account that requires a second factor of its people is open to
+	// staff under a grant all the same (staff always have one)
+	if err := e.srv.Accounts.SetRequireSecondFactor(ctx, acme, true); err != nil {
+		t.Fatal(err)
+	}
+	entries("an account requiring a second factor", gw, get("/dashboard/site.test"), 200, "staff.read")
+	e.srv.Accounts.SetRequireSecondFactor(ctx, acme, false)
 	_ = other
 
 	// expiry: an hour and a minute later the read-write grant is over
@@ -654,5 +671,39 @@ func TestStaffIncident(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d audit entries of the DPO's incident steps, want 3", n)
+	}
+}
+
+// TestAuditShrinkIsABreak: deleting the newest checkpoint with the entries
+// after the one before leaves a chain that verifies, but the server saw it
+// longer: its hourly check calls that a break.
+func TestAuditShrinkIsABreak(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	if err := e.srv.CheckAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := e.lastSeq(t)
+	e.signIn(t, "user@acme.test")
+	e.signIn(t, "admin@other.test")
+	if err := e.srv.CheckAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", filepath.Join(e.dir, "accounts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{`DELETE FROM audit_checkpoints WHERE seq > ?`, `DELETE FROM audit_log WHERE seq > ?`} {
+		if _, err := raw.Exec(q, first); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := audit.Verify(ctx, e.srv.Audit.Store, e.srv.auditPublic()); err != nil {
+		t.Fatalf("the shortened chain does not verify on its own (the test is wrong): %v", err)
+	}
+	var b *audit.BreakError
+	if err := e.srv.CheckAudit(ctx); !errors.As(err, &b) || !strings.Contains(b.Reason, "saw it verified") {
+		t.Fatalf("check after the cut: %v, want a break", err)
 	}
 }

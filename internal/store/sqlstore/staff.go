@@ -105,9 +105,19 @@ func (a *Accounts) SetStaffReminded(ctx context.Context, id int64, trainedAt tim
 }
 
 func (a *Accounts) SetStaffSignin(ctx context.Context, id int64, hash, secret string, step int64) error {
-	return a.one(ctx, fmt.Sprintf("sign-in of staff member %d", id),
-		`UPDATE staff SET password_hash = ?, totp_secret = ?, totp_last_step = ?, failed_signins = 0, locked_until = NULL
-		WHERE id = ? AND removed_at IS NULL`, hash, secret, step, id)
+	// a new password and key end every session made with the old ones
+	return a.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, a.q(`UPDATE staff SET password_hash = ?, totp_secret = ?, totp_last_step = ?, failed_signins = 0, locked_until = NULL
+			WHERE id = ? AND removed_at IS NULL`), hash, secret, step, id)
+		if err != nil {
+			return fmt.Errorf("sign-in of staff member %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("staff member %d: %w", id, store.ErrNotFound)
+		}
+		_, err = tx.ExecContext(ctx, a.q(`DELETE FROM staff_sessions WHERE staff_id = ?`), id)
+		return err
+	})
 }
 
 func (a *Accounts) UseStaffStep(ctx context.Context, id int64, step int64) (bool, error) {
