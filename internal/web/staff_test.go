@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -84,17 +85,8 @@ func (e *testEnv) staffGet(t *testing.T, c *http.Cookie, path string) (int, stri
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	fmt.Fprint(&b, resp.Header.Get("Location"))
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, b.String()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location") + string(b)
 }
 
 var grantID = regexp.MustCompile(`grant #(\d+)`)
@@ -157,11 +149,8 @@ func TestStaffConsoleAddressRule(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var b strings.Builder
-		buf := make([]byte, 4096)
-		n, _ := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		return resp.StatusCode, b.String()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
 	_, unknown := get("/no-such-page", "")
 	outside := func(name, xff string) {

@@ -92,23 +92,28 @@ var accessTmpl = pageTemplate(`{{with .Data}}<section class="card"><h2>Staff acc
 {{range .}}<tr id="access-{{.Seq}}"><td>{{.When}}</td><td>{{.Who}} ({{.Role}})</td><td>{{.What}}<br><small>{{.Where}}</small></td><td>{{.Why}}</td><td>{{.Grant}}</td><td>{{.Approved}}</td></tr>
 {{else}}<tr><td colspan="6">No staff member has accessed this account.</td></tr>{{end}}</tbody></table></section>{{end}}`)
 
-func (s *Server) staffAccessPage(w http.ResponseWriter, r *http.Request) {
-	v := viewerOf(r)
-	rows, err := s.staffAccessRows(r.Context(), v.user.AccountID)
+// accessRowsOf reads the viewer's account's rows, or answers the error.
+func (s *Server) accessRowsOf(w http.ResponseWriter, r *http.Request) ([]accessRow, bool) {
+	rows, err := s.staffAccessRows(r.Context(), viewerOf(r).user.AccountID)
 	if err != nil {
 		s.Log.Error("staff access", "err", err)
 		http.Error(w, "reading the staff access failed", 500)
+		return nil, false
+	}
+	return rows, true
+}
+
+func (s *Server) staffAccessPage(w http.ResponseWriter, r *http.Request) {
+	rows, ok := s.accessRowsOf(w, r)
+	if !ok {
 		return
 	}
 	s.renderPage(w, r, 200, accessTmpl, pageData{Title: "Staff access", Data: rows})
 }
 
 func (s *Server) staffAccessCSV(w http.ResponseWriter, r *http.Request) {
-	v := viewerOf(r)
-	rows, err := s.staffAccessRows(r.Context(), v.user.AccountID)
-	if err != nil {
-		s.Log.Error("staff access", "err", err)
-		http.Error(w, "reading the staff access failed", 500)
+	rows, ok := s.accessRowsOf(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
