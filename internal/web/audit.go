@@ -111,10 +111,17 @@ func (s *Server) record(r *http.Request, account int64, action, target, detail s
 // recordAs is record for an actor the request has no session of yet (a
 // sign-in).
 func (s *Server) recordAs(r *http.Request, actor string, account int64, action, target, detail string) {
+	s.writeEntry(r, audit.Entry{Actor: actor, Account: account, Action: action, Target: target, Detail: detail})
+}
+
+// writeEntry appends an entry to the audit log, if there is one. It is
+// written even when the client has gone (the action happened); a failure
+// is logged.
+func (s *Server) writeEntry(r *http.Request, e audit.Entry) {
 	if s.Audit == nil {
 		return
 	}
-	if _, err := s.Audit.Record(r.Context(), audit.Entry{Actor: actor, Account: account, Action: action, Target: target, Detail: detail}); err != nil {
-		s.Log.Error("audit", "action", action, "err", err)
+	if _, err := s.Audit.Record(context.WithoutCancel(r.Context()), e); err != nil {
+		s.Log.Error("audit", "action", e.Action, "err", err)
 	}
 }

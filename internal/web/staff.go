@@ -237,7 +237,7 @@ func staffActorName(m staff.Member) string { return fmt.Sprintf("staff:%d", m.ID
 // staffEntry writes the one audit entry of a staff request in a customer
 // account, once it has been answered.
 func (s *Server) staffEntry(r *http.Request, a *staffActor, status int) {
-	if s.Audit == nil || a.refused {
+	if a.refused {
 		return
 	}
 	target := r.Method + " " + truncate(r.URL.RequestURI(), 300)
@@ -252,10 +252,7 @@ func (s *Server) staffEntry(r *http.Request, a *staffActor, status int) {
 	if !safeMethod(r.Method) {
 		action = "staff.change"
 	}
-	e := audit.Entry{Actor: staffActorName(a.member), Account: a.grant.Account, Action: action, Target: target, Detail: truncate(detail, 1000), Grant: a.grant.ID}
-	if _, err := s.Audit.Record(context.WithoutCancel(r.Context()), e); err != nil {
-		s.Log.Error("audit", "action", action, "err", err)
-	}
+	s.writeEntry(r, audit.Entry{Actor: staffActorName(a.member), Account: a.grant.Account, Action: action, Target: target, Detail: truncate(detail, 1000), Grant: a.grant.ID})
 }
 
 // statusWriter remembers the status of an answer.
@@ -586,13 +583,7 @@ func (s *Server) staffHomeData(ctx context.Context, sv *staffViewer) (staffHomeD
 // under the grant and in its account, so that the customer sees who asked,
 // who approved and who ended it.
 func (s *Server) staffGrantAudit(r *http.Request, m staff.Member, action string, g staff.Grant, detail string) {
-	if s.Audit == nil {
-		return
-	}
-	e := audit.Entry{Actor: staffActorName(m), Account: g.Account, Action: action, Target: fmt.Sprintf("grant:%d", g.ID), Detail: detail, Grant: g.ID}
-	if _, err := s.Audit.Record(r.Context(), e); err != nil {
-		s.Log.Error("audit", "action", action, "err", err)
-	}
+	s.writeEntry(r, audit.Entry{Actor: staffActorName(m), Account: g.Account, Action: action, Target: fmt.Sprintf("grant:%d", g.ID), Detail: detail, Grant: g.ID})
 }
 
 func (s *Server) staffRequest(w http.ResponseWriter, r *http.Request) {
