@@ -138,6 +138,10 @@ type Engine interface {
 	// Funnel counts the visitors reaching each step (goal), in order,
 	// within one visit.
 	Funnel(ctx context.Context, q *Query, steps []store.Goal) ([]int64, error)
+	// Stream answers q as Run does, handing the rows to emit one at a
+	// time in the query's order, for exports and datafeeds (PRODUCT
+	// §5.1); an error from emit stops it and is returned.
+	Stream(ctx context.Context, q *Query, emit func(Row) error) error
 }
 
 // Rollups is implemented by engines that keep daily rollups: a job calls

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"fjord/internal/export"
 	"fjord/internal/report"
 	"fjord/internal/store"
 )
@@ -523,21 +524,13 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	cw.Write(append([]string{p.Dim}, base.Metrics...))
 	for _, row := range res.Rows {
-		rec := []string{SafeCSV(row.Dimensions[0])}
+		rec := []string{export.SafeCell(row.Dimensions[0])}
 		for _, v := range row.Metrics {
 			rec = append(rec, strconv.FormatFloat(v, 'f', -1, 64))
 		}
 		cw.Write(rec)
 	}
 	cw.Flush()
-}
-
-// SafeCSV neutralises a cell a spreadsheet would run as a formula.
-func SafeCSV(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // dashRealtime is the dashboard's realtime count (the page refreshes it).

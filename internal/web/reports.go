@@ -13,6 +13,7 @@ import (
 
 	"fjord/internal/auth"
 	"fjord/internal/authz"
+	"fjord/internal/export"
 	"fjord/internal/report"
 	"fjord/internal/store"
 )
@@ -155,7 +156,7 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 		cw.Write(page.Head)
 		for _, row := range page.Rows {
 			for i := range row {
-				row[i] = SafeCSV(row[i])
+				row[i] = export.SafeCell(row[i])
 			}
 			cw.Write(row)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fjord/internal/audit"
+	"fjord/internal/export"
 	"fjord/internal/staff"
 )
 
@@ -123,7 +124,7 @@ func (s *Server) staffAccessCSV(w http.ResponseWriter, r *http.Request) {
 	for _, x := range rows {
 		rec := []string{strconv.FormatInt(x.Seq, 10), x.When, x.Who, x.Role, x.What, x.Where, x.Why, x.Grant, x.Approved}
 		for i := range rec {
-			rec[i] = SafeCSV(rec[i])
+			rec[i] = export.SafeCell(rec[i])
 		}
 		cw.Write(rec)
 	}

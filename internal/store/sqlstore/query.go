@@ -475,6 +475,20 @@ func prefixed(p string, xs []string) []string {
 	return out
 }
 
+// Stream answers q through Run and hands its rows to emit.
+func (e *EventReads) Stream(ctx context.Context, q *report.Query, emit func(report.Row) error) error {
+	res, err := e.Run(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, r := range res.Rows {
+		if err := emit(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Funnel counts the visitors who completed the steps (goals) in order
 // within one visit: visitors[i] reached step i. Filters apply as in Run.
 func (e *EventReads) Funnel(ctx context.Context, q *report.Query, steps []store.Goal) ([]int64, error) {
