@@ -49,6 +49,9 @@ type Principal struct {
 	// allowed); Write: its scope is read-write.
 	Grant int64
 	Write bool
+	// UsersPublishFeeds: the account lets its Users publish datafeeds of
+	// the reports they read (the caller looks it up where it matters).
+	UsersPublishFeeds bool
 }
 
 // Action is what the principal wants to do.
@@ -77,11 +80,16 @@ const (
 	// ReadSettings: see the account's people, sites and settings (the
 	// administration pages) without changing them.
 	ReadSettings
+	// PublishFeed: publish a saved report as a datafeed (PRODUCT §4),
+	// and manage that feed: a URL that gives the report to anyone holding
+	// it, so an Administrator's decision, or a User's for a report they
+	// read where the account lets Users publish (UsersPublishFeeds).
+	PublishFeed
 	numActions
 )
 
 var actionNames = [...]string{"ReadSite", "ReadReport", "SaveReport", "EditReport", "ManageSites", "ManageUsers",
-	"ManageAccount", "ConfigureIntegration", "ApproveIntegration", "ReadSettings"}
+	"ManageAccount", "ConfigureIntegration", "ApproveIntegration", "ReadSettings", "PublishFeed"}
 
 func (a Action) String() string {
 	if a >= 0 && a < numActions {
@@ -192,14 +200,16 @@ func Decide(p Principal, a Action, r Resource) Decision {
 		return Allow
 	case a == ApproveIntegration && r.Kind == Integration && p.MainContact:
 		return Allow
+	case a == PublishFeed && r.Kind == Report && p.UsersPublishFeeds && (slices.Contains(p.Sites, r.Site) || slices.Contains(p.Reports, r.Report)):
+		return Allow
 	}
 	return Forbidden
 }
 
 // decideStaff: under a grant, staff see everything in its account and
 // read it; a read-write grant also changes the account's sites and
-// settings. People (who hold credentials that would outlive the grant),
-// saving or editing reports and anything that sends data to a third party
+// settings. People and datafeeds (credentials that would outlive the
+// grant), saving or editing reports and anything that sends data to a third party
 // stay the customer's own decisions.
 func decideStaff(p Principal, a Action, r Resource) Decision {
 	if p.Grant == 0 || p.Account == 0 || r.Account != p.Account {

@@ -31,6 +31,7 @@ var principals = map[string]Principal{
 	"administrator":               {Role: Administrator, Account: 1, User: 10},
 	"administrator, main contact": {Role: Administrator, Account: 1, User: 10, MainContact: true},
 	"user":                        {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}},
+	"user, feeds allowed":         {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}, UsersPublishFeeds: true},
 	"user, main contact":          {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}, MainContact: true},
 	"user's key, sites 1 and 2":   {Role: User, Account: 1, User: 20, Sites: []int64{1}, Reports: []int64{102}, Key: true, KeySites: []int64{1, 2}},
 	"administrator's key, site 1": {Role: Administrator, Account: 1, User: 10, Key: true, KeySites: []int64{1}},
@@ -60,6 +61,7 @@ var want = map[string]map[Action]string{
 		ConfigureIntegration: "FNFFFNFNFNN",
 		ApproveIntegration:   "FNFFFNFNFNN",
 		ReadSettings:         "FNFFFNFNFNN",
+		PublishFeed:          "FNFFFNFNFNN",
 	},
 	"user, main contact": {
 		ReadSite:             "ANFFFNFNFFN",
@@ -72,6 +74,7 @@ var want = map[string]map[Action]string{
 		ConfigureIntegration: "FNFFFNFNFFN",
 		ApproveIntegration:   "FNFFFNFNFAN",
 		ReadSettings:         "FNFFFNFNFFN",
+		PublishFeed:          "FNFFFNFNFFN",
 	},
 	// a key reads its sites' data within its owner's rights, nothing else
 	"user's key, sites 1 and 2": {
@@ -85,6 +88,7 @@ var want = map[string]map[Action]string{
 		ConfigureIntegration: "FNFFFNNNNNN",
 		ApproveIntegration:   "FNFFFNNNNNN",
 		ReadSettings:         "FNFFFNNNNNN",
+		PublishFeed:          "FNFFFNNNNNN",
 	},
 	"administrator's key, site 1": all("ANANNNNNNNN", "FNFNNNNNNNN"),
 	"administrator of account 2":  all("NNNNNNNNNNA", "NNNNNNNNNNF"),
@@ -122,6 +126,14 @@ func all(row, approve string) map[Action]string {
 }
 
 func init() {
+	// where the account lets Users publish datafeeds, a User publishes
+	// the reports they read; nothing else changes
+	u := map[Action]string{}
+	for a, row := range want["user"] {
+		u[a] = row
+	}
+	u[PublishFeed] = u[ReadReport]
+	want["user, feeds allowed"] = u
 	// a key's non-read actions differ from its reads
 	k := want["administrator's key, site 1"]
 	for _, a := range Actions() {

@@ -22,6 +22,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/config"
 	"fjord/internal/demo"
+	"fjord/internal/feed"
 	"fjord/internal/mail"
 	"fjord/internal/report"
 	"fjord/internal/secmon"
@@ -71,6 +72,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		} else {
 			log.Warn("audit-key is not set: the audit log gets no signed checkpoints, so a cut tail would go unseen")
 		}
+	}
+	if st, ok := eng.st.Accounts.(feed.Store); ok {
+		srv.Feeds = st
 	}
 	if st, ok := eng.st.Accounts.(staff.Store); ok {
 		srv.Staff = &staff.Service{Store: st, Now: time.Now,
@@ -263,6 +267,9 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 		}
 		if err := srv.StaffJobs(ctx); err != nil {
 			srv.Log.Error("staff jobs", "err", err)
+		}
+		if err := srv.FeedJobs(ctx); err != nil {
+			srv.Log.Error("datafeed jobs", "err", err)
 		}
 		if err := srv.SendWebhooks(ctx); err != nil {
 			srv.Log.Error("webhooks", "err", err)

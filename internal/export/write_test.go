@@ -65,3 +65,56 @@ func TestWriterCSVAndJSON(t *testing.T) {
 		t.Error("a row that does not fit the header was written")
 	}
 }
+
+// TestCSVInjection: every kind of cell an export writes is safe to open
+// in a spreadsheet: a text cell of any dimension starting with =, +, -,
+// @, tab or carriage return is neutralised (header names too), text that
+// does not start so is left alone, and numbers stay numbers.
+func TestCSVInjection(t *testing.T) {
+	var dims []string
+	for _, d := range report.Dims {
+		dims = append(dims, d.Name)
+	}
+	dangerous := []string{"=1+2", "+1+2", "-1+2", "@SUM(A1)", "\t=1", "\r=1", "=HYPERLINK(\"http://x\",\"y\")", "-", "="}
+	harmless := []string{"/a=b", "a+b", " =1", "", "1-2", "é=1"}
+	var b bytes.Buffer
+	w, err := NewWriter(&b, CSV, append([]string{"=head"}, dims...), []string{"visitors", "bounce_rate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := append(append([]string{}, dangerous...), harmless...)
+	for _, c := range cells {
+		row := report.Row{Metrics: []float64{-3, 12.5}}
+		for range len(dims) + 1 {
+			row.Dimensions = append(row.Dimensions, c)
+		}
+		if err := w.Write(row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs[0][0] != "'=head" || recs[0][1] != dims[0] {
+		t.Errorf("header: %q", recs[0])
+	}
+	for i, c := range cells {
+		rec := recs[i+1]
+		want := c
+		if i < len(dangerous) {
+			want = "'" + c
+		}
+		for j, cell := range rec[:len(rec)-2] {
+			if cell != want {
+				t.Errorf("%q in column %d written as %q, want %q", c, j, cell, want)
+			}
+		}
+		if rec[len(rec)-2] != "-3" || rec[len(rec)-1] != "12.5" {
+			t.Errorf("numbers written as %q", rec[len(rec)-2:])
+		}
+	}
+}

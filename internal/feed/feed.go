@@ -13,11 +13,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"fjord/internal/report"
 )
 
 // Feed is a datafeed of one saved report.
@@ -255,4 +260,76 @@ func (f Feed) Idle(now time.Time) bool {
 		last = f.LastUsed
 	}
 	return f.Disabled.IsZero() && !now.Before(last.Add(IdleAfter))
+}
+
+// Period is what a feed's URL asks for: a period name, a pair of dates,
+// or nothing (the saved report's own period).
+type Period struct {
+	Name     string // "30d", ...
+	From, To string // YYYY-MM-DD, inclusive, in the site's time zone
+}
+
+// DateRange is the period as a Stats API date_range; nil for none.
+func (p Period) DateRange() json.RawMessage {
+	var v any
+	switch {
+	case p.Name != "":
+		v = p.Name
+	case p.From != "":
+		v = []string{p.From, p.To}
+	default:
+		return nil
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// QueryError is a feed URL's query refused; its text names the field.
+type QueryError struct{ Msg string }
+
+func (e *QueryError) Error() string { return e.Msg }
+
+// ParseQuery reads a feed URL's query: period=NAME (one of
+// report.Periods), or from=YYYY-MM-DD&to=YYYY-MM-DD, or neither. Anything
+// else is refused, so a mistyped parameter is not silently ignored.
+func ParseQuery(q url.Values) (Period, error) {
+	for k, vs := range q {
+		if k != "period" && k != "from" && k != "to" {
+			return Period{}, &QueryError{fmt.Sprintf("%.40q: unknown parameter (want period, or from and to)", k)}
+		}
+		if len(vs) != 1 {
+			return Period{}, &QueryError{k + ": given more than once"}
+		}
+	}
+	p := Period{Name: q.Get("period"), From: q.Get("from"), To: q.Get("to")}
+	switch {
+	case p.Name != "" && (p.From != "" || p.To != ""):
+		return Period{}, &QueryError{"period: give a period or from and to, not both"}
+	case p.Name != "":
+		if !slices.Contains(report.Periods, p.Name) {
+			return Period{}, &QueryError{fmt.Sprintf("period: want one of %s", strings.Join(report.Periods, ", "))}
+		}
+	case p.From != "" || p.To != "":
+		from, err1 := time.Parse(time.DateOnly, p.From)
+		to, err2 := time.Parse(time.DateOnly, p.To)
+		switch {
+		case err1 != nil:
+			return Period{}, &QueryError{"from: want a date as YYYY-MM-DD"}
+		case err2 != nil:
+			return Period{}, &QueryError{"to: want a date as YYYY-MM-DD"}
+		case to.Before(from):
+			return Period{}, &QueryError{"to: before from"}
+		}
+	}
+	return p, nil
+}
+
+// Days is how many local days a range covers.
+func Days(r report.Range) int {
+	from, err1 := time.Parse(time.DateOnly, r.FromDay)
+	to, err2 := time.Parse(time.DateOnly, r.ToDay)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return int(to.Sub(from).Hours()/24) + 1
 }

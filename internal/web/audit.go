@@ -118,10 +118,15 @@ func (s *Server) recordAs(r *http.Request, actor string, account int64, action, 
 // written even when the client has gone (the action happened); a failure
 // is logged.
 func (s *Server) writeEntry(r *http.Request, e audit.Entry) {
+	s.writeEntryCtx(r.Context(), e)
+}
+
+// writeEntryCtx is writeEntry outside a request (the periodic jobs).
+func (s *Server) writeEntryCtx(ctx context.Context, e audit.Entry) {
 	if s.Audit == nil {
 		return
 	}
-	if _, err := s.Audit.Record(context.WithoutCancel(r.Context()), e); err != nil {
+	if _, err := s.Audit.Record(context.WithoutCancel(ctx), e); err != nil {
 		s.Log.Error("audit", "action", e.Action, "err", err)
 	}
 }

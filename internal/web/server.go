@@ -21,6 +21,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/collect/tracker"
+	"fjord/internal/feed"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/mail"
@@ -51,6 +52,8 @@ type Server struct {
 	SecurityTxt    SecurityTxt     // /.well-known/security.txt; no contact: 404
 	// The staff console and staff acting in accounts (nil Staff: none; the
 	// console answers only from StaffRanges).
+	// Feeds keeps the datafeeds (nil: none; /feeds/ answers 404).
+	Feeds       feed.Store
 	Staff       *staff.Service
 	StaffSignin *auth.StaffSignin
 	StaffRanges []netip.Prefix
@@ -119,6 +122,16 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /dashboard/go", PermAccount, s.dashboardGo)
 	m.Handle("GET /reports/{id}", PermAccount, s.savedReportPage)
 	m.Handle("POST /dashboard/{domain}/reports", PermReadSite, s.saveView)
+	m.Handle("GET /feeds/{file}", PermPublic, s.feedAnswer)
+	m.Handle("GET /datafeeds", PermSignedIn, s.feedsPage)
+	m.Handle("POST /datafeeds", PermSignedIn, s.feedCreate)
+	m.Handle("POST /datafeeds/settings", PermSignedIn, s.feedAccountSettings)
+	m.Handle("GET /datafeeds/{id}", PermSignedIn, s.feedPage)
+	m.Handle("POST /datafeeds/{id}/settings", PermSignedIn, s.feedSettings)
+	m.Handle("POST /datafeeds/{id}/rotate", PermSignedIn, s.feedRotate)
+	m.Handle("POST /datafeeds/{id}/disable", PermSignedIn, s.feedDisable)
+	m.Handle("POST /datafeeds/{id}/enable", PermSignedIn, s.feedEnable)
+	m.Handle("POST /datafeeds/{id}/delete", PermSignedIn, s.feedDelete)
 	m.Handle("GET /keys", PermSignedIn, s.keysPage)
 	m.Handle("POST /keys", PermSignedIn, s.keysCreate)
 	m.Handle("POST /keys/{id}/revoke", PermSignedIn, s.keysRevoke)

@@ -143,6 +143,7 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 		Now: clock.now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
 	_, auditKey, _ := ed25519.GenerateKey(rand.Reader)
 	srv.Audit = &audit.Log{Store: acc, Key: auditKey}
+	srv.Feeds = acc
 	srv.Security = &secmon.Monitor{Store: acc, Accounts: acc, Audit: srv.Audit, Log: log, Key: []byte("test pseudonym key"), Now: clock.now}
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())
