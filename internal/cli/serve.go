@@ -104,6 +104,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	}
 
 	var signins []demo.SignIn
+	var demoFeed string
 	var demoKey string
 	if cfg.Demo {
 		start := time.Now()
@@ -124,6 +125,10 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 			return err
 		} else if demoKey, err = demo.Key(ctx, eng.st.Accounts, srv.Auth); err != nil {
 			return err
+		} else if srv.Feeds != nil {
+			if demoFeed, err = demo.Feed(ctx, eng.st.Accounts, srv.Feeds, time.Now()); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -171,7 +176,10 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		if demoKey != "" {
 			fmt.Fprintf(stdout, "  API key:   %s  (the Administrator's, for the Stats API)\n", demoKey)
 		}
-		fmt.Fprintf(stdout, "  (new passwords and key at every start)\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
+		if demoFeed != "" {
+			fmt.Fprintf(stdout, "  Datafeed:  %s/feeds/%s.csv  (or .json; the blog's top pages, ?period=7d for another period)\n", srv.PublicURL, demoFeed)
+		}
+		fmt.Fprintf(stdout, "  (new passwords, key and datafeed address at every start)\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
 			cfg.DataDir, ln.Addr().String())
 	}
 	// Ready only after the banner: whoever waits on /healthz (a script, the

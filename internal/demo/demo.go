@@ -19,6 +19,7 @@ import (
 	"fjord/internal/account"
 	"fjord/internal/auth"
 	"fjord/internal/collect"
+	"fjord/internal/feed"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/store"
@@ -371,4 +372,44 @@ func add(ctx context.Context, col *collect.Collector, batch *[][]byte, site stor
 		*batch = append(*batch, ingest.EncodeEvent(nil, &evs[i]))
 	}
 	return nil
+}
+
+// FeedName is the name of the demo's datafeed.
+const FeedName = "Demo feed"
+
+// Feed gives the demo's datafeed (the blog's saved report, published by
+// the demo Administrator) a new token, making the feed first if there is
+// none, and returns the token, for the server to print at each start
+// (a feed's token is shown once and kept only as a hash).
+func Feed(ctx context.Context, st store.AccountStore, feeds feed.Store, now time.Time) (string, error) {
+	u, err := st.UserByEmail(ctx, AdminEmail)
+	if err != nil {
+		return "", fmt.Errorf("demo Administrator: %w", err)
+	}
+	all, err := feeds.Feeds(ctx, u.AccountID)
+	if err != nil {
+		return "", err
+	}
+	token, hash := feed.NewToken()
+	for _, f := range all {
+		if f.Name == FeedName {
+			if !f.Disabled.IsZero() {
+				if err := feeds.EnableFeed(ctx, f.ID, u.ID, now); err != nil {
+					return "", err
+				}
+			}
+			return token, feeds.SetFeedToken(ctx, f.ID, hash)
+		}
+	}
+	blog, err := st.SiteByDomain(ctx, "demo-blog.example")
+	if err != nil {
+		return "", fmt.Errorf("demo site: %w", err)
+	}
+	reps, err := st.SavedReports(ctx, blog.ID)
+	if err != nil || len(reps) == 0 {
+		return "", fmt.Errorf("demo report: %v", err)
+	}
+	_, err = feeds.CreateFeed(ctx, feed.Feed{AccountID: u.AccountID, ReportID: reps[0].ID, OwnerID: u.ID, Name: FeedName, TokenHash: hash,
+		Limits: feed.DefaultLimits, Created: now})
+	return token, err
 }

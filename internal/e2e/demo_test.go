@@ -52,8 +52,21 @@ func TestDemo(t *testing.T) {
 	if code := demoQuery(t, s, key); code != 200 {
 		t.Fatalf("the demo key: %d", code)
 	}
+	// the printed datafeed answers the blog's report
+	feedURL := printedFeed(t, s)
+	if code, body := fetchBody(t, feedURL); code != 200 || !strings.HasPrefix(body, "event:page,visitors,pageviews\n") || strings.Count(body, "\n") < 5 {
+		t.Fatalf("the demo datafeed: %d\n%.300s", code, body)
+	}
 	s.Stop()
 	s.Restart()
+	// a new feed address at every start: the old one is dead
+	oldPath := feedURL[strings.Index(feedURL, "/feeds/"):]
+	if code, _ := fetchBody(t, "http://"+s.Addr+oldPath); code != 404 {
+		t.Fatalf("the previous start's feed address: %d, want 404", code)
+	}
+	if code, _ := fetchBody(t, printedFeed(t, s)); code != 200 {
+		t.Fatalf("the new feed address: %d", code)
+	}
 	// new passwords at every start: the old session is gone with nothing
 	// but the new ones work
 	demoSignIn(t, s, demo.UserEmail)
@@ -141,6 +154,27 @@ func printedDemoKey(t *testing.T, s *server) string {
 		t.Fatalf("no API key printed:\n%s", s.stderr.String())
 	}
 	return m[len(m)-1][1]
+}
+
+// printedFeed is the datafeed address serve --demo printed last.
+func printedFeed(t *testing.T, s *server) string {
+	t.Helper()
+	m := regexp.MustCompile(`Datafeed:\s+(http://\S+\.csv)`).FindAllStringSubmatch(s.stderr.String(), -1)
+	if m == nil {
+		t.Fatalf("no datafeed printed:\n%s", s.stderr.String())
+	}
+	return m[len(m)-1][1]
+}
+
+func fetchBody(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

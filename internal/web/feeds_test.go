@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -462,4 +463,49 @@ func FuzzFeedForm(f *testing.F) {
 			t.Fatalf("accepted %+v %v", ff, rs)
 		}
 	})
+}
+
+// BenchmarkFeedMiss: the 404 of a wrong token and of a rotated one take
+// the same path (one lookup of the token's hash), so their times should
+// not differ beyond noise. BENCHMARKS.md has the figures.
+func BenchmarkFeedMiss(b *testing.B) {
+	e := newEnv(b, journal.Options{})
+	ctx := context.Background()
+	site, _ := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	admin, _ := e.srv.Accounts.UserByEmail(ctx, "admin@acme.test")
+	rep, err := e.srv.Accounts.SaveReport(ctx, store.SavedReport{SiteID: site.ID, Name: "Pages", Definition: pagesReport, OwnerID: &admin.ID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	old, oldHash := feed.NewToken()
+	f, err := e.srv.Feeds.CreateFeed(ctx, feed.Feed{AccountID: admin.AccountID, ReportID: rep.ID, OwnerID: admin.ID, Name: "bench", TokenHash: oldHash,
+		Limits: feed.Limits{MaxDays: 30, PerHour: feed.MaxPerHour, Addresses: 10}, Created: e.clock.now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, hash := feed.NewToken()
+	if err := e.srv.Feeds.SetFeedToken(ctx, f.ID, hash); err != nil {
+		b.Fatal(err)
+	}
+	h := e.srv.Handler()
+	for _, c := range []struct {
+		name, token string
+		code        int
+	}{{"wrong", "", 404}, {"rotated", old, 404}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				tok := c.token
+				if tok == "" {
+					tok, _ = feed.NewToken() // a new guess each time, as an attacker would
+				}
+				req := httptest.NewRequest("GET", "/feeds/"+tok+".csv", nil)
+				req.RemoteAddr = "192.0.2.1:1234"
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != c.code {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
 }
