@@ -413,6 +413,7 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	t.Run("audit log", func(t *testing.T) { auditLog(t, open) })
 	t.Run("staff and access grants", func(t *testing.T) { staffStore(t, open) })
 	t.Run("security events, alerts and incidents", func(t *testing.T) { securityMonitoring(t, open) })
+	t.Run("exports: record, usage, thresholds, crossings", func(t *testing.T) { exports(t, open) })
 	t.Run("goals and saved reports", func(t *testing.T) {
 		s := open(t)
 		a, _ := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "UTC"})
