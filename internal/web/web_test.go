@@ -25,6 +25,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/enrich"
+	"fjord/internal/export"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/secmon"
@@ -144,6 +145,7 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 	_, auditKey, _ := ed25519.GenerateKey(rand.Reader)
 	srv.Audit = &audit.Log{Store: acc, Key: auditKey}
 	srv.Security = &secmon.Monitor{Store: acc, Accounts: acc, Audit: srv.Audit, Log: log, Key: []byte("test pseudonym key"), Now: clock.now}
+	srv.Exports = &export.Recorder{Store: acc, Now: clock.now}
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
