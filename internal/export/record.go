@@ -243,10 +243,10 @@ const Retention = 365 * 24 * time.Hour
 type Recorder struct {
 	Store Store
 	Now   func() time.Time
-	// mu: one export of this process is counted at a time, so that the
-	// usage an export is measured against includes every export recorded
-	// before it (ClaimCrossing keeps other processes from doubling the
-	// event).
+	// mu: one export of this process is counted at a time, so that a
+	// crossing is the export that took the total over and not one that
+	// happened to count after it. That there is one event per crossing
+	// does not rest on it: ClaimCrossing holds across processes.
 	mu sync.Mutex
 }
 
