@@ -40,8 +40,10 @@ type Record struct {
 	Format string
 	Via    string
 	// Rows and Bytes are what was sent; Complete is false when the export
-	// broke off (the client went away, or the query failed mid-way), in
-	// which case they count what had gone out until then.
+	// broke off (the client went away, or the query failed mid-way). Then
+	// Bytes are what had been handed to the connection, while Rows counts
+	// the rows written into the file, the last of which may not have left
+	// the server's buffer (at most 32 KiB of them).
 	Rows     int64
 	Bytes    int64
 	Complete bool

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"fjord/internal/export"
 	"fjord/internal/report"
 	"fjord/internal/secmon"
-	"fjord/internal/store"
 )
 
 // Exports (PRODUCT §5): every download of report data (a dashboard
@@ -72,6 +70,9 @@ func (s *Server) streamDownload(ctx context.Context, w http.ResponseWriter, r *h
 		http.Error(w, "the export failed", 500)
 		return
 	}
+	// what was counted goes out before the cut, so that the record's
+	// bytes are what the client got
+	http.NewResponseController(w).Flush()
 	panic(http.ErrAbortHandler)
 }
 
@@ -259,7 +260,7 @@ func (s *Server) exportsData(ctx context.Context, account int64) (exportsData, e
 		if x.APIKey != 0 {
 			row.Who += fmt.Sprintf(" through API key %d", x.APIKey)
 		}
-		row.What = names.what(ctx, x)
+		row.What = names.what(x)
 		d.Records = append(d.Records, row)
 	}
 	cs, err := st.Crossings(ctx, account, exportsLimit)
@@ -350,7 +351,7 @@ func (n *exportNames) who(ctx context.Context, user, staffID int64) string {
 	return fmt.Sprintf("person %d (no longer in the account)", user)
 }
 
-func (n *exportNames) what(_ context.Context, x export.Record) string {
+func (n *exportNames) what(x export.Record) string {
 	site, ok := n.sites[x.Site]
 	if !ok {
 		site = fmt.Sprintf("site %d", x.Site)
@@ -394,10 +395,6 @@ func (s *Server) exportsSettings(w http.ResponseWriter, r *http.Request) {
 		err = s.Exports.Store.SetExportThresholds(r.Context(), v.user.AccountID, th)
 	}
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			http.NotFound(w, r)
-			return
-		}
 		s.Log.Error("export thresholds", "err", err)
 		http.Error(w, "the change failed", 500)
 		return

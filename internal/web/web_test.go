@@ -548,7 +548,18 @@ func TestRoutesEnforcePermissions(t *testing.T) {
 		}
 		checked++
 	})
-	if checked < 80 {
+	if checked < 190 {
 		t.Fatalf("only %d checks: the route table is smaller than expected", checked)
+	}
+	// the Exports page and its settings form are the account's
+	// Administrators' (each probed above as every other such route)
+	perms := map[string]Permission{}
+	for _, r := range e.srv.Handler().Routes {
+		perms[r.Pattern] = r.Perm
+	}
+	for _, p := range []string{"GET /admin/exports", "POST /admin/exports"} {
+		if perms[p] != PermAdmin {
+			t.Errorf("%s: permission %q, want %q", p, perms[p], PermAdmin)
+		}
 	}
 }
