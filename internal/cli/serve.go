@@ -22,6 +22,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/config"
 	"fjord/internal/demo"
+	"fjord/internal/export"
 	"fjord/internal/feed"
 	"fjord/internal/mail"
 	"fjord/internal/report"
@@ -81,6 +82,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 			Rules: staff.Rules{Training: cfg.StaffTraining, MaxGrant: cfg.StaffGrant, MaxConsultantGrant: cfg.StaffConsultantGrant}}
 		srv.StaffSignin = &auth.StaffSignin{Store: st}
 		srv.StaffRanges = cfg.StaffRanges
+	}
+	if st, ok := eng.st.Accounts.(export.Store); ok {
+		srv.Exports = &export.Recorder{Store: st, Now: time.Now}
 	}
 	if cfg.MailOn() {
 		snd, err := mail.New(cfg.Mail())
@@ -290,6 +294,13 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 				srv.Log.Error("purge security events", "err", err)
 			} else if n > 0 {
 				srv.Log.Info("deleted old security events", "count", n)
+			}
+		}
+		if srv.Exports != nil {
+			if n, err := srv.Exports.Store.PurgeExports(ctx, time.Now().Add(-export.Retention)); err != nil {
+				srv.Log.Error("purge export records", "err", err)
+			} else if n > 0 {
+				srv.Log.Info("deleted old export records", "count", n)
 			}
 		}
 	}

@@ -41,7 +41,7 @@ var DefaultRules = []Rule{
 	{"audit-broken", AuditBroken, 1, time.Hour,
 		"the audit log does not verify: an entry was altered, inserted or removed"},
 	{"export-large", ExportLarge, 1, time.Hour,
-		"a large export"},
+		"exports over the account's export thresholds (rows or bytes per person per day, exports per hour): see who exported what at /admin/exports"},
 	{"feed-abuse", FeedAbuse, 1, time.Hour,
 		"a datafeed used beyond its limits"},
 	{"backup-drill-failed", BackupDrillFailed, 1, 24 * time.Hour,

@@ -373,7 +373,7 @@ func FuzzAdminForms(f *testing.F) {
 	otherCSRF, _ := e.form(f, "/account/2fa", sessionOf(otherSession))
 	paths := []string{"/admin/users", "/admin/users/%d/remove", "/admin/users/%d/restore", "/admin/users/%d/grant",
 		"/admin/users/%d/ungrant", "/admin/sites", "/admin/account", "/admin/integrations", "/admin/integrations/1/approve",
-		"/admin/integrations/1/withdraw", "/admin/integrations/1/delete", "/dashboard/site.test/reports", "/admin/sites/1/settings", "/admin/alerts/1/resolve"}
+		"/admin/integrations/1/withdraw", "/admin/integrations/1/delete", "/dashboard/site.test/reports", "/admin/sites/1/settings", "/admin/alerts/1/resolve", "/admin/exports"}
 	f.Add(uint8(0), "email=a%40acme.test&role=user")
 	f.Add(uint8(3), "what=site:1")
 	f.Add(uint8(4), "report=1")
@@ -383,6 +383,7 @@ func FuzzAdminForms(f *testing.F) {
 	f.Add(uint8(7), "site=1&url=https%3A%2F%2Fhooks.example%2Fx")
 	f.Add(uint8(11), "name=Top&panel=pages&period=7d&f=visit:source%3D%3DGoogle")
 	f.Add(uint8(12), "respect_dnt=1&ignored=192.0.2.0%2F24+::1")
+	f.Add(uint8(14), "rows_per_day=10&mb_per_day=1&exports_per_hour=0")
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		// an input may have made the second factor required, which would
 		// turn every later one into a 403

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"fjord/internal/auth"
@@ -96,7 +97,8 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, 500, "the query failed")
 			return
 		}
-		s.writeJSON(w, 200, report.Response(q, req, &report.Result{Rows: report.FunnelRows(steps, counts)}))
+		s.apiExport(w, r, q, "v2 funnel "+strings.Join(req.Funnel, " > "), savedID(req), len(steps),
+			report.Response(q, req, &report.Result{Rows: report.FunnelRows(steps, counts)}))
 		return
 	}
 	res, ok := s.run(w, r, q)
@@ -113,7 +115,24 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		report.Compare(q, res, prev)
 	}
-	s.writeJSON(w, 200, report.Response(q, req, res))
+	s.apiExport(w, r, q, "v2 query "+strings.Join(dimNames(q), " "), savedID(req), len(res.Rows), report.Response(q, req, res))
+}
+
+// savedID is the saved report a v2 request runs, 0 for none.
+func savedID(req *report.APIRequest) int64 {
+	if req.SavedReport == nil {
+		return 0
+	}
+	return *req.SavedReport
+}
+
+// dimNames names a query's dimensions, for the export record.
+func dimNames(q *report.Query) []string {
+	var out []string
+	for _, d := range q.Dimensions {
+		out = append(out, d.Name)
+	}
+	return out
 }
 
 // ---- access: what the request's API key may read (authz over the key's
@@ -286,7 +305,7 @@ func (s *Server) v1Aggregate(w http.ResponseWriter, r *http.Request) {
 		}
 		out[m] = v
 	}
-	s.writeJSON(w, 200, map[string]any{"results": out})
+	s.apiExport(w, r, q, "v1 aggregate", 0, 1, map[string]any{"results": out})
 }
 
 func (s *Server) v1Timeseries(w http.ResponseWriter, r *http.Request) {
@@ -304,7 +323,7 @@ func (s *Server) v1Timeseries(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.writeJSON(w, 200, map[string]any{"results": v1Rows(q, res)})
+	s.apiExport(w, r, q, "v1 timeseries "+interval, 0, len(res.Rows), map[string]any{"results": v1Rows(q, res)})
 }
 
 func (s *Server) v1Breakdown(w http.ResponseWriter, r *http.Request) {
@@ -321,7 +340,7 @@ func (s *Server) v1Breakdown(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.writeJSON(w, 200, map[string]any{"results": v1Rows(q, res)})
+	s.apiExport(w, r, q, "v1 breakdown "+prop, 0, len(res.Rows), map[string]any{"results": v1Rows(q, res)})
 }
 
 func v1Rows(q *report.Query, res *report.Result) []map[string]any {
@@ -337,6 +356,9 @@ func v1Rows(q *report.Query, res *report.Result) []map[string]any {
 }
 
 // v1Realtime answers the number of visitors in the last five minutes.
+// It is no export: one number of the moment, which live widgets poll
+// every few seconds (counting it would make each of them look like a
+// copy of the account's data).
 func (s *Server) v1Realtime(w http.ResponseWriter, r *http.Request) {
 	site, ok := s.apiSite(w, r, r.URL.Query().Get("site_id"))
 	if !ok {

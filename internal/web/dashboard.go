@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"math"
@@ -494,43 +492,17 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		base.Metrics = append(base.Metrics, report.MConversion)
 	}
 	s.flushBriefly(ctx)
-	res, err := s.Reports.Run(ctx, base)
-	if err != nil {
-		s.Log.Error("export", "err", err)
-		http.Error(w, "the export failed", 500)
-		return
-	}
-	s.record(r, site.AccountID, "export", fmt.Sprintf("site:%d", site.ID), fmt.Sprintf("panel %s, period %s, %s, %d rows", p.ID, period, format, len(res.Rows)))
-	name := fmt.Sprintf("%s-%s-%s.%s", site.Domain, p.ID, period, format)
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	if format == "json" {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		w.Write([]byte("["))
-		for i, row := range res.Rows {
-			if i > 0 {
-				w.Write([]byte(","))
-			}
-			m := map[string]any{strings.TrimPrefix(strings.TrimPrefix(p.Dim, "visit:"), "event:"): row.Dimensions[0]}
-			for j, k := range base.Metrics {
-				m[k] = row.Metrics[j]
-			}
-			enc.Encode(m)
-		}
-		w.Write([]byte("]\n"))
-		return
-	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	cw := csv.NewWriter(w)
-	cw.Write(append([]string{p.Dim}, base.Metrics...))
-	for _, row := range res.Rows {
-		rec := []string{export.SafeCell(row.Dimensions[0])}
-		for _, v := range row.Metrics {
-			rec = append(rec, strconv.FormatFloat(v, 'f', -1, 64))
-		}
-		cw.Write(rec)
-	}
-	cw.Flush()
+	s.streamDownload(ctx, w, r, download{
+		rec: s.exportBy(r, export.Record{Account: site.AccountID, Site: site.ID, Panel: p.ID, Period: periodText(base.Range),
+			Format: format, Via: export.ViaDashboard}),
+		name:    fmt.Sprintf("%s-%s-%s.%s", site.Domain, p.ID, period, format),
+		dims:    []string{p.Dim},
+		metrics: base.Metrics,
+		rows: func(ctx context.Context, emit func(report.Row) error) error {
+			return s.Reports.Stream(ctx, base, emit)
+		},
+		target: fmt.Sprintf("site:%d", site.ID),
+	})
 }
 
 // dashRealtime is the dashboard's realtime count (the page refreshes it).

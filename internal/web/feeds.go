@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -15,7 +14,6 @@ import (
 	"fjord/internal/audit"
 	"fjord/internal/auth"
 	"fjord/internal/authz"
-	"fjord/internal/export"
 	"fjord/internal/feed"
 	"fjord/internal/mail"
 	"fjord/internal/report"
@@ -135,7 +133,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
-	plan, err := s.planReport(ctx, rep, site, period.DateRange())
+	a, err := s.reportSource(ctx, rep, site, period.DateRange())
 	var qe *report.QueryError
 	switch {
 	case errors.As(err, &qe):
@@ -145,21 +143,20 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 		s.Log.Error("datafeed", "feed", f.ID, "err", err)
 		refuse(500, "the datafeed's report could not be answered")
 		return
-	case feed.Days(plan.q.Range) > f.Limits.MaxDays:
+	case feed.Days(a.q.Range) > f.Limits.MaxDays:
 		refuse(http.StatusBadRequest, fmt.Sprintf("period: longer than this datafeed's limit of %d days", f.Limits.MaxDays))
 		return
 	}
-	w.Header().Set("Content-Type", export.ContentType(format))
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s-feed-%d.%s"`, site.Domain, f.ID, format))
-	xw, err := s.streamReport(ctx, w, format, plan)
-	use.Status, use.Rows, use.Bytes = 200, xw.Rows(), xw.Bytes()
-	if err != nil {
-		// the answer is cut short; the status line was sent already
-		use.Status = 500
-		s.Log.Error("datafeed", "feed", f.ID, "err", err)
-	}
-	s.recordAs(r, fmt.Sprintf("feed:%d", f.ID), f.AccountID, "feed.read", fmt.Sprintf("report:%d", rep.ID),
-		fmt.Sprintf("%s, %s to %s, %d rows, %d bytes", format, plan.q.Range.FromDay, plan.q.Range.ToDay, use.Rows, use.Bytes))
+	s.flushBriefly(ctx)
+	s.sendRows(ctx, w, r, format, fmt.Sprintf(`inline; filename="%s-feed-%d.%s"`, site.Domain, f.ID, format), a.dims, a.metrics, a.rows,
+		func(rows, bytes int64, err error) {
+			use.Status, use.Rows, use.Bytes = 200, rows, bytes
+			if err != nil {
+				use.Status = 500 // cut short (the status line went out as 200, or not at all)
+			}
+			s.recordAs(r, fmt.Sprintf("feed:%d", f.ID), f.AccountID, "feed.read", fmt.Sprintf("report:%d", rep.ID),
+				fmt.Sprintf("%s, %s to %s, %d rows, %d bytes", format, a.q.Range.FromDay, a.q.Range.ToDay, rows, bytes))
+		})
 }
 
 // ownerReads tells whether a feed's owner may still publish its report:
@@ -180,72 +177,6 @@ func (s *Server) ownerReads(ctx context.Context, f feed.Feed, site store.Site, r
 		return false, err
 	}
 	return authz.Decide(p, authz.PublishFeed, auth.ReportResource(site, rep)) == authz.Allow, nil
-}
-
-// reportPlan is a saved report made into a query for a period.
-type reportPlan struct {
-	q      *report.Query
-	funnel []store.Goal // a funnel report's steps
-}
-
-// planReport builds a saved report's query for a date range (nil: the
-// report's own). A *report.QueryError is the caller's bad period.
-func (s *Server) planReport(ctx context.Context, rep store.SavedReport, site store.Site, dateRange json.RawMessage) (reportPlan, error) {
-	def, err := report.DecodeDefinition([]byte(rep.Definition))
-	if err != nil {
-		return reportPlan{}, fmt.Errorf("saved report %d: the definition is damaged: %v", rep.ID, err)
-	}
-	def.SiteID = site.Domain
-	if dateRange != nil {
-		def.DateRange = dateRange
-	}
-	goals, err := s.Accounts.Goals(ctx, site.ID)
-	if err != nil {
-		return reportPlan{}, err
-	}
-	q, err := def.Build(site, goals, s.Now())
-	if err != nil {
-		return reportPlan{}, err
-	}
-	p := reportPlan{q: q}
-	if len(def.Funnel) > 0 {
-		if p.funnel, err = q.FunnelSteps(def.Funnel); err != nil {
-			return reportPlan{}, err
-		}
-	}
-	return p, nil
-}
-
-// streamReport answers a planned report into w through an export.Writer,
-// row by row; the writer tells what went out.
-func (s *Server) streamReport(ctx context.Context, w http.ResponseWriter, format string, p reportPlan) (*export.Writer, error) {
-	s.flushBriefly(ctx)
-	var dims, metrics []string
-	for _, d := range p.q.Dimensions {
-		dims = append(dims, d.Name)
-	}
-	metrics = p.q.Metrics
-	if p.funnel != nil {
-		dims, metrics = []string{"step"}, report.FunnelMetrics
-	}
-	xw, err := export.NewWriter(w, format, dims, metrics)
-	if err != nil {
-		return xw, err
-	}
-	if p.funnel != nil {
-		counts, err := s.Reports.Funnel(ctx, p.q, p.funnel)
-		if err != nil {
-			return xw, err
-		}
-		for _, row := range report.FunnelRows(p.funnel, counts) {
-			if err := xw.Write(row); err != nil {
-				return xw, err
-			}
-		}
-	} else if err := s.Reports.Stream(ctx, p.q, xw.Write); err != nil {
-		return xw, err
-	}
-	return xw, xw.Close()
 }
 
 // disableFeed disables a feed that answers: an audit entry by the

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,21 +20,21 @@ import (
 // Saved reports in the UI (PRODUCT §2.7, §3.3): /reports/{id} shows one
 // to whoever authz lets read it (its site's readers, a User granted just
 // this report, its owner while the site is granted) and downloads it as
-// CSV; anyone else, and any id that does not exist, gets 404.
+// CSV or JSON; anyone else, and any id that does not exist, gets 404.
 
 var reportTmpl = pageTemplate(`{{with .Data}}
 <p><a href="/">Sites and reports</a> · {{.Site}} · {{.Range}}</p>
 <nav class="periods" aria-label="Period">{{range .Periods}}<a href="{{.URL}}"{{if .Active}} aria-current="page"{{end}}>{{.Label}}</a>{{end}}
-<a href="{{.CSV}}">CSV</a></nav>
+<a href="{{.CSV}}">CSV</a> <a href="{{.JSON}}">JSON</a></nav>
 <section class="card"><table id="report-table"><thead><tr>{{range .Head}}<th scope="col">{{.}}</th>{{end}}</tr></thead><tbody>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{else}}<tr><td colspan="{{len .Head}}">Nothing in this period.</td></tr>{{end}}
 </tbody></table></section>{{end}}`)
 
 type reportPage struct {
-	Site, Range, CSV string
-	Periods          []link
-	Head             []string
-	Rows             [][]string
+	Site, Range, CSV, JSON string
+	Periods                []link
+	Head                   []string
+	Rows                   [][]string
 }
 
 type link struct {
@@ -64,57 +63,91 @@ func (s *Server) readableReport(ctx context.Context, v *viewer, idText string) (
 	return rep, site, authz.Decide(v.p, authz.ReadReport, auth.ReportResource(site, rep)) == authz.Allow, nil
 }
 
-// runReport answers a saved report for a period ("" for its own).
-func (s *Server) runReport(ctx context.Context, rep store.SavedReport, site store.Site, period string) (reportPage, error) {
+// reportAnswer is a saved report's answer for a period: its query, its
+// columns, and its rows handed out one at a time.
+type reportAnswer struct {
+	q             *report.Query
+	dims, metrics []string
+	rows          func(ctx context.Context, emit func(report.Row) error) error
+}
+
+// reportSource builds a saved report's answer for a date range (a
+// Stats API date_range; nil for the report's own); nothing is read until
+// its rows are asked for. A *report.QueryError is the date range's.
+func (s *Server) reportSource(ctx context.Context, rep store.SavedReport, site store.Site, dateRange json.RawMessage) (reportAnswer, error) {
 	def, err := report.DecodeDefinition([]byte(rep.Definition))
 	if err != nil {
-		return reportPage{}, fmt.Errorf("the saved report's definition is damaged: %w", err)
+		return reportAnswer{}, fmt.Errorf("the saved report's definition is damaged: %v", err)
 	}
 	def.SiteID = site.Domain
-	if period != "" {
-		def.DateRange, _ = json.Marshal(period)
+	if dateRange != nil {
+		def.DateRange = dateRange
 	}
 	goals, err := s.Accounts.Goals(ctx, site.ID)
 	if err != nil {
-		return reportPage{}, err
+		return reportAnswer{}, err
 	}
 	q, err := def.Build(site, goals, s.Now())
 	if err != nil {
-		return reportPage{}, err
+		return reportAnswer{}, err
 	}
-	page := reportPage{Site: site.Domain, Range: q.Range.From.Format("2 Jan 2006") + " – " + q.Range.To.Add(-time.Second).Format("2 Jan 2006")}
-	s.flushBriefly(ctx)
+	a := reportAnswer{q: q}
 	if len(def.Funnel) > 0 {
 		steps, err := q.FunnelSteps(def.Funnel)
 		if err != nil {
-			return page, err
+			return a, err
 		}
-		counts, err := s.Reports.Funnel(ctx, q, steps)
-		if err != nil {
-			return page, err
+		a.dims, a.metrics = []string{"step"}, report.FunnelMetrics
+		a.rows = func(ctx context.Context, emit func(report.Row) error) error {
+			counts, err := s.Reports.Funnel(ctx, q, steps)
+			if err != nil {
+				return err
+			}
+			for _, row := range report.FunnelRows(steps, counts) {
+				if err := emit(row); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
-		page.Head = []string{"step", "visitors"}
-		for i, n := range counts {
-			page.Rows = append(page.Rows, []string{steps[i].Name(), strconv.FormatInt(n, 10)})
-		}
-		return page, nil
-	}
-	res, err := s.Reports.Run(ctx, q)
-	if err != nil {
-		return page, err
+		return a, nil
 	}
 	for _, d := range q.Dimensions {
-		page.Head = append(page.Head, d.Name)
+		a.dims = append(a.dims, d.Name)
 	}
-	page.Head = append(page.Head, q.Metrics...)
-	for _, row := range res.Rows {
+	a.metrics = q.Metrics
+	a.rows = func(ctx context.Context, emit func(report.Row) error) error { return s.Reports.Stream(ctx, q, emit) }
+	return a, nil
+}
+
+// runReport answers a saved report for a period ("" for its own), for
+// its page.
+func (s *Server) runReport(ctx context.Context, rep store.SavedReport, site store.Site, period string) (reportPage, error) {
+	a, err := s.reportSource(ctx, rep, site, periodRange(period))
+	if err != nil {
+		return reportPage{}, err
+	}
+	page := reportPage{Site: site.Domain, Range: a.q.Range.From.Format("2 Jan 2006") + " – " + a.q.Range.To.Add(-time.Second).Format("2 Jan 2006")}
+	page.Head = append(append(page.Head, a.dims...), a.metrics...)
+	s.flushBriefly(ctx)
+	err = a.rows(ctx, func(row report.Row) error {
 		cells := append([]string{}, row.Dimensions...)
 		for _, m := range row.Metrics {
 			cells = append(cells, strconv.FormatFloat(m, 'f', -1, 64))
 		}
 		page.Rows = append(page.Rows, cells)
+		return nil
+	})
+	return page, err
+}
+
+// periodRange is a period's name as a date range ("": none).
+func periodRange(period string) json.RawMessage {
+	if period == "" {
+		return nil
 	}
-	return page, nil
+	b, _ := json.Marshal(period)
+	return b
 }
 
 func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
@@ -138,8 +171,30 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("period: want one of %v", reportPeriods), 400)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	format := r.URL.Query().Get("format")
+	if format != "" && format != export.CSV && format != export.JSON {
+		http.Error(w, "format: want csv or json (or none, for the page)", 400)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 120*time.Second)
 	defer cancel()
+	if format != "" {
+		a, err := s.reportSource(ctx, rep, site, periodRange(period))
+		if err != nil {
+			s.Log.Error("saved report", "id", rep.ID, "err", err)
+			http.Error(w, "the report could not be answered: "+err.Error(), 500)
+			return
+		}
+		s.flushBriefly(ctx)
+		s.streamDownload(ctx, w, r, download{
+			rec: s.exportBy(r, export.Record{Account: site.AccountID, Site: site.ID, Report: rep.ID, Period: periodText(a.q.Range),
+				Format: format, Via: export.ViaReport}),
+			name: fmt.Sprintf("%s-report-%d.%s", site.Domain, rep.ID, format),
+			dims: a.dims, metrics: a.metrics, rows: a.rows,
+			target: fmt.Sprintf("report:%d", rep.ID),
+		})
+		return
+	}
 	page, err := s.runReport(ctx, rep, site, period)
 	if err != nil {
 		s.Log.Error("saved report", "id", rep.ID, "err", err)
@@ -147,26 +202,11 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := fmt.Sprintf("/reports/%d", rep.ID)
-	if r.URL.Query().Get("format") == "csv" {
-		s.record(r, site.AccountID, "export", fmt.Sprintf("report:%d", rep.ID), fmt.Sprintf("period %q, csv, %d rows", period, len(page.Rows)))
-		name := fmt.Sprintf("%s-report-%d.csv", site.Domain, rep.ID)
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		cw := csv.NewWriter(w)
-		cw.Write(page.Head)
-		for _, row := range page.Rows {
-			for i := range row {
-				row[i] = export.SafeCell(row[i])
-			}
-			cw.Write(row)
-		}
-		cw.Flush()
-		return
-	}
 	for _, p := range reportPeriods {
 		page.Periods = append(page.Periods, link{p, base + "?period=" + p, p == period})
 	}
 	page.CSV = base + "?format=csv&period=" + period
+	page.JSON = base + "?format=json&period=" + period
 	s.renderPage(w, r, 200, reportTmpl, pageData{Title: rep.Name, Data: page})
 }
 

@@ -21,6 +21,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/collect/tracker"
+	"fjord/internal/export"
 	"fjord/internal/feed"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
@@ -44,12 +45,13 @@ type Server struct {
 	TrustedProxies []netip.Prefix
 	Reports        report.Engine
 	Auth           *auth.Service
-	Mail           *mail.Outbox    // nil: no mail (no notices, no reset by mail)
-	PublicURL      string          // the start of the links handed out
-	Audit          *audit.Log      // nil: no audit log
-	WebhookClient  *http.Client    // sends integrations' webhooks; nil: public addresses only (tests set their own)
-	Security       *secmon.Monitor // security events, alerts, incidents; nil: none
-	SecurityTxt    SecurityTxt     // /.well-known/security.txt; no contact: 404
+	Mail           *mail.Outbox     // nil: no mail (no notices, no reset by mail)
+	PublicURL      string           // the start of the links handed out
+	Audit          *audit.Log       // nil: no audit log
+	WebhookClient  *http.Client     // sends integrations' webhooks; nil: public addresses only (tests set their own)
+	Security       *secmon.Monitor  // security events, alerts, incidents; nil: none
+	Exports        *export.Recorder // the export record and its thresholds; nil: exports are not recorded
+	SecurityTxt    SecurityTxt      // /.well-known/security.txt; no contact: 404
 	// The staff console and staff acting in accounts (nil Staff: none; the
 	// console answers only from StaffRanges).
 	// Feeds keeps the datafeeds (nil: none; /feeds/ answers 404).
@@ -106,6 +108,8 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /admin/account", PermAdmin, s.adminSettings)
 	m.Handle("GET /admin/staff-access", PermAdmin, s.staffAccessPage)
 	m.Handle("GET /admin/staff-access.csv", PermAdmin, s.staffAccessCSV)
+	m.Handle("GET /admin/exports", PermAdmin, s.exportsPage)
+	m.Handle("POST /admin/exports", PermAdmin, s.exportsSettings)
 	m.Handle("GET /admin/integrations", PermAdmin, s.integrationsPage)
 	m.Handle("POST /admin/integrations", PermAdmin, s.addIntegration)
 	m.Handle("POST /admin/integrations/{id}/approve", PermAdmin, s.approveIntegration)

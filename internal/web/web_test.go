@@ -25,6 +25,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/collect"
 	"fjord/internal/enrich"
+	"fjord/internal/export"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/secmon"
@@ -145,6 +146,7 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 	srv.Audit = &audit.Log{Store: acc, Key: auditKey}
 	srv.Feeds = acc
 	srv.Security = &secmon.Monitor{Store: acc, Accounts: acc, Audit: srv.Audit, Log: log, Key: []byte("test pseudonym key"), Now: clock.now}
+	srv.Exports = &export.Recorder{Store: acc, Now: clock.now}
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
@@ -547,7 +549,18 @@ func TestRoutesEnforcePermissions(t *testing.T) {
 		}
 		checked++
 	})
-	if checked < 80 {
+	if checked < 190 {
 		t.Fatalf("only %d checks: the route table is smaller than expected", checked)
+	}
+	// the Exports page and its settings form are the account's
+	// Administrators' (each probed above as every other such route)
+	perms := map[string]Permission{}
+	for _, r := range e.srv.Handler().Routes {
+		perms[r.Pattern] = r.Perm
+	}
+	for _, p := range []string{"GET /admin/exports", "POST /admin/exports"} {
+		if perms[p] != PermAdmin {
+			t.Errorf("%s: permission %q, want %q", p, perms[p], PermAdmin)
+		}
 	}
 }

@@ -414,6 +414,7 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	t.Run("staff and access grants", func(t *testing.T) { staffStore(t, open) })
 	t.Run("security events, alerts and incidents", func(t *testing.T) { securityMonitoring(t, open) })
 	t.Run("datafeeds", func(t *testing.T) { feeds(t, open) })
+	t.Run("exports: record, usage, thresholds, crossings", func(t *testing.T) { exports(t, open) })
 	t.Run("goals and saved reports", func(t *testing.T) {
 		s := open(t)
 		a, _ := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "UTC"})
