@@ -140,7 +140,9 @@ type Engine interface {
 	Funnel(ctx context.Context, q *Query, steps []store.Goal) ([]int64, error)
 	// Stream answers q as Run does, handing the rows to emit one at a
 	// time in the query's order, for exports and datafeeds (PRODUCT
-	// §5.1); an error from emit stops it and is returned.
+	// §5.1): it holds one row at a time, so memory does not grow with
+	// the answer, and a Limit of 0 is every row. An error from emit
+	// stops it and is returned.
 	Stream(ctx context.Context, q *Query, emit func(Row) error) error
 }
 
@@ -304,18 +306,24 @@ func TimeLabel(unit string, t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-// Sort orders rows as the query asks; by default time dimensions ascend,
-// otherwise the first metric descends; ties break on the dimensions so
-// answers are stable across engines.
-func Sort(q *Query, rows []Row) {
-	keys := q.OrderBy
-	if len(keys) == 0 {
-		if len(q.Dimensions) > 0 && q.Dimensions[0].Time != "" {
-			keys = []Order{{By: q.Dimensions[0].Name}}
-		} else {
-			keys = []Order{{By: q.Metrics[0], Desc: true}}
-		}
+// SortKeys are the keys rows are ordered by: the query's own, or by
+// default the first dimension ascending when it is a time bucket,
+// otherwise the first metric descending. Sort (and an engine that orders
+// in SQL, to give the same order) ends with the dimensions as tie-breaks.
+func (q *Query) SortKeys() []Order {
+	if len(q.OrderBy) > 0 {
+		return q.OrderBy
 	}
+	if len(q.Dimensions) > 0 && q.Dimensions[0].Time != "" {
+		return []Order{{By: q.Dimensions[0].Name}}
+	}
+	return []Order{{By: q.Metrics[0], Desc: true}}
+}
+
+// Sort orders rows as the query asks (SortKeys); ties break on the
+// dimensions, compared as bytes, so answers are stable across engines.
+func Sort(q *Query, rows []Row) {
+	keys := q.SortKeys()
 	idx := func(name string) (int, bool) {
 		for i, m := range q.Metrics {
 			if m == name {

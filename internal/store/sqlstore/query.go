@@ -105,19 +105,22 @@ func (b *qbuilder) filter(f *report.Filter) string {
 	return expr
 }
 
-// Run answers a report query from raw events. Visits are derived as in
-// Summary; a filter keeps the events it matches and the visits that have
-// at least one such event. Event metrics (visitors, pageviews, events)
-// count matching events; visit metrics (visits, bounce rate, duration,
-// views per visit) count whole matching visits.
-func (e *EventReads) rawSums(ctx context.Context, q *report.Query) ([]sumRow, error) {
-	b := &qbuilder{q: q, d: e.D, tz: q.Site.TimeZone}
+// rawSQL is the question asked of raw events: one row per group, its
+// dimensions d0, d1, ... (text, or the bucket's local time for a time
+// dimension), then the seven sums of sumRow under sumCols' names. Visits
+// are derived as in Summary; a filter keeps the events it matches and the
+// visits that have at least one such event. Event metrics (visitors,
+// pageviews, events) count matching events; visit metrics (visits, bounce
+// rate, duration, views per visit) count whole matching visits. It is ""
+// when the answer has no rows: a goal breakdown of a site without goals.
+func (b *qbuilder) rawSQL() string {
+	q := b.q
 	goalDim := false
 	for _, d := range q.Dimensions {
 		goalDim = goalDim || d.Goal
 	}
 	if goalDim && len(q.Goals) == 0 {
-		return nil, nil
+		return ""
 	}
 	var sb strings.Builder
 	b.ctes(&sb, goalDim)
@@ -152,11 +155,18 @@ func (e *EventReads) rawSums(ctx context.Context, q *report.Query) ([]sumRow, er
 )
 SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlias)), group("fv."))
 	var outDims []string
-	for _, a := range dAlias {
-		outDims = append(outDims, fmt.Sprintf("COALESCE(ea.%s, va.%s)", a, a))
+	for i, a := range dAlias {
+		// Go reads a NULL text as ""; so does ORDER BY with this (none
+		// is expected: every visit has a first and a last event)
+		if q.Dimensions[i].Time == "" {
+			outDims = append(outDims, fmt.Sprintf("COALESCE(ea.%s, va.%s, '') AS %s", a, a, a))
+		} else {
+			outDims = append(outDims, fmt.Sprintf("COALESCE(ea.%s, va.%s) AS %s", a, a, a))
+		}
 	}
 	sb.WriteString(sel(outDims))
-	sb.WriteString("COALESCE(ea.visitors, 0), COALESCE(ea.pageviews, 0), COALESCE(ea.events, 0), COALESCE(va.visits, 0), COALESCE(va.bounces, 0), COALESCE(va.dur, 0), COALESCE(va.vpv, 0) FROM ea")
+	sb.WriteString("COALESCE(ea.visitors, 0) AS visitors, COALESCE(ea.pageviews, 0) AS pageviews, COALESCE(ea.events, 0) AS events, " +
+		"COALESCE(va.visits, 0) AS visits, COALESCE(va.bounces, 0) AS bounces, COALESCE(va.dur, 0) AS dur, COALESCE(va.vpv, 0) AS vpv FROM ea")
 	if nd == 0 {
 		sb.WriteString(" CROSS JOIN va")
 	} else {
@@ -166,39 +176,27 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 		}
 		sb.WriteString(" FULL JOIN va ON " + strings.Join(on, " AND "))
 	}
-	// the time zone of bucket() is bound once per use; rebind in order
-	rows, err := e.DB.QueryContext(ctx, e.q(sb.String()), b.args...)
+	return sb.String()
+}
+
+// rawSums answers a query's sums from raw events (rawSQL).
+func (e *EventReads) rawSums(ctx context.Context, q *report.Query) ([]sumRow, error) {
+	b := &qbuilder{q: q, d: e.D, tz: q.Site.TimeZone}
+	query := b.rawSQL()
+	if query == "" {
+		return nil, nil
+	}
+	rows, err := e.DB.QueryContext(ctx, e.q(query), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("query of site %d: %w", q.Site.ID, err)
 	}
 	defer rows.Close()
+	sc := newSumScanner(q)
 	var all []sumRow
 	for rows.Next() {
-		dv := make([]any, nd)
-		for i, d := range q.Dimensions {
-			if d.Time != "" {
-				dv[i] = new(time.Time)
-			} else {
-				dv[i] = new(sql.NullString)
-			}
-		}
-		var r sumRow
-		dest := append([]any{}, dv...)
-		for i := range r.sums {
-			dest = append(dest, &r.sums[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
+		r, err := sc.scan(rows)
+		if err != nil {
 			return nil, fmt.Errorf("query of site %d: %w", q.Site.ID, err)
-		}
-		for i, d := range q.Dimensions {
-			if d.Time != "" {
-				r.dims = append(r.dims, report.TimeLabel(d.Time, *dv[i].(*time.Time)))
-			} else {
-				r.dims = append(r.dims, dv[i].(*sql.NullString).String)
-			}
-		}
-		if nd == 0 && r.sums == [7]int64{} && len(all) > 0 {
-			continue
 		}
 		all = append(all, r)
 	}
@@ -216,6 +214,46 @@ type sumRow struct {
 	sums [7]int64
 }
 
+// sumScanner reads rows of rawSQL's columns, reusing its destinations.
+type sumScanner struct {
+	q    *report.Query
+	dv   []any // the dimensions' destinations
+	dest []any // dv, then the sums'
+	sums [7]int64
+}
+
+func newSumScanner(q *report.Query) *sumScanner {
+	sc := &sumScanner{q: q}
+	for _, d := range q.Dimensions {
+		if d.Time != "" {
+			sc.dv = append(sc.dv, new(time.Time))
+		} else {
+			sc.dv = append(sc.dv, new(sql.NullString))
+		}
+	}
+	sc.dest = append(sc.dest, sc.dv...)
+	for i := range sc.sums {
+		sc.dest = append(sc.dest, &sc.sums[i])
+	}
+	return sc
+}
+
+// scan reads the current row; the sumRow's dimensions are its own.
+func (sc *sumScanner) scan(rows *sql.Rows) (sumRow, error) {
+	if err := rows.Scan(sc.dest...); err != nil {
+		return sumRow{}, err
+	}
+	r := sumRow{sums: sc.sums}
+	for i, d := range sc.q.Dimensions {
+		if d.Time != "" {
+			r.dims = append(r.dims, report.TimeLabel(d.Time, *sc.dv[i].(*time.Time)))
+		} else {
+			r.dims = append(r.dims, sc.dv[i].(*sql.NullString).String)
+		}
+	}
+	return r, nil
+}
+
 // Run answers a query: from the rollups where they can (see plan), from
 // raw events otherwise.
 func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, error) {
@@ -223,87 +261,198 @@ func (e *EventReads) Run(ctx context.Context, q *report.Query) (*report.Result, 
 	if err != nil {
 		return nil, err
 	}
-	nd := len(q.Dimensions)
-	var totalVisitors int64
-	for _, m := range q.Metrics {
-		if m == report.MPercentage {
-			if nd == 0 {
-				totalVisitors = -1 // 100% of itself
-			} else {
-				tq := *q
-				tq.Dimensions, tq.Metrics, tq.OrderBy, tq.Limit, tq.Offset = nil, []string{report.MVisitors}, nil, 1, 0
-				tr, err := e.Run(ctx, &tq)
-				if err != nil {
-					return nil, err
-				}
-				if len(tr.Rows) > 0 {
-					totalVisitors = int64(tr.Rows[0].Metrics[0])
-				}
-			}
-		}
-	}
-	var population int64
-	for _, m := range q.Metrics {
-		if m == report.MConversion {
-			pq := *q
-			pq.Dimensions, pq.Metrics, pq.OrderBy, pq.Filter, pq.Limit, pq.Offset = nil, []string{report.MVisitors}, nil, q.WithoutGoalFilters(), 1, 0
-			pr, err := e.Run(ctx, &pq)
-			if err != nil {
-				return nil, err
-			}
-			population = int64(pr.Rows[0].Metrics[0])
-		}
+	bs, err := e.ratioBases(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	res := &report.Result{}
 	for _, r := range all {
-		row := report.Row{Dimensions: r.dims}
-		if row.Dimensions == nil {
-			row.Dimensions = []string{}
-		}
-		visitors, pageviews, events, visits, bounces, dur, vpv := r.sums[0], r.sums[1], r.sums[2], r.sums[3], r.sums[4], r.sums[5], r.sums[6]
-		for _, m := range q.Metrics {
-			var x float64
-			switch m {
-			case report.MVisitors:
-				x = float64(visitors)
-			case report.MVisits:
-				x = float64(visits)
-			case report.MPageviews:
-				x = float64(pageviews)
-			case report.MEvents:
-				x = float64(events)
-			case report.MBounceRate:
-				if visits > 0 {
-					x = math.Round(float64(bounces) * 100 / float64(visits))
-				}
-			case report.MVisitDuration:
-				if visits > 0 {
-					x = math.Round(float64(dur) / float64(visits) / 1000)
-				}
-			case report.MViewsPerVisit:
-				if visits > 0 {
-					x = math.Round(float64(vpv)*100/float64(visits)) / 100
-				}
-			case report.MConversion:
-				if population > 0 {
-					x = math.Round(float64(visitors)*1000/float64(population)) / 10
-				}
-			case report.MPercentage:
-				switch {
-				case totalVisitors == -1:
-					x = 100
-				case totalVisitors > 0:
-					x = math.Round(float64(visitors)*1000/float64(totalVisitors)) / 10
-				}
-			}
-			row.Metrics = append(row.Metrics, x)
-		}
-		res.Rows = append(res.Rows, row)
+		res.Rows = append(res.Rows, bs.row(q, r))
 	}
 	report.Sort(q, res.Rows)
 	res.Total = max(total, len(res.Rows))
 	res.Rows = report.Page(q, res.Rows)
 	return res, nil
+}
+
+// ratioBases are what percentage and conversion_rate divide by: the
+// visitors of the whole answer (-1 when the answer is one row, 100% of
+// itself) and the visitors of the population without the goal filters.
+type ratioBases struct {
+	totalVisitors, population int64
+}
+
+// ratioBases asks Run for the bases the query's metrics need (small
+// aggregate questions); the ones not needed are 0.
+func (e *EventReads) ratioBases(ctx context.Context, q *report.Query) (ratioBases, error) {
+	var bs ratioBases
+	for _, m := range q.Metrics {
+		switch {
+		case m == report.MPercentage && len(q.Dimensions) == 0:
+			bs.totalVisitors = -1
+		case m == report.MPercentage:
+			tq := *q
+			tq.Dimensions, tq.Metrics, tq.OrderBy, tq.Limit, tq.Offset = nil, []string{report.MVisitors}, nil, 1, 0
+			tr, err := e.Run(ctx, &tq)
+			if err != nil {
+				return bs, err
+			}
+			if len(tr.Rows) > 0 {
+				bs.totalVisitors = int64(tr.Rows[0].Metrics[0])
+			}
+		case m == report.MConversion:
+			pq := *q
+			pq.Dimensions, pq.Metrics, pq.OrderBy, pq.Filter, pq.Limit, pq.Offset = nil, []string{report.MVisitors}, nil, q.WithoutGoalFilters(), 1, 0
+			pr, err := e.Run(ctx, &pq)
+			if err != nil {
+				return bs, err
+			}
+			bs.population = int64(pr.Rows[0].Metrics[0])
+		}
+	}
+	return bs, nil
+}
+
+// row is a group's answer: its dimensions and the query's metrics
+// computed from its sums. metricSQL is the same computation in SQL, which
+// Stream orders by: change both together.
+func (bs ratioBases) row(q *report.Query, r sumRow) report.Row {
+	row := report.Row{Dimensions: r.dims, Metrics: make([]float64, 0, len(q.Metrics))}
+	if row.Dimensions == nil {
+		row.Dimensions = []string{}
+	}
+	visitors, pageviews, events, visits, bounces, dur, vpv := r.sums[0], r.sums[1], r.sums[2], r.sums[3], r.sums[4], r.sums[5], r.sums[6]
+	for _, m := range q.Metrics {
+		var x float64
+		switch m {
+		case report.MVisitors:
+			x = float64(visitors)
+		case report.MVisits:
+			x = float64(visits)
+		case report.MPageviews:
+			x = float64(pageviews)
+		case report.MEvents:
+			x = float64(events)
+		case report.MBounceRate:
+			if visits > 0 {
+				x = math.Round(float64(bounces) * 100 / float64(visits))
+			}
+		case report.MVisitDuration:
+			if visits > 0 {
+				x = math.Round(float64(dur) / float64(visits) / 1000)
+			}
+		case report.MViewsPerVisit:
+			if visits > 0 {
+				x = math.Round(float64(vpv)*100/float64(visits)) / 100
+			}
+		case report.MConversion:
+			if bs.population > 0 {
+				x = math.Round(float64(visitors)*1000/float64(bs.population)) / 10
+			}
+		case report.MPercentage:
+			switch {
+			case bs.totalVisitors == -1:
+				x = 100
+			case bs.totalVisitors > 0:
+				x = math.Round(float64(visitors)*1000/float64(bs.totalVisitors)) / 10
+			}
+		}
+		row.Metrics = append(row.Metrics, x)
+	}
+	return row
+}
+
+// metricSQL is row's value of metric m as SQL over rawSQL's columns, for
+// ORDER BY: the same float64 operations in the same order (FLOAT8 is
+// IEEE double in both engines, as float64 is in Go), and roundSQL for
+// math.Round, so that rows order by exactly the value row computes, ties
+// included. It is "" for a metric with one value on every row, which
+// orders nothing (and a constant in ORDER BY would name a column).
+func metricSQL(m string, bs ratioBases) string {
+	f := func(x string) string { return "CAST(" + x + " AS FLOAT8)" }
+	perVisit := func(x string) string { return "CASE WHEN visits > 0 THEN " + x + " ELSE 0 END" }
+	switch m {
+	case report.MVisitors, report.MVisits, report.MPageviews, report.MEvents:
+		return m
+	case report.MBounceRate:
+		return perVisit(roundSQL(f("bounces") + " * 100 / " + f("visits")))
+	case report.MVisitDuration:
+		return perVisit(roundSQL(f("dur") + " / " + f("visits") + " / 1000"))
+	case report.MViewsPerVisit:
+		return perVisit(roundSQL(f("vpv")+" * 100 / "+f("visits")) + " / 100")
+	case report.MConversion:
+		if bs.population > 0 {
+			return roundSQL(f("visitors")+" * 1000 / "+f(fmt.Sprint(bs.population))) + " / 10"
+		}
+	case report.MPercentage:
+		if bs.totalVisitors > 0 {
+			return roundSQL(f("visitors")+" * 1000 / "+f(fmt.Sprint(bs.totalVisitors))) + " / 10"
+		}
+	}
+	return ""
+}
+
+// roundSQL is math.Round (half away from zero) of a non-negative FLOAT8
+// in both engines. Their round() differ: PostgreSQL's round(double
+// precision) rounds half to even (round(2.5) = 2), and round(numeric)
+// would need a cast from double that keeps only 15 digits
+// (2.4999999999999996 becomes 2.5, which rounds to 3 where Go says 2).
+// DuckDB's round(DOUBLE) is half away from zero, but one expression for
+// both is one thing to get right: x - floor(x) is exact in binary
+// floating point, so comparing it with 0.5 decides as math.Round does.
+func roundSQL(x string) string {
+	return "(CASE WHEN (" + x + ") - floor(" + x + ") >= 0.5 THEN floor(" + x + ") + 1 ELSE floor(" + x + ") END)"
+}
+
+// byteOrder is col ordered as strings.Compare orders: by bytes.
+// PostgreSQL compares text by the database's collation unless told;
+// DuckDB compares bytes unless a collation is set (Fjord sets none).
+func (d Dialect) byteOrder(col string) string {
+	if d.Name == "postgres" {
+		return col + ` COLLATE "C"`
+	}
+	return col
+}
+
+// orderSQL is report.Sort's order over rawSQL's columns: the query's
+// sort keys, then the dimensions ascending.
+func (e *EventReads) orderSQL(q *report.Query, bs ratioBases) string {
+	dimCol := func(i int) string {
+		c := fmt.Sprintf("d%d", i)
+		if q.Dimensions[i].Time != "" {
+			// the bucket's time: its label sorts the same way
+			return c
+		}
+		return e.D.byteOrder(c)
+	}
+	var keys []string
+	for _, k := range q.SortKeys() {
+		var col string
+		for i, d := range q.Dimensions {
+			if d.Name == k.By {
+				col = dimCol(i)
+			}
+		}
+		for _, m := range q.Metrics {
+			if m == k.By {
+				col = metricSQL(m, bs)
+			}
+		}
+		if col == "" {
+			continue
+		}
+		if k.Desc {
+			col += " DESC"
+		}
+		keys = append(keys, col)
+	}
+	for i := range q.Dimensions {
+		keys = append(keys, dimCol(i))
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	return " ORDER BY " + strings.Join(keys, ", ")
 }
 
 // visitorPushdown narrows the visit derivation to the visitors that have
@@ -475,16 +624,58 @@ func prefixed(p string, xs []string) []string {
 	return out
 }
 
-// Stream answers q through Run and hands its rows to emit.
+// Stream answers q as Run does, holding one row at a time: the database
+// orders and pages the groups (orderSQL, LIMIT, OFFSET; a Limit of 0 is
+// every row) and each row is computed and handed to emit as it is read.
+//
+// It reads raw events (rawSQL), not the rollups Run plans over: Run
+// merges rollup days and raw days by dimension value in Go, which holds
+// every group, and an export is the question where that matters; raw
+// events answer any question in one ordered SELECT. The database holds
+// the groups while it sorts them (within its own memory limit), Go one
+// row. Rollups
+// and raw events give the same answers by design (the report suite checks
+// both against one model, and Stream against Run). The bases of
+// percentage and conversion_rate come from Run first, as Run gets them.
 func (e *EventReads) Stream(ctx context.Context, q *report.Query, emit func(report.Row) error) error {
-	res, err := e.Run(ctx, q)
+	bs, err := e.ratioBases(ctx, q)
 	if err != nil {
 		return err
 	}
-	for _, r := range res.Rows {
-		if err := emit(r); err != nil {
+	b := &qbuilder{q: q, d: e.D, tz: q.Site.TimeZone}
+	inner := b.rawSQL()
+	if inner == "" {
+		return nil
+	}
+	cols := []string{}
+	for i := range q.Dimensions {
+		cols = append(cols, fmt.Sprintf("d%d", i))
+	}
+	cols = append(cols, sumCols...)
+	query := "SELECT " + strings.Join(cols, ", ") + " FROM (" + inner + ") s" + e.orderSQL(q, bs)
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	if q.Offset > 0 {
+		query += fmt.Sprintf(" OFFSET %d", q.Offset)
+	}
+	rows, err := e.DB.QueryContext(ctx, e.q(query), b.args...)
+	if err != nil {
+		return fmt.Errorf("stream of site %d: %w", q.Site.ID, err)
+	}
+	defer rows.Close()
+	sc := newSumScanner(q)
+	for rows.Next() {
+		r, err := sc.scan(rows)
+		if err != nil {
+			return fmt.Errorf("stream of site %d: %w", q.Site.ID, err)
+		}
+		if err := emit(bs.row(q, r)); err != nil {
 			return err
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("stream of site %d: %w", q.Site.ID, err)
 	}
 	return nil
 }

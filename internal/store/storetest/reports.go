@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -394,6 +395,7 @@ type reportCase struct {
 	filter *report.Filter
 	order  []report.Order
 	limit  int
+	offset int
 	goals  bool
 	rng    *report.Range // the suite's 7 days when nil
 }
@@ -410,7 +412,8 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 	start := time.Date(2026, 3, 27, 8, 0, 0, 0, time.UTC) // spans the DST change of 29 March
 	evs := truthEvents(1, start)
 	other := truthEvents(2, start)[:50]
-	if err := s.Apply(ctx, append(evs, other...), store.JournalPos{Segment: 1, Offset: 1}); err != nil {
+	rounding := roundingEvents(3, start)
+	if err := s.Apply(ctx, append(append(evs, other...), rounding...), store.JournalPos{Segment: 1, Offset: 1}); err != nil {
 		t.Fatal(err)
 	}
 	all := []string{report.MVisitors, report.MVisits, report.MPageviews, report.MViewsPerVisit, report.MBounceRate, report.MVisitDuration, report.MEvents, report.MPercentage}
@@ -451,6 +454,29 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 				{Op: "is", Dim: dim("event:goal"), Values: []string{"Visit /blog/**"}},
 				{Op: "is_not", Dim: dim("visit:country"), Values: []string{"US"}},
 			}}},
+		// orders that Stream gives from SQL: by each derived metric
+		// (whose rounded values tie), by dimensions, paged, filtered
+		{name: "by page, by bounce rate", dims: []string{"event:page"}, order: []report.Order{{By: report.MBounceRate}}},
+		{name: "by entry page and country, by bounce rate desc", dims: []string{"visit:entry_page", "visit:country"}, order: []report.Order{{By: report.MBounceRate, Desc: true}}},
+		{name: "by source, by visit duration desc", dims: []string{"visit:source"}, order: []report.Order{{By: report.MVisitDuration, Desc: true}}},
+		{name: "by hour, by visit duration", dims: []string{"time:hour"}, order: []report.Order{{By: report.MVisitDuration}}},
+		{name: "by exit page and browser, by views per visit", dims: []string{"visit:exit_page", "visit:browser"}, order: []report.Order{{By: report.MViewsPerVisit}}},
+		{name: "by country and page, by percentage", dims: []string{"visit:country", "event:page"}, order: []report.Order{{By: report.MPercentage}}},
+		{name: "by goal, by conversion rate", dims: []string{"event:goal"}, goals: true, order: []report.Order{{By: report.MConversion}}},
+		{name: "goal Signup, by page, by conversion rate desc", dims: []string{"event:page"}, goals: true, order: []report.Order{{By: report.MConversion, Desc: true}},
+			filter: &report.Filter{Op: "is", Dim: dim("event:goal"), Values: []string{"Signup"}}},
+		{name: "by page desc", dims: []string{"event:page"}, order: []report.Order{{By: "event:page", Desc: true}}},
+		{name: "by day desc, paged", dims: []string{"time:day"}, order: []report.Order{{By: "time:day", Desc: true}}, limit: 2, offset: 1},
+		{name: "by browser then visitors, by country and browser", dims: []string{"visit:country", "visit:browser"},
+			order: []report.Order{{By: "visit:browser"}, {By: report.MVisitors}}},
+		{name: "by country and browser, ties, paged", dims: []string{"visit:country", "visit:browser"}, order: []report.Order{{By: report.MEvents}}, limit: 4, offset: 3},
+		{name: "by hour, by visitors, paged", dims: []string{"time:hour"}, order: []report.Order{{By: report.MVisitors}, {By: report.MPageviews, Desc: true}}, limit: 5, offset: 4},
+		{name: "channels from the third", dims: []string{"visit:channel"}, limit: 10, offset: 2},
+		{name: "offset past the end", dims: []string{"visit:channel"}, limit: 10, offset: 10},
+		{name: "browser is not Safari, by page, by bounce rate desc, paged", dims: []string{"event:page"}, order: []report.Order{{By: report.MBounceRate, Desc: true}},
+			limit: 3, offset: 1, filter: &report.Filter{Op: "is_not", Dim: dim("visit:browser"), Values: []string{"Safari"}}},
+		{name: "page matches blog or docs, by source, by views per visit desc", dims: []string{"visit:source"}, order: []report.Order{{By: report.MViewsPerVisit, Desc: true}},
+			filter: &report.Filter{Op: "matches", Dim: dim("event:page"), Values: []string{"^/(blog|docs)"}}},
 	}
 	t.Run("funnel", func(t *testing.T) {
 		steps := []store.Goal{{Kind: "page", Value: "/"}, {Kind: "page", Value: "/blog/*"}, {Kind: "event", Value: "Signup"}}
@@ -470,7 +496,7 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 		}
 	})
 	check := func(t *testing.T, eng report.Engine, c reportCase, evs []store.Event) {
-		q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit}
+		q := &report.Query{Site: site, Metrics: all, Range: rng, Filter: c.filter, OrderBy: c.order, Limit: c.limit, Offset: c.offset}
 		if c.rng != nil {
 			q.Range = *c.rng
 		}
@@ -484,23 +510,53 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		got, err := eng.Run(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := truthAnswer(q, evs)
-		if len(want) == 0 {
-			t.Fatal("the truth model has no rows: the case tests nothing")
-		}
-		if !reflect.DeepEqual(got.Rows, want) {
-			t.Fatalf("rows differ\n got %s\nwant %s", fmtRows(got.Rows), fmtRows(want))
-		}
-		whole := *q
-		whole.Limit, whole.Offset = 0, 0
-		if n := len(truthAnswer(&whole, evs)); got.Total != n {
-			t.Fatalf("total %d, want %d", got.Total, n)
-		}
+		checkAnswer(t, eng, q, evs, c.offset > 0)
 	}
+	// Stream's order is SQL's, so it must round derived metrics as Go
+	// does and compare dimensions as bytes: on data where rounding half
+	// to even, not rounding, or a language's collation would order the
+	// rows otherwise, it must still give Run's rows.
+	t.Run("stream rounding and byte order", func(t *testing.T) {
+		site := store.Site{ID: 3, Domain: "c.example", TimeZone: site.TimeZone}
+		day, _ := report.ParsePeriod("day", site.TimeZone, start)
+		signup := []store.Goal{{ID: 4, SiteID: 3, Kind: "event", Value: "Signup"}}
+		for _, c := range []struct {
+			metric string
+			filter *report.Filter
+			pair   [2]string // pages whose metric ties only as Go rounds, in byte order
+		}{
+			{report.MBounceRate, nil, [2]string{"/b1", "/z1"}},
+			{report.MVisitDuration, nil, [2]string{"/b2", "/z2"}},
+			{report.MViewsPerVisit, nil, [2]string{"/b3", "/z3"}},
+			{report.MPercentage, nil, [2]string{"/b4", "/z4"}},
+			{report.MConversion, &report.Filter{Op: "is", Dim: dim("event:goal"), Values: []string{"Signup"}}, [2]string{"/b4", "/z4"}},
+			{report.MVisitors, nil, [2]string{"/B", "/a"}},
+		} {
+			t.Run(c.metric, func(t *testing.T) {
+				q := &report.Query{Site: site, Metrics: all, Range: day, Dimensions: []report.Dim{dim("event:page")},
+					Filter: c.filter, OrderBy: []report.Order{{By: c.metric}}, Goals: signup}
+				if c.filter != nil {
+					q.Metrics = append(q.Metrics, report.MConversion)
+				}
+				if err := q.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				// the data does what it is for: the pair ties and
+				// stands in byte order
+				want := truthAnswer(q, rounding)
+				at := map[string]int{}
+				for i, r := range want {
+					at[r.Dimensions[0]] = i
+				}
+				mi := slices.Index(q.Metrics, c.metric)
+				i, j := at[c.pair[0]], at[c.pair[1]]
+				if want[i].Dimensions[0] != c.pair[0] || want[j].Dimensions[0] != c.pair[1] || j < i || want[i].Metrics[mi] != want[j].Metrics[mi] {
+					t.Fatalf("%s: %s and %s do not tie in the model:%s", c.metric, c.pair[0], c.pair[1], fmtRows(want))
+				}
+				checkAnswer(t, eng, q, rounding, false)
+			})
+		}
+	})
 	// A comparison asks the same question of the period before: one local
 	// day (the day of the DST change) and the day before it.
 	day, _ := report.ParsePeriod("day", site.TimeZone, start.Add(2*24*time.Hour))
@@ -681,6 +737,120 @@ func Reports(t *testing.T, open func(t *testing.T) store.EventStore) {
 		weeks = append(weeks, live)
 		t.Run("live", func(t *testing.T) { checkAll(t, weeks) })
 	})
+}
+
+// checkAnswer checks an engine's answer to q against the model: Run's
+// rows and total, Stream's rows against Run's (the same rows in the same
+// order), and, when q's page leaves rows out, Stream without a limit
+// (Limit 0 is every row) against the model's whole answer.
+// paged says q's offset is meant to leave rows out.
+func checkAnswer(t *testing.T, eng report.Engine, q *report.Query, evs []store.Event, paged bool) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := eng.Run(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := truthAnswer(q, evs)
+	whole := *q
+	whole.Limit, whole.Offset = 0, 0
+	wantAll := truthAnswer(&whole, evs)
+	if len(want) == 0 && !paged || len(wantAll) == 0 {
+		t.Fatal("the truth model has no rows: the case tests nothing")
+	}
+	if !sameRows(got.Rows, want) {
+		t.Fatalf("rows differ\n got %s\nwant %s", fmtRows(got.Rows), fmtRows(want))
+	}
+	if got.Total != len(wantAll) {
+		t.Fatalf("total %d, want %d", got.Total, len(wantAll))
+	}
+	if s := streamRows(t, eng, q); !sameRows(s, got.Rows) {
+		t.Fatalf("Stream's rows differ from Run's\nstream %s\n   run %s", fmtRows(s), fmtRows(got.Rows))
+	}
+	// with no row cut off, that was the whole answer already
+	if len(want) == len(wantAll) {
+		return
+	}
+	if s := streamRows(t, eng, &whole); !sameRows(s, wantAll) {
+		t.Fatalf("Stream without a limit differs from the model\nstream %s\n  want %s", fmtRows(s), fmtRows(wantAll))
+	}
+}
+
+func streamRows(t *testing.T, eng report.Engine, q *report.Query) []report.Row {
+	t.Helper()
+	var out []report.Row
+	if err := eng.Stream(context.Background(), q, func(r report.Row) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sameRows: the same rows in the same order (no rows is no rows, nil
+// or not).
+func sameRows(a, b []report.Row) bool {
+	return len(a) == 0 && len(b) == 0 || reflect.DeepEqual(a, b)
+}
+
+// roundingEvents are one local day of a site where each visit has its
+// own visitor and stays on one page, shaped so that pairs of pages tie on
+// a derived metric only when it is rounded half away from zero as Go's
+// math.Round does; the pair that sorts first by bytes has the larger
+// unrounded value, so rounding half to even, or not at all, swaps them.
+// Pages of one visitor whose names sort differently by byte and by a
+// language's collation complete the 2000 visitors percentage divides by.
+func roundingEvents(site int64, start time.Time) []store.Event {
+	var out []store.Event
+	visitor := uint64(0)
+	at := start
+	// visit adds a visit to path: pageviews at the given seconds from its
+	// start, and a Signup with signup
+	visit := func(path string, secs []int, signup bool) {
+		visitor++
+		for _, s := range secs {
+			out = append(out, Ev(site, visitor, at.Add(time.Duration(s)*time.Second), "pageview", path))
+		}
+		if signup {
+			out = append(out, Ev(site, visitor, at.Add(time.Second), "Signup", path))
+		}
+		at = at.Add(7 * time.Second)
+	}
+	repeat := func(n int, path string, secs []int) {
+		for range n {
+			visit(path, secs, false)
+		}
+	}
+	one, two := []int{0}, []int{0, 10}
+	// bounce rate 1/8 = 12.5% -> 13 and 2/15 = 13.3% -> 13
+	repeat(1, "/z1", one)
+	repeat(7, "/z1", two)
+	repeat(2, "/b1", one)
+	repeat(13, "/b1", two)
+	// visit duration (2+3)/2 = 2.5 s -> 3 and (2+3+3)/3 = 2.67 s -> 3
+	visit("/z2", []int{0, 2}, false)
+	visit("/z2", []int{0, 3}, false)
+	visit("/b2", []int{0, 2}, false)
+	visit("/b2", []int{0, 3}, false)
+	visit("/b2", []int{0, 3}, false)
+	// views per visit 9/8 = 1.125 -> 1.13 and 17/15 = 1.133 -> 1.13
+	repeat(7, "/z3", one)
+	repeat(1, "/z3", two)
+	repeat(13, "/b3", one)
+	repeat(2, "/b3", two)
+	// percentage and conversion rate of 2000: 1 visitor = 0.05% -> 0.1,
+	// 2 visitors = 0.1%
+	visit("/z4", one, true)
+	visit("/b4", one, true)
+	visit("/b4", one, true)
+	for _, p := range []string{"/B", "/a", "/~", "/\u00c4", "/\u00e9"} {
+		visit(p, one, false)
+	}
+	for visitor < 2000 {
+		visit("/filler", one, false)
+	}
+	return out
 }
 
 // truthFunnel walks each visit's events in time order.
