@@ -487,7 +487,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	base.Metrics = []string{report.MVisitors, report.MVisits, report.MPageviews, report.MBounceRate, report.MVisitDuration}
 	dim, _ := report.LookupDim(p.Dim)
 	base.Dimensions = []report.Dim{dim}
-	base.Limit = 10000
+	base.Limit = 0 // every row: a download streams, however many (PRODUCT §5.1)
 	if p.Dim == "event:goal" {
 		base.Metrics = append(base.Metrics, report.MConversion)
 	}

@@ -147,6 +147,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, fmt.Sprintf("period: longer than this datafeed's limit of %d days", f.Limits.MaxDays))
 		return
 	}
+	a = a.whole()
 	s.flushBriefly(ctx)
 	s.sendRows(ctx, w, r, format, fmt.Sprintf(`inline; filename="%s-feed-%d.%s"`, site.Domain, f.ID, format), a.dims, a.metrics, a.rows,
 		func(rows, bytes int64, err error) {

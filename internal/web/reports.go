@@ -68,7 +68,10 @@ func (s *Server) readableReport(ctx context.Context, v *viewer, idText string) (
 type reportAnswer struct {
 	q             *report.Query
 	dims, metrics []string
-	rows          func(ctx context.Context, emit func(report.Row) error) error
+	// paged: the definition asks for a page of rows (pagination);
+	// otherwise q has the page's default limit, which downloads lift
+	paged bool
+	rows  func(ctx context.Context, emit func(report.Row) error) error
 }
 
 // reportSource builds a saved report's answer for a date range (a
@@ -91,7 +94,7 @@ func (s *Server) reportSource(ctx context.Context, rep store.SavedReport, site s
 	if err != nil {
 		return reportAnswer{}, err
 	}
-	a := reportAnswer{q: q}
+	a := reportAnswer{q: q, paged: def.Pagination.Limit != 0 || def.Pagination.Offset != 0}
 	if len(def.Funnel) > 0 {
 		steps, err := q.FunnelSteps(def.Funnel)
 		if err != nil {
@@ -118,6 +121,15 @@ func (s *Server) reportSource(ctx context.Context, rep store.SavedReport, site s
 	a.metrics = q.Metrics
 	a.rows = func(ctx context.Context, emit func(report.Row) error) error { return s.Reports.Stream(ctx, q, emit) }
 	return a, nil
+}
+
+// whole makes a download of the answer every row of the report (unless
+// the report itself asks for a page): a download streams, however many.
+func (a reportAnswer) whole() reportAnswer {
+	if !a.paged {
+		a.q.Limit = 0
+	}
+	return a
 }
 
 // runReport answers a saved report for a period ("" for its own), for
@@ -185,6 +197,7 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "the report could not be answered: "+err.Error(), 500)
 			return
 		}
+		a = a.whole()
 		s.flushBriefly(ctx)
 		s.streamDownload(ctx, w, r, download{
 			rec: s.exportBy(r, export.Record{Account: site.AccountID, Site: site.ID, Report: rep.ID, Period: periodText(a.q.Range),

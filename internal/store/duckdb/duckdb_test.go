@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"fjord/internal/export"
 	"fjord/internal/report"
 	"fjord/internal/store"
 	"fjord/internal/store/duckdb"
@@ -76,6 +77,14 @@ func TestLiveRollupsFailure(t *testing.T) {
 // garbage and reads the heap in use: what is left is what Stream holds.
 // A Stream that reads the answer whole first (as Run does) holds every
 // row and grows by hundreds of MiB; the bound is 64 MiB.
+// byteCounter is a writer that keeps nothing but the count.
+type byteCounter int64
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
 func TestStreamMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a million events; not with -short")
@@ -114,7 +123,17 @@ func TestStreamMemory(t *testing.T) {
 	before, peak := m.HeapInuse, m.HeapInuse
 	var rows int
 	var first, last report.Row
-	err := s.Stream(ctx, q, func(r report.Row) error {
+	// each row goes on through the export writer, as a download's does,
+	// into a counter standing for the client's connection
+	var out byteCounter
+	x, err := export.NewWriter(&out, export.CSV, []string{"event:page"}, q.Metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Stream(ctx, q, func(r report.Row) error {
+		if err := x.Write(r); err != nil {
+			return err
+		}
 		if rows == 0 {
 			first = r
 		}
@@ -127,8 +146,14 @@ func TestStreamMemory(t *testing.T) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = x.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if x.Rows() != n || x.Bytes() != int64(out) || int(out) < n*len("/p/0000000,1,1,1,0\n") {
+		t.Fatalf("the export wrote %d rows, %d bytes (%d counted)", x.Rows(), out, x.Bytes())
 	}
 	growth := int64(peak) - int64(before)
 	t.Logf("%d rows; heap in use %.1f MiB before, %.1f MiB at most while streaming (growth %.1f MiB)",
