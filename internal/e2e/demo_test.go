@@ -52,6 +52,13 @@ func TestDemo(t *testing.T) {
 	if code := demoQuery(t, s, key); code != 200 {
 		t.Fatalf("the demo key: %d", code)
 	}
+	// a download from the dashboard is on the Administrator's Exports page
+	if code := getAs(t, s, admin, "/dashboard/demo-shop.example/export?panel=pages&period=30d&format=csv"); code != 200 {
+		t.Fatalf("a download: %d", code)
+	}
+	if code, page := pageAs(t, s, admin, "/admin/exports"); code != 200 || !strings.Contains(page, "demo-shop.example") || !strings.Contains(page, demo.AdminEmail) {
+		t.Fatalf("the Exports page: %d\n%.2000s", code, page)
+	}
 	// the printed datafeed answers the blog's report
 	feedURL := printedFeed(t, s)
 	if code, body := fetchBody(t, feedURL); code != 200 || !strings.HasPrefix(body, "event:page,visitors,pageviews\n") || strings.Count(body, "\n") < 5 {
@@ -181,14 +188,21 @@ var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request
 
 func getAs(t *testing.T, s *server, cookie, path string) int {
 	t.Helper()
+	code, _ := pageAs(t, s, cookie, path)
+	return code
+}
+
+func pageAs(t *testing.T, s *server, cookie, path string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+s.Addr+path, nil)
 	req.AddCookie(&http.Cookie{Name: "fjord_session", Value: cookie})
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func demoQuery(t *testing.T, s *server, key string) int {

@@ -91,9 +91,9 @@ type Thresholds struct {
 // a person does by hand and well below what copying an account's data
 // takes:
 //
-//   - 1,000,000 rows a day: a panel's download has at most 10,000 rows, so
-//     this is a hundred of the largest; a person exporting every panel of
-//     every site they read for a report stays far below it.
+//   - 1,000,000 rows a day: a hundred downloads of 10,000 rows (a busy
+//     site's pages over a month); a person exporting every panel of every
+//     site they read for a report stays far below it.
 //   - 100 MB (100,000,000 bytes) a day: about a million rows of CSV (or
 //     some 400,000 of JSON); the bytes catch wide rows that the row count
 //     underrates.
