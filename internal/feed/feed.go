@@ -53,11 +53,11 @@ type Limits struct {
 	// MaxDays is the longest period a request may ask for.
 	MaxDays int
 	// PerHour is how many requests an hour it answers; more are refused
-	// with 429, and twice as many disable it.
+	// with 429, and the request that makes twice as many disables it.
 	PerHour int
 	// Addresses is how many distinct client addresses a day it answers;
-	// a further address is refused with 429, and twice as many addresses
-	// asking disable it.
+	// a further address is refused with 429, and the address that makes
+	// twice as many asking disables it.
 	Addresses int
 }
 
@@ -97,18 +97,23 @@ const (
 // client's address, which the Administrators need to recognise their own
 // systems) and what they got.
 type Use struct {
+	ID     int64
 	FeedID int64
 	Time   time.Time
 	Client string
-	Status int
+	Status int // 0 while it is being answered
 	Rows   int64
 	Bytes  int64
 }
 
 // Traffic is what the limits are judged on, at a request: the feed's
 // requests in the last hour (those refused as over a limit included, so
-// that ignoring the 429 leads to disabling) and the distinct addresses
-// of the last day.
+// that ignoring the 429 leads to disabling; those refused for their
+// address or because the feed was disabled left out) and the distinct
+// addresses of the last day, both counted from when the feed was last
+// made usable at the earliest (Feed.Since), so that an Administrator who
+// enables an abused feed again starts it afresh. Requests being answered
+// count as answered.
 type Traffic struct {
 	Hour      int  // requests in the last hour, not counting this one
 	Throttled int  // of them, refused with 429
@@ -130,9 +135,9 @@ type Verdict struct {
 func (l Limits) Judge(t Traffic) Verdict {
 	var v Verdict
 	switch {
-	case t.Hour+1 > 2*l.PerHour:
+	case t.Hour+1 >= 2*l.PerHour:
 		v.Throttle, v.Disable = true, WhyRate
-	case t.Asking > 2*l.Addresses:
+	case t.Asking >= 2*l.Addresses:
 		v.Throttle, v.Disable = true, WhyAddresses
 	case t.Hour >= l.PerHour:
 		v.Throttle = true
@@ -159,9 +164,11 @@ type Store interface {
 	// EnableFeed makes a disabled feed answer again, owned by ownerID.
 	EnableFeed(ctx context.Context, id, ownerID int64, now time.Time) error
 	DeleteFeed(ctx context.Context, id int64) error
-	// AddFeedUse records a request; an answered one (200) is the feed's
-	// last use.
-	AddFeedUse(ctx context.Context, u Use) error
+	// StartFeedUse records a request (status 0 while it is answered)
+	// and returns its id; FinishFeedUse records how it ended. An answered
+	// one (200) is the feed's last use.
+	StartFeedUse(ctx context.Context, u Use) (int64, error)
+	FinishFeedUse(ctx context.Context, u Use) error
 	// FeedUses lists the newest requests of a feed.
 	FeedUses(ctx context.Context, id int64, limit int) ([]Use, error)
 	// FeedTraffic counts a feed's requests since hourAgo and addresses

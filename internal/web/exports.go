@@ -34,7 +34,7 @@ type download struct {
 
 // streamDownload sends a download and records it once it has ended.
 func (s *Server) streamDownload(ctx context.Context, w http.ResponseWriter, r *http.Request, d download) {
-	s.sendRows(ctx, w, r, d.rec.Format, `attachment; filename="`+d.name+`"`, d.dims, d.metrics, d.rows, func(rows, bytes int64, err error) {
+	s.sendRows(ctx, w, r, d.target, d.rec.Format, `attachment; filename="`+d.name+`"`, d.dims, d.metrics, d.rows, func(rows, bytes int64, err error) {
 		d.rec.Rows, d.rec.Bytes, d.rec.Complete = rows, bytes, err == nil
 		s.exported(r, d.rec, d.target)
 	})
@@ -45,9 +45,15 @@ func (s *Server) streamDownload(ctx context.Context, w http.ResponseWriter, r *h
 // ended with the rows and bytes that went out. A failure before anything
 // went out is a 500; a failure after part of the file went out cuts the
 // connection, so that the client sees a failed download rather than a
-// short file that looks whole.
-func (s *Server) sendRows(ctx context.Context, w http.ResponseWriter, r *http.Request, format, disposition string, dims, metrics []string,
+// short file that looks whole. what names it in the log ("report:7",
+// "feed:3"; never the path, which holds a feed's token).
+func (s *Server) sendRows(ctx context.Context, w http.ResponseWriter, r *http.Request, what, format, disposition string, dims, metrics []string,
 	rows func(ctx context.Context, emit func(report.Row) error) error, done func(rows, bytes int64, err error)) {
+	if dl, ok := ctx.Deadline(); ok {
+		// the server's write timeout is for pages; an export may take
+		// until its own deadline
+		http.NewResponseController(w).SetWriteDeadline(dl)
+	}
 	w.Header().Set("Content-Type", export.ContentType(format))
 	w.Header().Set("Content-Disposition", disposition)
 	x, err := export.NewWriter(w, format, dims, metrics)
@@ -72,9 +78,9 @@ func (s *Server) sendRows(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return
 	}
 	if r.Context().Err() != nil {
-		s.Log.Info("export broke off: the client went away", "path", r.URL.Path, "rows", n, "bytes", x.Bytes())
+		s.Log.Info("export broke off: the client went away", "what", what, "rows", n, "bytes", x.Bytes())
 	} else {
-		s.Log.Error("export", "path", r.URL.Path, "rows", n, "bytes", x.Bytes(), "err", err)
+		s.Log.Error("export", "what", what, "rows", n, "bytes", x.Bytes(), "err", err)
 	}
 	if x.Bytes() == 0 {
 		w.Header().Del("Content-Disposition")
@@ -394,6 +400,14 @@ func (s *Server) exportsSettings(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
 	if s.Exports == nil {
 		http.NotFound(w, r)
+		return
+	}
+	if v.staff != nil {
+		// the thresholds watch staff's exports too: only the customer
+		// moves them
+		v.staff.refused = true
+		s.staffEvent(r, EventStaffRefused, v.user.AccountID, staffActorName(v.staff.member), "changing the export thresholds: they are the customer's")
+		s.renderExports(w, r, http.StatusForbidden, "The export thresholds are the account's Administrators' to change.", "")
 		return
 	}
 	th, err := export.ParseThresholds(formValue(r, "rows_per_day"), formValue(r, "mb_per_day"), formValue(r, "exports_per_hour"))

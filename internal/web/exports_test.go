@@ -571,3 +571,30 @@ func FuzzExportSettings(f *testing.F) {
 		}
 	})
 }
+
+// TestStaffLeaveExportThresholds: a staff member acting under a
+// read-write grant (which may change the account's settings) still may
+// not move the thresholds that watch their own exports.
+func TestStaffLeaveExportThresholds(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	admin := e.user(t, "admin@acme.test")
+	e.withStaff("127.0.0.0/8")
+	_, ann := e.staffMember(t, "ann@fjord.test", staff.Support, e.clock.now())
+	_, hod := e.staffMember(t, "hod@fjord.test", staff.HeadOfDevelopment, e.clock.now())
+	g := e.askGrant(t, ann, admin.AccountID, "read-write", 2)
+	if code, body := e.staffPost(t, hod, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != 200 {
+		t.Fatalf("approve: %d\n%s", code, body)
+	}
+	if code, body := e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("act: %d\n%s", code, body)
+	}
+	code, body := e.staffPost(t, ann, "/admin/exports", url.Values{"rows_per_day": {"1000000000"}, "mb_per_day": {"1000000"}, "exports_per_hour": {"100000"}})
+	if code != http.StatusForbidden || !strings.Contains(body, "Administrators&#39; to change") {
+		t.Fatalf("staff moving the thresholds: %d\n%s", code, body)
+	}
+	th, err := e.srv.Exports.Store.ExportThresholds(ctx, admin.AccountID)
+	if err != nil || th != export.Defaults {
+		t.Fatalf("thresholds after the refusal: %+v %v", th, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"fjord/internal/audit"
@@ -32,10 +33,28 @@ func feedGone(w http.ResponseWriter, why string) {
 	http.Error(w, "This datafeed is disabled ("+why+"). An Administrator of the account can enable it again on its page in the dashboard.", http.StatusGone)
 }
 
+// maxFeedStreams is how many answers of one feed may be under way at
+// once: a spreadsheet asks once, and each answer holds a database
+// connection while it streams.
+const maxFeedStreams = 2
+
+// feedGate serialises the judging of feed requests, so that requests
+// arriving together are counted one after the other (each one's use is
+// recorded before the next is judged), and counts the answers under way
+// per feed.
+type feedGate struct {
+	mu      sync.Mutex
+	streams map[int64]int
+}
+
 // feedAnswer is GET /feeds/{file}.
 func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Robots-Tag", "noindex")
+	// the answer holds text visitors sent (page paths, campaigns): never
+	// let a browser run it
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	ctx := r.Context()
 	token, format, err := feed.ParseFile(r.PathValue("file"))
 	if err != nil || s.Feeds == nil {
@@ -57,14 +76,19 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	client := ClientIP(r, s.TrustedProxies)
 	use := feed.Use{FeedID: f.ID, Time: now, Client: client.String()}
-	defer func() {
-		if err := s.Feeds.AddFeedUse(context.WithoutCancel(ctx), use); err != nil {
+	// a refusal before the limits are judged is recorded (and an address
+	// refusal is a security event) at most once a minute per feed and
+	// client network, so that whoever holds the token cannot make us
+	// write a row per request
+	refused := func(code int) bool {
+		use.Status = code
+		if !s.addrEvents.allow(fmt.Sprintf("feed:%d:%s", f.ID, s.network(r)), 1, time.Minute, now) {
+			return false
+		}
+		if _, err := s.Feeds.StartFeedUse(context.WithoutCancel(ctx), use); err != nil {
 			s.Log.Error("datafeed use", "feed", f.ID, "err", err)
 		}
-	}()
-	refuse := func(code int, msg string) {
-		use.Status = code
-		http.Error(w, msg, code)
+		return true
 	}
 	if f.Disabled.IsZero() && f.Idle(now) {
 		// the hourly job disables idle feeds; one asked for before it ran
@@ -73,43 +97,45 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 		f.Disabled, f.DisabledWhy = now, feed.WhyIdle
 	}
 	if !f.Disabled.IsZero() {
-		use.Status = http.StatusGone
+		refused(http.StatusGone)
 		feedGone(w, f.DisabledWhy)
 		return
 	}
 	if !feed.Allowed(f.Ranges, client) {
-		s.securityEvent(r, secmon.Event{Kind: secmon.IPRefused, Account: f.AccountID, Actor: s.network(r),
-			Detail: fmt.Sprintf("datafeed %d asked for from outside its address ranges", f.ID)})
-		refuse(http.StatusForbidden, "This datafeed answers only requests from its address ranges.")
-		return
-	}
-	t, err := s.Feeds.FeedTraffic(ctx, f.ID, use.Client, now.Add(-time.Hour), now.Add(-24*time.Hour))
-	if err != nil {
-		s.Log.Error("datafeed traffic", "feed", f.ID, "err", err)
-		refuse(500, "checking the datafeed's limits failed")
-		return
-	}
-	if v := f.Limits.Judge(t); v.Throttle {
-		if v.Alert {
-			what := fmt.Sprintf("over its limit of %d requests an hour", f.Limits.PerHour)
-			if v.Disable == feed.WhyAddresses || (v.Disable == "" && t.Hour < f.Limits.PerHour) {
-				what = fmt.Sprintf("asked for from more than its limit of %d addresses a day", f.Limits.Addresses)
-			}
-			if v.Disable != "" {
-				what += ", so it is disabled"
-			}
-			s.securityEvent(r, secmon.Event{Kind: secmon.FeedAbuse, Account: f.AccountID, Actor: s.network(r),
-				Detail: fmt.Sprintf("datafeed %d %s", f.ID, what)})
+		if refused(http.StatusForbidden) {
+			s.feedEvent(r, secmon.IPRefused, f, "asked for from outside its address ranges")
 		}
+		http.Error(w, "This datafeed answers only requests from its address ranges.", http.StatusForbidden)
+		return
+	}
+	v, err := s.judgeFeed(r, f, &use)
+	if err != nil {
+		s.Log.Error("datafeed limits", "feed", f.ID, "err", err)
+		http.Error(w, "checking the datafeed's limits failed", 500)
+		return
+	}
+	defer func() {
+		if use.Status == 0 {
+			use.Status = 500 // ended without an answer (a panic)
+		}
+		if err := s.Feeds.FinishFeedUse(context.WithoutCancel(ctx), use); err != nil {
+			s.Log.Error("datafeed use", "feed", f.ID, "err", err)
+		}
+	}()
+	if v.Throttle {
 		if v.Disable != "" {
-			s.disableFeed(r, f, v.Disable)
 			use.Status = http.StatusGone
 			feedGone(w, v.Disable)
 			return
 		}
 		w.Header().Set("Retry-After", "3600")
-		refuse(http.StatusTooManyRequests, "This datafeed is over its limits (requests an hour, addresses a day); ask again later.")
+		http.Error(w, "This datafeed is over its limits (requests an hour, addresses a day, or answers at once); ask again later.", http.StatusTooManyRequests)
 		return
+	}
+	defer s.feedGate.done(f.ID)
+	refuse := func(code int, msg string) {
+		use.Status = code
+		http.Error(w, msg, code)
 	}
 	period, err := feed.ParseQuery(r.URL.Query())
 	if err != nil {
@@ -149,7 +175,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 	}
 	a = a.whole()
 	s.flushBriefly(ctx)
-	s.sendRows(ctx, w, r, format, fmt.Sprintf(`inline; filename="%s-feed-%d.%s"`, site.Domain, f.ID, format), a.dims, a.metrics, a.rows,
+	s.sendRows(ctx, w, r, fmt.Sprintf("feed:%d", f.ID), format, fmt.Sprintf(`inline; filename="%s-feed-%d.%s"`, site.Domain, f.ID, format), a.dims, a.metrics, a.rows,
 		func(rows, bytes int64, err error) {
 			use.Status, use.Rows, use.Bytes = 200, rows, bytes
 			if err != nil {
@@ -158,6 +184,84 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 			s.recordAs(r, fmt.Sprintf("feed:%d", f.ID), f.AccountID, "feed.read", fmt.Sprintf("report:%d", rep.ID),
 				fmt.Sprintf("%s, %s to %s, %d rows, %d bytes", format, a.q.Range.FromDay, a.q.Range.ToDay, rows, bytes))
 		})
+}
+
+// judgeFeed applies the feed's limits to a request and records it (as
+// throttled, or as under way), one request at a time, so that requests
+// arriving together cannot all pass; an answer under way must be ended
+// with feedGate.done. The first refusal of an hour and the disabling are
+// security events.
+func (s *Server) judgeFeed(r *http.Request, f feed.Feed, use *feed.Use) (feed.Verdict, error) {
+	ctx := r.Context()
+	g := &s.feedGate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	hourAgo, dayAgo := use.Time.Add(-time.Hour), use.Time.Add(-24*time.Hour)
+	// an Administrator who enables a feed again starts it afresh
+	hourAgo, dayAgo = latest(hourAgo, f.Since), latest(dayAgo, f.Since)
+	t, err := s.Feeds.FeedTraffic(ctx, f.ID, use.Client, hourAgo, dayAgo)
+	if err != nil {
+		return feed.Verdict{}, err
+	}
+	v := f.Limits.Judge(t)
+	busy := !v.Throttle && g.streams[f.ID] >= maxFeedStreams
+	if v.Throttle || busy {
+		use.Status = http.StatusTooManyRequests
+	}
+	if use.ID, err = s.Feeds.StartFeedUse(context.WithoutCancel(ctx), *use); err != nil {
+		return feed.Verdict{}, err
+	}
+	if busy {
+		return feed.Verdict{Throttle: true}, nil
+	}
+	if !v.Throttle {
+		if g.streams == nil {
+			g.streams = map[int64]int{}
+		}
+		g.streams[f.ID]++
+		return v, nil
+	}
+	if v.Disable != "" && !s.disableFeed(r, f, v.Disable) {
+		// disabled already, by a request judged just before with the
+		// feed it had read (its event is raised)
+		return v, nil
+	}
+	if v.Alert {
+		what := fmt.Sprintf("over its limit of %d requests an hour", f.Limits.PerHour)
+		if v.Disable == feed.WhyAddresses || (v.Disable == "" && t.Hour < f.Limits.PerHour) {
+			what = fmt.Sprintf("asked for from more than its limit of %d addresses a day", f.Limits.Addresses)
+		}
+		if v.Disable != "" {
+			what += ", so it is disabled"
+		}
+		s.feedEvent(r, secmon.FeedAbuse, f, what)
+	}
+	return v, nil
+}
+
+// done ends an answer of feed id under way.
+func (g *feedGate) done(id int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.streams[id]--; g.streams[id] <= 0 {
+		delete(g.streams, id)
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// feedEvent is a security event about a feed, its actor the client's
+// network.
+func (s *Server) feedEvent(r *http.Request, kind string, f feed.Feed, what string) {
+	if s.Security == nil {
+		return
+	}
+	s.securityEvent(r, secmon.Event{Kind: kind, Account: f.AccountID, Actor: s.network(r), Detail: fmt.Sprintf("datafeed %d %s", f.ID, what)})
 }
 
 // ownerReads tells whether a feed's owner may still publish its report:
@@ -182,17 +286,18 @@ func (s *Server) ownerReads(ctx context.Context, f feed.Feed, site store.Site, r
 
 // disableFeed disables a feed that answers: an audit entry by the
 // system, and a notice to its owner and the account's Administrators.
-func (s *Server) disableFeed(r *http.Request, f feed.Feed, why string) {
+// False: it was disabled already (by a request or job at the same time).
+func (s *Server) disableFeed(r *http.Request, f feed.Feed, why string) bool {
 	ok, err := s.Feeds.DisableFeed(context.WithoutCancel(r.Context()), f.ID, why, s.now())
 	if err != nil {
 		s.Log.Error("disable datafeed", "feed", f.ID, "err", err)
-		return
+		return false
 	}
-	if !ok {
-		return // disabled already, by a request or job at the same time
+	if ok {
+		s.recordAs(r, "system", f.AccountID, "feed.disable", fmt.Sprintf("feed:%d", f.ID), why)
+		s.feedNotice(context.WithoutCancel(r.Context()), f, why)
 	}
-	s.recordAs(r, "system", f.AccountID, "feed.disable", fmt.Sprintf("feed:%d", f.ID), why)
-	s.feedNotice(context.WithoutCancel(r.Context()), f, why)
+	return ok
 }
 
 // feedNotice tells the feed's owner and the account's Administrators that

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,6 +163,12 @@ func TestFeedToken(t *testing.T) {
 			t.Errorf("the feed's page lacks %q", want)
 		}
 	}
+	// no token reached the log
+	for _, tok := range []string{u[strings.LastIndex(u, "/")+1:], m[1][strings.LastIndex(m[1], "/")+1:]} {
+		if strings.Contains(e.logs.String(), tok) {
+			t.Errorf("the log holds a feed token:\n%s", e.logs.String())
+		}
+	}
 	// and the audit log has it all
 	var actions []string
 	for _, en := range e.auditSince(t, 0) {
@@ -227,10 +234,17 @@ func TestFeedExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := e.signIn(t, "user@acme.test")
-	u := e.publish(t, user, e.savedReport(t, "Pages", pagesReport), nil)
+	rep := e.savedReport(t, "Pages", pagesReport)
+	// the Administrator's feed is used once and left: the job disables it
+	other := e.publish(t, e.cookie, rep, nil)
+	otherID := e.feedID(t)
+	// the User's is used on and off: disabled by its request at 30 days
+	u := e.publish(t, user, rep, nil)
 	id := e.feedID(t)
-	if code, _ := fetch(t, u+".csv", "192.0.2.1"); code != 200 {
-		t.Fatal(code)
+	for _, addr := range []string{u, other} {
+		if code, _ := fetch(t, addr+".csv", "192.0.2.1"); code != 200 {
+			t.Fatal(code)
+		}
 	}
 	e.clock.advance(29 * 24 * time.Hour)
 	if err := e.srv.FeedJobs(ctx); err != nil {
@@ -239,6 +253,7 @@ func TestFeedExpiry(t *testing.T) {
 	if code, _ := fetch(t, u+".csv", "192.0.2.1"); code != 200 {
 		t.Fatalf("after 29 days: %d", code)
 	}
+	seq := e.lastSeq(t)
 	e.clock.advance(30*24*time.Hour - time.Minute)
 	if err := e.srv.FeedJobs(ctx); err != nil {
 		t.Fatal(err)
@@ -246,22 +261,39 @@ func TestFeedExpiry(t *testing.T) {
 	if code, _ := fetch(t, u+".csv", "192.0.2.1"); code != 200 {
 		t.Fatalf("a minute short of 30 days unused: %d", code)
 	}
-	seq := e.lastSeq(t)
-	e.clock.advance(30 * 24 * time.Hour)
-	if err := e.srv.FeedJobs(ctx); err != nil {
-		t.Fatal(err)
+	// the job found the Administrator's feed unused for 59 days
+	if code, body := fetch(t, other+".csv", "192.0.2.1"); code != 410 || !strings.Contains(body, feed.WhyIdle) {
+		t.Fatalf("the feed the job disabled: %d %q", code, body)
 	}
+	// 30 days after its last use, the User's feed dies at its request,
+	// before any job ran
+	e.clock.advance(30 * 24 * time.Hour)
 	if code, body := fetch(t, u+".csv", "192.0.2.1"); code != 410 || !strings.Contains(body, feed.WhyIdle) {
 		t.Fatalf("after 30 days unused: %d %q", code, body)
 	}
-	entries := e.auditSince(t, seq)
-	if len(entries) != 1 || entries[0].Action != "feed.disable" || entries[0].Actor != "system" || entries[0].Detail != feed.WhyIdle {
-		t.Fatalf("audit: %+v", entries)
+	if err := e.srv.FeedJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var disabled []string
+	for _, en := range e.auditSince(t, seq) {
+		if en.Action == "feed.disable" && en.Actor == "system" && en.Detail == feed.WhyIdle {
+			disabled = append(disabled, en.Target)
+		}
+	}
+	if want := fmt.Sprintf("feed:%d feed:%d", otherID, id); strings.Join(disabled, " ") != want {
+		t.Fatalf("disabled on record: %v, want %s", disabled, want)
 	}
 	e.flush(t)
-	for _, to := range []string{"admin@acme.test", "user@acme.test"} {
-		if ms := e.mp.To(t, to); len(ms) != 1 || !strings.Contains(ms[0].Subject, "is disabled") {
-			t.Errorf("%s: %+v", to, ms)
+	// each feed's notice went to its owner and the Administrators
+	for to, n := range map[string]int{"admin@acme.test": 2, "user@acme.test": 1} {
+		ms := e.mp.To(t, to)
+		if len(ms) != n {
+			t.Errorf("%s: %d mails, want %d", to, len(ms), n)
+		}
+		for _, m := range ms {
+			if !strings.Contains(m.Subject, "is disabled") {
+				t.Errorf("%s: %q", to, m.Subject)
+			}
 		}
 	}
 	if ms := e.mp.To(t, "admin@other.test"); len(ms) != 0 {
@@ -287,8 +319,8 @@ func TestFeedExpiry(t *testing.T) {
 		t.Fatalf("enabled again: %d", code)
 	}
 	// another account's Administrator learns nothing of it
-	other := e.signIn(t, "admin@other.test")
-	if code, _ := e.getAs(t, other, fmt.Sprintf("/datafeeds/%d", id)); code != 404 {
+	stranger := e.signIn(t, "admin@other.test")
+	if code, _ := e.getAs(t, stranger, fmt.Sprintf("/datafeeds/%d", id)); code != 404 {
 		t.Errorf("another account's Administrator: %d", code)
 	}
 }
@@ -305,9 +337,9 @@ func TestFeedLimits(t *testing.T) {
 		why    string
 	}{
 		{"requests an hour", url.Values{"per_hour": {"3"}}, func(int) string { return "192.0.2.1" },
-			[]int{200, 200, 200, 429, 429, 429, 410, 410}, feed.WhyRate},
+			[]int{200, 200, 200, 429, 429, 410, 410}, feed.WhyRate},
 		{"addresses a day", url.Values{"addresses": {"2"}}, func(i int) string { return fmt.Sprintf("2001:db8::%d", i%5+1) },
-			[]int{200, 200, 429, 429, 410, 410}, feed.WhyAddresses},
+			[]int{200, 200, 429, 410, 410}, feed.WhyAddresses},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newMailEnv(t)
@@ -354,13 +386,66 @@ func TestFeedLimits(t *testing.T) {
 			if code, _ := fetch(t, u+".csv", c.client(0)); code != 410 {
 				t.Errorf("a day later: %d", code)
 			}
+			// enabled again, it starts afresh: the traffic that disabled
+			// it no longer counts
+			e.clock.advance(-25 * time.Hour)
+			admin := e.signIn(t, "admin@acme.test")
+			page := fmt.Sprintf("/datafeeds/%d", f.ID)
+			csrf, _ := e.form(t, page, sessionOf(admin))
+			if resp, body := e.submit(t, page+"/enable", url.Values{"csrf": {csrf}}, sessionOf(admin)); resp.StatusCode != 200 {
+				t.Fatalf("enable: %d\n%s", resp.StatusCode, body)
+			}
+			if code, body := fetch(t, u+".csv", c.client(0)); code != 200 {
+				t.Errorf("enabled again after abuse: %d %q", code, body)
+			}
 		})
+	}
+}
+
+// TestFeedConcurrent: requests arriving together are judged one after
+// the other, so no more pass than the limit allows, and no more than
+// maxFeedStreams are answered at once.
+func TestFeedConcurrent(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	feedEnv(t, e)
+	u := e.publish(t, e.cookie, e.savedReport(t, "Pages", pagesReport), url.Values{"per_hour": {"3"}})
+	const n = 24
+	codes := make(chan int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			code, _ := fetch(t, u+".csv", "192.0.2.1")
+			codes <- code
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[200] < 1 || count[200] > 3 || count[200]+count[429]+count[410] != n {
+		t.Fatalf("answers %v: at most 3 may pass, the rest refused", count)
+	}
+	f, _ := e.srv.Feeds.Feed(context.Background(), e.feedID(t))
+	if f.DisabledWhy != feed.WhyRate {
+		t.Errorf("after %d requests at once with a limit of 3 an hour: disabled %q", n, f.DisabledWhy)
+	}
+	ev, _, _ := e.srv.Security.Store.CountSecurityEvents(context.Background(), secmon.FeedAbuse, fmt.Sprintf("account:%d", f.AccountID), time.Time{})
+	if ev < 1 || ev > 2 {
+		t.Errorf("%d feed-abuse events, want the first refusal and the disabling at most", ev)
 	}
 }
 
 // TestFeedPublishRights: a User publishes only where the account allows
 // it and only reports they read; a feed whose owner lost access is
-// disabled at its next request; staff never reach /datafeeds.
+// disabled at its next request. (Staff never reach /datafeeds:
+// TestRoutesEnforcePermissions, as for every signed-in route.)
 func TestFeedPublishRights(t *testing.T) {
 	e := newEnv(t, journal.Options{})
 	feedEnv(t, e)

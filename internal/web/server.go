@@ -71,8 +71,9 @@ type Server struct {
 	// staffVolume counts staff requests per grant and hour
 	staffVolume grantVolume
 	// addrEvents bounds the security events of addresses over their
-	// sign-in limit
+	// sign-in limit, and the refusals recorded of a feed's clients
 	addrEvents windowLimit
+	feedGate   feedGate
 }
 
 // SetReady marks the server ready for /readyz and /healthz.

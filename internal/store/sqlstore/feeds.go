@@ -110,19 +110,40 @@ func (a *Accounts) DeleteFeed(ctx context.Context, id int64) error {
 	return a.mustUpdateFeed(ctx, id, "delete", `DELETE FROM feeds WHERE id = ?`, id)
 }
 
-func (a *Accounts) AddFeedUse(ctx context.Context, u feed.Use) error {
+func (a *Accounts) StartFeedUse(ctx context.Context, u feed.Use) (int64, error) {
+	var id int64
+	err := a.DB.QueryRowContext(ctx, a.q(`INSERT INTO feed_uses (feed_id, at, client, status, rows, bytes) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		u.FeedID, store.Millis(u.Time), u.Client, u.Status, u.Rows, u.Bytes).Scan(&id)
+	if err == nil && u.Status == 200 {
+		err = a.usedFeed(ctx, a.DB, u)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("feed %d: record use: %w", u.FeedID, err)
+	}
+	return id, nil
+}
+
+func (a *Accounts) FinishFeedUse(ctx context.Context, u feed.Use) error {
 	return a.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, a.q(`INSERT INTO feed_uses (feed_id, at, client, status, rows, bytes) VALUES (?, ?, ?, ?, ?, ?)`),
-			u.FeedID, store.Millis(u.Time), u.Client, u.Status, u.Rows, u.Bytes)
+		_, err := tx.ExecContext(ctx, a.q(`UPDATE feed_uses SET status = ?, rows = ?, bytes = ? WHERE id = ? AND feed_id = ?`),
+			u.Status, u.Rows, u.Bytes, u.ID, u.FeedID)
 		if err == nil && u.Status == 200 {
-			at := store.Millis(u.Time)
-			_, err = tx.ExecContext(ctx, a.q(`UPDATE feeds SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)`), at, u.FeedID, at)
+			err = a.usedFeed(ctx, tx, u)
 		}
 		if err != nil {
 			return fmt.Errorf("feed %d: record use: %w", u.FeedID, err)
 		}
 		return nil
 	})
+}
+
+// usedFeed moves a feed's last use forward to an answered request's time.
+func (a *Accounts) usedFeed(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, u feed.Use) error {
+	at := store.Millis(u.Time)
+	_, err := db.ExecContext(ctx, a.q(`UPDATE feeds SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)`), at, u.FeedID, at)
+	return err
 }
 
 func (a *Accounts) FeedUses(ctx context.Context, id int64, limit int) ([]feed.Use, error) {
@@ -141,10 +162,10 @@ func (a *Accounts) FeedTraffic(ctx context.Context, id int64, client string, hou
 	err := a.DB.QueryRowContext(ctx, a.q(`SELECT
 		COUNT(CASE WHEN at >= ? THEN 1 END),
 		COUNT(CASE WHEN at >= ? AND status = 429 THEN 1 END),
-		COUNT(DISTINCT CASE WHEN status = 200 THEN client END),
-		COUNT(CASE WHEN status = 200 AND client = ? THEN 1 END),
+		COUNT(DISTINCT CASE WHEN status IN (0, 200) THEN client END),
+		COUNT(CASE WHEN status IN (0, 200) AND client = ? THEN 1 END),
 		COUNT(DISTINCT CASE WHEN client <> ? THEN client END)
-		FROM feed_uses WHERE feed_id = ? AND at >= ? AND status <> 403`),
+		FROM feed_uses WHERE feed_id = ? AND at >= ? AND status NOT IN (403, 410)`),
 		store.Millis(hourAgo), store.Millis(hourAgo), client, client, id, store.Millis(dayAgo)).Scan(&t.Hour, &t.Throttled, &t.Served, &known, &asking)
 	if err != nil {
 		return t, fmt.Errorf("feed %d: traffic: %w", id, err)

@@ -74,27 +74,49 @@ func feeds(t *testing.T, open func(t *testing.T) store.AccountStore) {
 		{Time: t0.Add(-25 * time.Hour), Client: "192.0.2.9", Status: 200},
 	} {
 		u.FeedID = f.ID
-		if err := s.AddFeedUse(ctx, u); err != nil {
+		if _, err := s.StartFeedUse(ctx, u); err != nil {
 			t.Fatalf("use %d: %v", i, err)
 		}
 	}
-	tr, err := s.FeedTraffic(ctx, f.ID, "192.0.2.1", t0.Add(-time.Hour), t0.Add(-24*time.Hour))
-	if err != nil || tr != (feed.Traffic{Hour: 2, Throttled: 1, Served: 2, Known: true, Asking: 3}) {
+	// a request under way counts as answered for the limits; ended, it
+	// is the last use; a refusal for being disabled counts for nothing
+	id, err := s.StartFeedUse(ctx, feed.Use{FeedID: f.ID, Time: t0.Add(-5 * time.Minute), Client: "192.0.2.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartFeedUse(ctx, feed.Use{FeedID: f.ID, Time: t0.Add(-4 * time.Minute), Client: "192.0.2.5", Status: 410}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.FeedTraffic(ctx, f.ID, "192.0.2.4", t0.Add(-time.Hour), t0.Add(-24*time.Hour))
+	if err != nil || tr != (feed.Traffic{Hour: 3, Throttled: 1, Served: 3, Known: true, Asking: 4}) {
+		t.Fatalf("traffic with a request under way: %+v %v", tr, err)
+	}
+	if err := s.FinishFeedUse(ctx, feed.Use{ID: id, FeedID: f.ID, Time: t0.Add(-5 * time.Minute), Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Feed(ctx, f.ID); !got.LastUsed.Equal(t0.Add(-30 * time.Minute)) {
+		t.Fatalf("a failed answer became the last use: %v", got.LastUsed)
+	}
+	if err := s.FinishFeedUse(ctx, feed.Use{ID: id, FeedID: f.ID, Time: t0.Add(-5 * time.Minute), Status: 200, Rows: 1, Bytes: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Feed(ctx, f.ID); !got.LastUsed.Equal(t0.Add(-5 * time.Minute)) {
+		t.Fatalf("last used %v after an answer", got.LastUsed)
+	}
+	tr, err = s.FeedTraffic(ctx, f.ID, "192.0.2.1", t0.Add(-time.Hour), t0.Add(-24*time.Hour))
+	if err != nil || tr != (feed.Traffic{Hour: 3, Throttled: 1, Served: 3, Known: true, Asking: 4}) {
 		t.Fatalf("traffic for a known address: %+v %v", tr, err)
 	}
 	tr, _ = s.FeedTraffic(ctx, f.ID, "192.0.2.7", t0.Add(-time.Hour), t0.Add(-24*time.Hour))
-	if tr.Known || tr.Asking != 4 {
+	if tr.Known || tr.Asking != 5 {
 		t.Fatalf("traffic for a new address: %+v", tr)
 	}
 	uses, err := s.FeedUses(ctx, f.ID, 3)
-	if err != nil || len(uses) != 3 || uses[0].Status != 403 || uses[0].Client != "198.51.100.1" {
+	if err != nil || len(uses) != 3 || uses[0].Status != 410 || uses[1].Status != 200 || uses[1].Bytes != 10 || uses[2].Client != "198.51.100.1" {
 		t.Fatalf("uses: %+v %v", uses, err)
 	}
-	if got, _ := s.Feed(ctx, f.ID); !got.LastUsed.Equal(t0.Add(-30 * time.Minute)) {
-		t.Fatalf("last used %v", got.LastUsed)
-	}
 	// idle: neither used nor enabled since the cutoff
-	if idle, err := s.IdleFeeds(ctx, t0.Add(-time.Hour)); err != nil || len(idle) != 0 {
+	if idle, err := s.IdleFeeds(ctx, t0.Add(-10*time.Minute)); err != nil || len(idle) != 0 {
 		t.Fatalf("idle before its last use: %+v %v", idle, err)
 	}
 	if idle, _ := s.IdleFeeds(ctx, t0); len(idle) != 1 || idle[0].ID != f.ID {
