@@ -196,16 +196,7 @@ func TestExportRecords(t *testing.T) {
 
 	// a staff member acting under a read grant: their export, in the
 	// request's one audit entry
-	e.withStaff("127.0.0.0/8")
-	annID, ann := e.staffMember(t, "ann@fjord.test", staff.Support, e.clock.now())
-	_, hod := e.staffMember(t, "hod@fjord.test", staff.HeadOfDevelopment, e.clock.now())
-	g := e.askGrant(t, ann, admin.AccountID, "read", 2)
-	if code, body := e.staffPost(t, hod, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != 200 {
-		t.Fatalf("approve: %d\n%s", code, body)
-	}
-	if code, body := e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{}); code != http.StatusSeeOther {
-		t.Fatalf("act: %d\n%s", code, body)
-	}
+	annID, ann, g := e.actingStaff(t, admin.AccountID, "read")
 	code, page := e.staffGet(t, ann, "/dashboard/site.test/export?panel=pages&format=csv")
 	recs := e.exportsOf(t, admin.AccountID)
 	r := recs[0]
@@ -579,16 +570,7 @@ func TestStaffLeaveExportThresholds(t *testing.T) {
 	e := newEnv(t, journal.Options{})
 	ctx := context.Background()
 	admin := e.user(t, "admin@acme.test")
-	e.withStaff("127.0.0.0/8")
-	_, ann := e.staffMember(t, "ann@fjord.test", staff.Support, e.clock.now())
-	_, hod := e.staffMember(t, "hod@fjord.test", staff.HeadOfDevelopment, e.clock.now())
-	g := e.askGrant(t, ann, admin.AccountID, "read-write", 2)
-	if code, body := e.staffPost(t, hod, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != 200 {
-		t.Fatalf("approve: %d\n%s", code, body)
-	}
-	if code, body := e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{}); code != http.StatusSeeOther {
-		t.Fatalf("act: %d\n%s", code, body)
-	}
+	_, ann, _ := e.actingStaff(t, admin.AccountID, "read-write")
 	code, body := e.staffPost(t, ann, "/admin/exports", url.Values{"rows_per_day": {"1000000000"}, "mb_per_day": {"1000000"}, "exports_per_hour": {"100000"}})
 	if code != http.StatusForbidden || !strings.Contains(body, "Administrators&#39; to change") {
 		t.Fatalf("staff moving the thresholds: %d\n%s", code, body)
@@ -597,4 +579,22 @@ func TestStaffLeaveExportThresholds(t *testing.T) {
 	if err != nil || th != export.Defaults {
 		t.Fatalf("thresholds after the refusal: %+v %v", th, err)
 	}
+}
+
+// actingStaff signs in a support member, Ann, from the staff ranges and
+// has her act in an account under a grant of scope (approved by a head of
+// development): her id, her console cookie and the grant's id.
+func (e *testEnv) actingStaff(t *testing.T, account int64, scope string) (int64, *http.Cookie, int64) {
+	t.Helper()
+	e.withStaff("127.0.0.0/8")
+	annID, ann := e.staffMember(t, "ann@fjord.test", staff.Support, e.clock.now())
+	_, hod := e.staffMember(t, "hod@fjord.test", staff.HeadOfDevelopment, e.clock.now())
+	g := e.askGrant(t, ann, account, scope, 2)
+	if code, body := e.staffPost(t, hod, fmt.Sprintf("/staff/grants/%d/approve", g), url.Values{}); code != 200 {
+		t.Fatalf("approve: %d\n%s", code, body)
+	}
+	if code, body := e.staffPost(t, ann, fmt.Sprintf("/staff/grants/%d/act", g), url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("act: %d\n%s", code, body)
+	}
+	return annID, ann, g
 }
