@@ -272,7 +272,7 @@ func Response(q *Query, req *APIRequest, res *Result) APIResponse {
 		"site_id":    req.SiteID,
 		"metrics":    q.Metrics,
 		"date_range": []string{q.Range.From.Format(time.RFC3339), q.Range.To.Add(-time.Second).Format(time.RFC3339)},
-		"dimensions": dimNames(q.Dimensions),
+		"dimensions": DimNames(q.Dimensions),
 	}}
 	if out.Results == nil {
 		out.Results = []Row{}
@@ -293,7 +293,8 @@ func Response(q *Query, req *APIRequest, res *Result) APIResponse {
 	return out
 }
 
-func dimNames(ds []Dim) []string {
+// DimNames are the dimensions' API names.
+func DimNames(ds []Dim) []string {
 	out := []string{}
 	for _, d := range ds {
 		out = append(out, d.Name)

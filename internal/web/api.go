@@ -115,7 +115,7 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		report.Compare(q, res, prev)
 	}
-	s.apiExport(w, r, q, "v2 query "+strings.Join(dimNames(q), " "), savedID(req), len(res.Rows), report.Response(q, req, res))
+	s.apiExport(w, r, q, "v2 query "+strings.Join(report.DimNames(q.Dimensions), " "), savedID(req), len(res.Rows), report.Response(q, req, res))
 }
 
 // savedID is the saved report a v2 request runs, 0 for none.
@@ -124,15 +124,6 @@ func savedID(req *report.APIRequest) int64 {
 		return 0
 	}
 	return *req.SavedReport
-}
-
-// dimNames names a query's dimensions, for the export record.
-func dimNames(q *report.Query) []string {
-	var out []string
-	for _, d := range q.Dimensions {
-		out = append(out, d.Name)
-	}
-	return out
 }
 
 // ---- access: what the request's API key may read (authz over the key's

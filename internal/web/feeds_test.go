@@ -18,6 +18,7 @@ import (
 
 	"fjord/internal/feed"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/store"
 )
@@ -523,8 +524,16 @@ func FuzzFeedURL(f *testing.F) {
 			}
 			return
 		}
-		if dr := p.DateRange(); dr != nil && !json.Valid(dr) {
-			t.Fatalf("%q: date range %s", s, dr)
+		// what ParseQuery accepts, the report engine takes (or refuses
+		// only a range over its five years)
+		dr := p.DateRange()
+		if dr == nil {
+			return
+		}
+		req := &report.APIRequest{SiteID: "site.test", Metrics: []string{report.MVisitors}, DateRange: dr}
+		site := store.Site{ID: 1, Domain: "site.test", TimeZone: "Europe/Helsinki"}
+		if _, err := req.Build(site, nil, time.Now()); err != nil && !strings.Contains(err.Error(), "longer than five years") {
+			t.Fatalf("%q: the engine refuses the period %s: %v", s, dr, err)
 		}
 	})
 }
@@ -602,4 +611,40 @@ func BenchmarkFeedMiss(b *testing.B) {
 	b.ReportMetric(float64(wrong.Nanoseconds())/float64(i), "wrong-ns/op")
 	b.ReportMetric(float64(rotated.Nanoseconds())/float64(i), "rotated-ns/op")
 	b.ReportMetric(float64(rotated)/float64(wrong), "rotated/wrong")
+}
+
+// TestFeedStreamsAtOnce: no more than maxFeedStreams answers of one feed
+// are under way at once; a further request is refused (429) until one
+// ends.
+func TestFeedStreamsAtOnce(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	ctx := context.Background()
+	rep := e.savedReport(t, "Pages", pagesReport)
+	admin := e.user(t, "admin@acme.test")
+	_, hash := feed.NewToken()
+	f, err := e.srv.Feeds.CreateFeed(ctx, feed.Feed{AccountID: admin.AccountID, ReportID: rep.ID, OwnerID: admin.ID, Name: "at once", TokenHash: hash,
+		Limits: feed.Limits{MaxDays: 30, PerHour: 100, Addresses: 10}, Created: e.clock.now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	judge := func() (feed.Verdict, int) {
+		use := feed.Use{FeedID: f.ID, Time: e.clock.now(), Client: "192.0.2.1"}
+		v, err := e.srv.judgeFeed(httptest.NewRequest("GET", "/feeds/x.csv", nil), f, &use)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, use.Status
+	}
+	for i := 0; i < maxFeedStreams; i++ {
+		if v, status := judge(); v.Throttle || status != 0 {
+			t.Fatalf("answer %d: %+v %d", i+1, v, status)
+		}
+	}
+	if v, status := judge(); !v.Throttle || v.Disable != "" || status != 429 {
+		t.Fatalf("one answer too many: %+v %d", v, status)
+	}
+	e.srv.feedGate.done(f.ID)
+	if v, _ := judge(); v.Throttle {
+		t.Fatalf("after one ended: %+v", v)
+	}
 }

@@ -115,10 +115,7 @@ func (s *Server) reportSource(ctx context.Context, rep store.SavedReport, site s
 		}
 		return a, nil
 	}
-	for _, d := range q.Dimensions {
-		a.dims = append(a.dims, d.Name)
-	}
-	a.metrics = q.Metrics
+	a.dims, a.metrics = report.DimNames(q.Dimensions), q.Metrics
 	a.rows = func(ctx context.Context, emit func(report.Row) error) error { return s.Reports.Stream(ctx, q, emit) }
 	return a, nil
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -25,44 +24,23 @@ import (
 // log captured.
 type mailEnv struct {
 	*testEnv
-	mp   *mailpit.Server
-	logs *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	mp *mailpit.Server
 }
 
 func newMailEnv(t *testing.T) *mailEnv {
 	t.Helper()
 	mp := mailpit.Start(t)
 	e := newEnv(t, journal.Options{})
-	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	snd, err := mail.New(mp.Config("Fjord <fjord@fjord.test>"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Log = log
-	e.srv.Mail = mail.NewOutbox(snd, log, 64)
+	e.srv.Mail = mail.NewOutbox(snd, e.srv.Log, 64)
 	e.srv.Auth.Locked = e.srv.NotifyLocked
 	e.srv.PublicURL = e.http.URL
-	e.srv.Security.Mail, e.srv.Security.Log, e.srv.Security.PublicURL = e.srv.Mail, log, e.http.URL
+	e.srv.Security.Mail, e.srv.Security.PublicURL = e.srv.Mail, e.http.URL
 	t.Cleanup(func() { e.srv.Mail.Close(context.Background()) })
-	return &mailEnv{testEnv: e, mp: mp, logs: logs}
+	return &mailEnv{testEnv: e, mp: mp}
 }
 
 // flush waits until the server's mail work is done: what it sent is in
