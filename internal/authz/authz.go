@@ -85,11 +85,16 @@ const (
 	// it, so an Administrator's decision, or a User's for a report they
 	// read where the account lets Users publish (UsersPublishFeeds).
 	PublishFeed
+	// ScheduleReport: mail a saved report on a schedule (PRODUCT §6.1)
+	// and manage its schedules: an Administrator's, or the report's
+	// owner's while they read it (the report leaves by mail, so whoever
+	// sends it must see it; each recipient is checked again at sending).
+	ScheduleReport
 	numActions
 )
 
 var actionNames = [...]string{"ReadSite", "ReadReport", "SaveReport", "EditReport", "ManageSites", "ManageUsers",
-	"ManageAccount", "ConfigureIntegration", "ApproveIntegration", "ReadSettings", "PublishFeed"}
+	"ManageAccount", "ConfigureIntegration", "ApproveIntegration", "ReadSettings", "PublishFeed", "ScheduleReport"}
 
 func (a Action) String() string {
 	if a >= 0 && a < numActions {
@@ -201,6 +206,8 @@ func Decide(p Principal, a Action, r Resource) Decision {
 	case a == ApproveIntegration && r.Kind == Integration && p.MainContact:
 		return Allow
 	case a == PublishFeed && r.Kind == Report && p.UsersPublishFeeds && (slices.Contains(p.Sites, r.Site) || slices.Contains(p.Reports, r.Report)):
+		return Allow
+	case a == ScheduleReport && r.Kind == Report && r.Owner == p.User && (slices.Contains(p.Sites, r.Site) || slices.Contains(p.Reports, r.Report)):
 		return Allow
 	}
 	return Forbidden

@@ -62,6 +62,7 @@ var want = map[string]map[Action]string{
 		ApproveIntegration:   "FNFFFNFNFNN",
 		ReadSettings:         "FNFFFNFNFNN",
 		PublishFeed:          "FNFFFNFNFNN",
+		ScheduleReport:       "FNFFFNFNFNN",
 	},
 	"user, main contact": {
 		ReadSite:             "ANFFFNFNFFN",
@@ -75,6 +76,7 @@ var want = map[string]map[Action]string{
 		ApproveIntegration:   "FNFFFNFNFAN",
 		ReadSettings:         "FNFFFNFNFFN",
 		PublishFeed:          "FNFFFNFNFFN",
+		ScheduleReport:       "FNFFFNFNFFN",
 	},
 	// a key reads its sites' data within its owner's rights, nothing else
 	"user's key, sites 1 and 2": {
@@ -89,6 +91,7 @@ var want = map[string]map[Action]string{
 		ApproveIntegration:   "FNFFFNNNNNN",
 		ReadSettings:         "FNFFFNNNNNN",
 		PublishFeed:          "FNFFFNNNNNN",
+		ScheduleReport:       "FNFFFNNNNNN",
 	},
 	"administrator's key, site 1": all("ANANNNNNNNN", "FNFNNNNNNNN"),
 	"administrator of account 2":  all("NNNNNNNNNNA", "NNNNNNNNNNF"),
@@ -228,5 +231,24 @@ func TestNoLeakByGuessing(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestScheduleOwnReport: a User schedules their own report while they
+// read it (the table has no such column: its own report is on a site not
+// granted), never another's, and not their own once it is unreadable.
+func TestScheduleOwnReport(t *testing.T) {
+	u := principals["user"]
+	own := Resource{Kind: Report, Account: 1, Site: 1, Report: 105, Owner: 20}
+	if d := Decide(u, ScheduleReport, own); d != Allow {
+		t.Errorf("own readable report: %s", d)
+	}
+	own.Site = 2
+	if d := Decide(u, ScheduleReport, own); d != Forbidden {
+		t.Errorf("own report on a site no longer granted: %s", d)
+	}
+	own.Report = 102 // granted alone, so readable again
+	if d := Decide(u, ScheduleReport, own); d != Allow {
+		t.Errorf("own report granted alone: %s", d)
 	}
 }

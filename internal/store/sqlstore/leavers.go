@@ -135,6 +135,12 @@ func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error)
 	var firstErr error
 	for _, id := range due {
 		err := a.inTx(ctx, func(tx *sql.Tx) error {
+			// the address, to forget where mail to it is recorded
+			var accountID int64
+			var email string
+			if err := tx.QueryRowContext(ctx, a.q(`SELECT account_id, COALESCE(email, '') FROM users WHERE id = ?`), id).Scan(&accountID, &email); err != nil {
+				return fmt.Errorf("purge user %d: %w", id, err)
+			}
 			// still due: not restored since the list was read
 			res, err := tx.ExecContext(ctx, a.q(`UPDATE users SET email = NULL, name = '', password_hash = NULL, totp_secret = NULL,
 				totp_last_step = 0, failed_signins = 0, locked_until = NULL, purged_at = ?
@@ -153,6 +159,9 @@ func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error)
 				{`DELETE FROM user_links WHERE user_id = ?`, []any{id}},
 				{`DELETE FROM api_keys WHERE user_id = ?`, []any{id}},
 				{`UPDATE saved_reports SET former_owner = NULL WHERE former_owner = ?`, []any{id}},
+				{`DELETE FROM schedule_recipients WHERE user_id = ?`, []any{id}},
+				{`UPDATE mail_deliveries SET email = '' WHERE account_id = ? AND email = ?`, []any{accountID, email}},
+				{`DELETE FROM mail_suppressions WHERE account_id = ? AND email = ?`, []any{accountID, email}},
 			} {
 				if _, err := tx.ExecContext(ctx, a.q(st.query), st.args...); err != nil {
 					n--
