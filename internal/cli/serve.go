@@ -24,6 +24,7 @@ import (
 	"fjord/internal/demo"
 	"fjord/internal/export"
 	"fjord/internal/feed"
+	"fjord/internal/mail/schedule"
 	"fjord/internal/mail"
 	"fjord/internal/report"
 	"fjord/internal/secmon"
@@ -76,6 +77,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if st, ok := eng.st.Accounts.(feed.Store); ok {
 		srv.Feeds = st
+	}
+	if st, ok := eng.st.Accounts.(schedule.Store); ok {
+		srv.Schedules, srv.BounceAddress = st, cfg.BounceAddress
 	}
 	if st, ok := eng.st.Accounts.(staff.Store); ok {
 		srv.Staff = &staff.Service{Store: st, Now: time.Now,
@@ -241,6 +245,8 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 	counts := time.NewTicker(10 * time.Second)
 	salts := time.NewTicker(time.Hour)
 	rollups := time.NewTicker(10 * time.Minute)
+	mailing := time.NewTicker(time.Minute)
+	defer mailing.Stop()
 	defer counts.Stop()
 	defer salts.Stop()
 	defer rollups.Stop()
@@ -320,6 +326,11 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 			purge()
 		case <-rollups.C:
 			refresh()
+		case <-mailing.C:
+			// e-mail reports go out at their hour, to the minute
+			if err := srv.MailReports(ctx); err != nil {
+				srv.Log.Error("e-mail reports", "err", err)
+			}
 		}
 	}
 }

@@ -54,6 +54,16 @@ type Config struct {
 	SMTPPassword string
 	SMTPTLS      string
 	MailFrom     string
+	// Bounces of e-mail reports (PRODUCT §6.2): the base of the VERP
+	// envelope senders, and where bounces arrive: the built-in SMTP
+	// receiver, or a mailbox read over IMAP.
+	BounceAddress string
+	BounceListen  string
+	IMAPAddr      string
+	IMAPUser      string
+	IMAPPassword  string
+	IMAPTLS       string
+	IMAPMailbox   string
 	// Security monitoring (PRODUCT §8): where alerts go, and what
 	// /.well-known/security.txt says.
 	AlertEmail        string
@@ -222,6 +232,48 @@ var Settings = []Setting{
 		c.MailFrom = v
 		return nil
 	}},
+	{"bounce-address", "", "base of the envelope senders of e-mail reports, e.g. bounces@mail.example.com: each mail goes out from bounces+TOKEN@mail.example.com (VERP), which must reach bounce-listen or the IMAP mailbox; empty: bounces are not read", func(c *Config, v string) error {
+		if v != "" {
+			a, err := netmail.ParseAddress(v)
+			if err != nil || a.Address != v || strings.Contains(v[:strings.LastIndexByte(v, '@')], "+") {
+				return errors.New("want one plain e-mail address without + in its local part, e.g. bounces@mail.example.com")
+			}
+		}
+		c.BounceAddress = v
+		return nil
+	}},
+	{"bounce-listen", "", "address of the built-in SMTP receiver of bounces, e.g. :25 or 127.0.0.1:2525 (needs bounce-address); empty: none", func(c *Config, v string) error {
+		if v != "" {
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return errors.New("want host:port or :port, e.g. :25")
+			}
+		}
+		c.BounceListen = v
+		return nil
+	}},
+	{"imap-addr", "", "host:port of an IMAP server whose mailbox receives the bounces (needs bounce-address); empty: none", func(c *Config, v string) error {
+		if v != "" {
+			if host, port, err := net.SplitHostPort(v); err != nil || host == "" || port == "" {
+				return errors.New("want host:port, e.g. imap.example.com:993")
+			}
+		}
+		c.IMAPAddr = v
+		return nil
+	}},
+	{"imap-user", "", "IMAP user name", func(c *Config, v string) error { c.IMAPUser = v; return nil }},
+	{"imap-password", "", "IMAP password (better in the environment or the config file than on the command line)", func(c *Config, v string) error {
+		c.IMAPPassword = v
+		return nil
+	}},
+	{"imap-tls", "tls", "tls (implicit TLS, port 993), starttls, or none (plain text, only to a loopback address)", func(c *Config, v string) error {
+		switch v {
+		case "tls", "starttls", "none":
+			c.IMAPTLS = v
+			return nil
+		}
+		return errors.New("want tls, starttls or none")
+	}},
+	{"imap-mailbox", "INBOX", "the IMAP mailbox that receives the bounces", func(c *Config, v string) error { c.IMAPMailbox = v; return nil }},
 	{"alert-email", "", "e-mail address that receives every security alert (needs smtp-host); empty: none", func(c *Config, v string) error {
 		if v != "" {
 			a, err := netmail.ParseAddress(v)
@@ -455,7 +507,7 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := s.set(c, values[s.Name]); err != nil {
 			shown := fmt.Sprintf("%q", values[s.Name])
 			switch s.Name {
-			case "database", "events-database", "smtp-password":
+			case "database", "events-database", "smtp-password", "imap-password":
 				shown = "(value hidden: it may hold a secret)"
 			}
 			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))
@@ -468,6 +520,12 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := c.Mail().Validate(); err != nil {
 			return nil, fmt.Errorf("mail: %w", err)
 		}
+	}
+	if c.BounceAddress != "" && c.SMTPHost == "" {
+		return nil, errors.New("bounce-address is set but smtp-host is empty: bounces come back only to mail that was sent")
+	}
+	if (c.BounceListen != "" || c.IMAPAddr != "") && c.BounceAddress == "" {
+		return nil, errors.New("bounce-listen or imap-addr is set but bounce-address is empty: bounces are recognised by their VERP address")
 	}
 	return c, nil
 }

@@ -48,6 +48,12 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 {{range .Alerts}}<tr id="{{.Name}}"><td>{{.Name}}</td><td>{{.What}}</td><td>{{.Count}}</td><td>{{.First}}</td><td>{{.Last}}</td>
 <td><form class="inline" method="post" action="/admin/alerts/{{.ID}}/resolve"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">mark resolved</button></form></td></tr>
 {{end}}</tbody></table></section>{{end}}
+{{if .Bouncing}}<section class="card" id="bouncing"><h2>Addresses that bounce</h2>
+<p>E-mail reports to these addresses hard-bounced on their last sends, so they are no longer mailed. If the person has left, remove them: their access ends at once and their saved reports, with the e-mail reports on them, move to the account's generic user.</p>
+<table class="admin"><thead><tr><th scope="col">Address</th><th scope="col">Since</th><th scope="col">Why</th><th scope="col">E-mail reports</th><th scope="col"></th></tr></thead><tbody>
+{{range .Bouncing}}<tr id="bouncing-{{.Email}}"><td>{{.Email}}{{if .UserID}} (user){{end}}</td><td>{{.Since}}</td><td>{{.Why}}</td><td>{{range .Schedules}}<a href="{{.URL}}">{{.Label}}</a> {{end}}</td>
+<td>{{if .UserID}}<form class="inline" method="post" action="/admin/users/{{.UserID}}/remove"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">remove the user</button></form> {{end}}<form class="inline" method="post" action="/admin/bouncing/mail-again"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="email" value="{{.Email}}"><button type="submit">mail again</button></form></td></tr>
+{{end}}</tbody></table></section>{{end}}
 {{if .Link}}<section class="card"><h2>First sign-in link</h2>
 <p>Send this link to {{.LinkFor}}; it works once, for 72 hours, and is shown only now:</p>
 <p><code id="welcome-link">{{.Link}}</code></p></section>{{end}}
@@ -80,6 +86,7 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 <label for="site-domain">Domain</label><input id="site-domain" name="domain" required>
 <label for="site-tz">Time zone <small>(IANA name)</small></label><input id="site-tz" name="timezone" value="UTC" required>
 <button type="submit">Add site</button></form></section>
+<p><a href="/schedules">E-mail reports</a>: the reports mailed on a schedule, their recipients and bounces.</p>
 <p><a href="/admin/integrations">Outbound integrations</a>: what sends data to third parties, and its approval.</p>
 <p><a href="/admin/staff-access">Staff access</a>: every access of our staff to this account, and why.</p>
 <p><a href="/admin/exports">Exports</a>: every download and API export of report data, who took it, and the thresholds that alert you.</p>
@@ -125,6 +132,14 @@ type adminData struct {
 	Retention           int
 	Link, LinkFor       string
 	Alerts              []alertRow
+	Bouncing            []bouncingRow
+}
+
+// bouncingRow is a suppressed address on the Administration page.
+type bouncingRow struct {
+	Email, Since, Why string
+	UserID            int64
+	Schedules         []link
 }
 
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
@@ -193,6 +208,9 @@ func (s *Server) adminData(ctx context.Context, v *viewer) (adminData, error) {
 			}
 		}
 		d.Users = append(d.Users, au)
+	}
+	if d.Bouncing, err = s.bouncing(ctx, acc.ID, reportName); err != nil {
+		return d, err
 	}
 	gone, err := s.Accounts.RemovedUsers(ctx, acc.ID)
 	if err != nil {
@@ -290,7 +308,7 @@ func (s *Server) adminRemoveUser(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		s.record(r, u.AccountID, "user.remove", fmt.Sprintf("user:%d", u.ID), "")
 	}
-	s.adminResult(w, r, err, fmt.Sprintf("%s was removed: their sessions and keys ended, their saved reports moved to the account.", u.Email))
+	s.adminResult(w, r, err, fmt.Sprintf("%s was removed: their sessions and keys ended, their saved reports (with their e-mail reports) moved to the account.", u.Email))
 }
 
 // adminResetTOTP removes a person's second factor (a lost device, or one

@@ -27,6 +27,7 @@ import (
 	"fjord/internal/ingest/journal"
 	"fjord/internal/mail"
 	"fjord/internal/report"
+	"fjord/internal/mail/schedule"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
 	"fjord/internal/store"
@@ -56,6 +57,11 @@ type Server struct {
 	// console answers only from StaffRanges).
 	// Feeds keeps the datafeeds (nil: none; /feeds/ answers 404).
 	Feeds       feed.Store
+	// Schedules keeps the e-mail reports (nil: none); BounceAddress is the
+	// base of their VERP envelope senders ("": the From address, and
+	// bounces are not read).
+	Schedules     schedule.Store
+	BounceAddress string
 	Staff       *staff.Service
 	StaffSignin *auth.StaffSignin
 	StaffRanges []netip.Prefix
@@ -137,6 +143,17 @@ func (s *Server) Handler() *Mux {
 	m.Handle("POST /datafeeds/{id}/disable", PermSignedIn, s.feedDisable)
 	m.Handle("POST /datafeeds/{id}/enable", PermSignedIn, s.feedEnable)
 	m.Handle("POST /datafeeds/{id}/delete", PermSignedIn, s.feedDelete)
+	m.Handle("GET /schedules", PermSignedIn, s.schedulesPage)
+	m.Handle("POST /schedules", PermSignedIn, s.scheduleCreate)
+	m.Handle("POST /schedules/settings", PermSignedIn, s.scheduleSettings)
+	m.Handle("GET /schedules/{id}", PermSignedIn, s.schedulePage)
+	m.Handle("POST /schedules/{id}/timing", PermSignedIn, s.scheduleTiming)
+	m.Handle("POST /schedules/{id}/recipients", PermSignedIn, s.scheduleAddRecipient)
+	m.Handle("POST /schedules/{id}/recipients/{rid}/remove", PermSignedIn, s.scheduleRemoveRecipient)
+	m.Handle("POST /schedules/{id}/delete", PermSignedIn, s.scheduleDelete)
+	m.Handle("GET /unsubscribe/{token}", PermPage, s.unsubscribeForm)
+	m.Handle("POST /unsubscribe/{token}", PermPublic, s.unsubscribe)
+	m.Handle("POST /admin/bouncing/mail-again", PermAdmin, s.adminMailAgain)
 	m.Handle("GET /keys", PermSignedIn, s.keysPage)
 	m.Handle("POST /keys", PermSignedIn, s.keysCreate)
 	m.Handle("POST /keys/{id}/revoke", PermSignedIn, s.keysRevoke)
