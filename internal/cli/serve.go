@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,8 +25,9 @@ import (
 	"fjord/internal/demo"
 	"fjord/internal/export"
 	"fjord/internal/feed"
-	"fjord/internal/mail/schedule"
 	"fjord/internal/mail"
+	"fjord/internal/mail/inbound"
+	"fjord/internal/mail/schedule"
 	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
@@ -174,6 +176,11 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	go func() { errc <- pub.Serve(ln) }()
 	go func() { errc <- ctlSrv.Serve(ctl) }()
 	go runJobs(ctx, srv, eng)
+	stopBounces, err := serveBounces(ctx, cfg, srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopBounces()
 
 	log.Info("fjord serving", "listen", ln.Addr().String(), "data_dir", cfg.DataDir, "version", Version)
 	if cfg.Demo {
@@ -389,4 +396,58 @@ func newMonitor(cfg *config.Config, eng *engine, out *mail.Outbox, al *audit.Log
 		log.Warn("neither alert-email nor alert-webhook is set: security alerts reach the operator only through the log and fjord alerts list")
 	}
 	return m, nil
+}
+
+// serveBounces starts what reads the bounces of e-mail reports: the
+// built-in SMTP receiver (bounce-listen) and a poll of the IMAP mailbox
+// every minute (imap-addr). Both feed the server's one bounce handler.
+func serveBounces(ctx context.Context, cfg *config.Config, srv *web.Server, log *slog.Logger) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
+	}
+	if cfg.BounceListen != "" {
+		rcv, err := inbound.ListenSMTP(inbound.SMTPConfig{Addr: cfg.BounceListen, Domain: bounceDomain(cfg.BounceAddress),
+			Accept: srv.AcceptBounce, Log: log}, srv.HandleBounce)
+		if err != nil {
+			return stop, fmt.Errorf("bounce-listen: %w", err)
+		}
+		stops = append(stops, func() { rcv.Close() })
+		log.Info("bounce receiver listening", "addr", rcv.Addr())
+	}
+	if cfg.IMAPAddr != "" {
+		ic := inbound.IMAPConfig{Addr: cfg.IMAPAddr, TLS: cfg.IMAPTLS, Username: cfg.IMAPUser, Password: cfg.IMAPPassword,
+			Mailbox: cfg.IMAPMailbox, Accept: srv.AcceptBounce}
+		if err := ic.Validate(); err != nil {
+			return stop, err
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		stops = append(stops, func() { cancel(); <-done })
+		go func() {
+			defer close(done)
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			for {
+				if n, err := inbound.PollIMAP(pctx, ic, srv.HandleBounce, log); err != nil && pctx.Err() == nil {
+					log.Error("bounce mailbox", "err", err)
+				} else if n > 0 {
+					log.Info("bounce mailbox read", "messages", n)
+				}
+				select {
+				case <-pctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	return stop, nil
+}
+
+// bounceDomain is the domain of the bounce address, the receiver's name.
+func bounceDomain(addr string) string {
+	return addr[strings.LastIndexByte(addr, '@')+1:]
 }
