@@ -6,6 +6,7 @@ package mail
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -107,13 +108,23 @@ func IsLoopback(host string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-// Message is one mail to one recipient: plain text, and optionally HTML as
-// its alternative.
+// Message is one mail to one recipient: plain text, and optionally HTML
+// as its alternative, with the HTML's inline images and attachments.
 type Message struct {
-	To      string
-	Subject string
-	Text    string
-	HTML    string
+	To, Subject, Text, HTML string
+	// EnvelopeFrom is the SMTP MAIL FROM (the VERP bounce address);
+	// empty: the From address.
+	EnvelopeFrom string
+	// Headers are extra header fields (e.g. List-Unsubscribe,
+	// List-Unsubscribe-Post, List-Id); a name or value with CR or LF is
+	// refused with an error naming the header, and so are values that are
+	// not printable ASCII and the fields Send writes itself (From, To,
+	// Subject, Date, Message-ID, Content-*, ...).
+	Headers []Header
+	// Inline parts are referenced from HTML as "cid:"+ContentID (a chart
+	// image) and need HTML; Attachments are files (a CSV) and need a Name.
+	Inline      []Part
+	Attachments []Part
 }
 
 // Sender sends messages through one SMTP server.
@@ -134,13 +145,17 @@ func New(cfg Config) (*Sender, error) {
 // Addr is the SMTP server's host:port.
 func (s *Sender) Addr() string { return s.cfg.Addr() }
 
+func (s *Sender) timeout() time.Duration {
+	if s.cfg.Timeout <= 0 {
+		return 30 * time.Second
+	}
+	return s.cfg.Timeout
+}
+
 func (s *Sender) client() (*gomail.Client, error) {
 	host, portStr, _ := net.SplitHostPort(s.cfg.Addr())
 	port, _ := strconv.Atoi(portStr)
-	timeout := s.cfg.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
+	timeout := s.timeout()
 	tc := &tls.Config{}
 	if s.cfg.TLSConfig != nil {
 		tc = s.cfg.TLSConfig.Clone()
@@ -170,34 +185,96 @@ func (s *Sender) client() (*gomail.Client, error) {
 	return gomail.NewClient(host, opts...)
 }
 
-// Send delivers m to the SMTP server. Its error says what failed at
-// which server; it never holds the SMTP password, nor the recipient's
-// address (so it can be logged as it is).
+// Send delivers m to the SMTP server. A message that cannot be written
+// (a bad header, part or address) is refused before connecting. Its error
+// says what failed at which server; it never holds the SMTP password,
+// nor the recipient's address (so it can be logged as it is), but keeps
+// the SMTP reply code: see IsTemporary and ReplyCode.
 func (s *Sender) Send(ctx context.Context, m Message) error {
-	if _, err := mail.ParseAddress(m.To); err != nil || strings.ContainsAny(m.To, "\r\n") {
+	to, err := mail.ParseAddress(m.To)
+	if err != nil || strings.ContainsAny(m.To, "\r\n") {
 		return errors.New("mail: the recipient is not an e-mail address")
 	}
-	msg := gomail.NewMsg()
-	msg.FromMailAddress(s.from)
-	if err := msg.To(m.To); err != nil {
-		return errors.New("mail: the recipient is not an e-mail address")
+	envFrom := s.from.Address
+	if m.EnvelopeFrom != "" {
+		a, err := mail.ParseAddress(m.EnvelopeFrom)
+		if err != nil || strings.ContainsAny(m.EnvelopeFrom, "\r\n") || a.Name != "" {
+			return errors.New("mail: the envelope-from is not a bare e-mail address")
+		}
+		envFrom = a.Address
 	}
-	msg.Subject(m.Subject)
-	msg.SetDate()
-	msg.SetMessageID()
-	msg.SetUserAgent("Fjord")
-	// RFC 3834: no auto-replies to automatic mail
-	msg.SetGenHeader("Auto-Submitted", "auto-generated")
-	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-	if m.HTML != "" {
-		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	raw, err := compose(m, envelope{from: s.from, to: to, date: time.Now(), messageID: s.messageID()})
+	if err != nil {
+		return err
 	}
 	c, err := s.client()
 	if err == nil {
-		err = c.DialAndSendWithContext(ctx, msg)
+		err = s.deliver(ctx, c, envFrom, to.Address, raw)
 	}
 	if err != nil {
-		return fmt.Errorf("mail: sending through %s: %s", s.cfg.Addr(), s.scrub(err.Error(), m.To))
+		text := s.scrub(err.Error(), m.To)
+		if m.EnvelopeFrom != "" { // a VERP address may encode the recipient
+			text = replaceFold(text, envFrom, "(envelope-from)")
+		}
+		return &sendError{
+			text: fmt.Sprintf("mail: sending through %s: %s", s.cfg.Addr(), text),
+			code: replyCode(err),
+			temp: isTemporary(err),
+		}
+	}
+	return nil
+}
+
+// stepTimeout is the connection's timeout, or less when ctx ends sooner.
+func (s *Sender) stepTimeout(ctx context.Context) time.Duration {
+	d := s.timeout()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		d = time.Until(dl)
+	}
+	return d
+}
+
+// messageID is a new Message-ID: random, at the From address's domain
+// (the machine's host name may be a container's, or "localhost").
+func (s *Sender) messageID() string {
+	domain := s.from.Address[strings.LastIndexByte(s.from.Address, '@')+1:]
+	return strings.ToLower(rand.Text()) + "@" + domain
+}
+
+// deliver runs one SMTP transaction for raw. go-mail connects (TLS,
+// authentication); the transaction is ours, since go-mail's Msg cannot
+// carry the MIME structure compose writes.
+func (s *Sender) deliver(ctx context.Context, c *gomail.Client, from, to string, raw []byte) error {
+	sc, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	defer func() {
+		// QUIT's answer does not matter: the message was taken or not
+		// already; Close ends the connection when QUIT could not
+		c.CloseWithSMTPClient(sc)
+		sc.Close()
+	}()
+	// the connection's deadline was set when dialling: the commands and
+	// then the message each get the whole timeout again. ctx ends the
+	// transaction only by its deadline, as go-mail's sending did.
+	sc.UpdateDeadline(s.stepTimeout(ctx))
+	if err := sc.Mail((&mail.Address{Address: from}).String()); err != nil {
+		return fmt.Errorf("MAIL FROM: %w", err)
+	}
+	if err := sc.Rcpt((&mail.Address{Address: to}).String()); err != nil {
+		return fmt.Errorf("RCPT TO: %w", err)
+	}
+	w, err := sc.Data()
+	if err != nil {
+		return fmt.Errorf("DATA: %w", err)
+	}
+	sc.UpdateDeadline(s.stepTimeout(ctx))
+	if _, err := w.Write(raw); err != nil {
+		return fmt.Errorf("writing the message: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("end of DATA: %w", err)
 	}
 	return nil
 }

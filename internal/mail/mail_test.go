@@ -88,10 +88,15 @@ func TestTLSModes(t *testing.T) {
 func TestErrorsHoldNoSecrets(t *testing.T) {
 	const pw = "Very-Secret-Password-42"
 	const to = "Victim@Example.test"
-	check := func(t *testing.T, err error, want string) {
+	// a setting a retry will not change is no temporary failure; nobody
+	// listening is
+	check := func(t *testing.T, err error, want string, temp bool) {
 		t.Helper()
 		if err == nil {
 			t.Fatal("no error")
+		}
+		if mail.IsTemporary(err) != temp {
+			t.Errorf("IsTemporary(%v) = %v", err, !temp)
 		}
 		s := err.Error()
 		t.Log(s)
@@ -106,7 +111,7 @@ func TestErrorsHoldNoSecrets(t *testing.T) {
 		mp := mailpit.Start(t) // plain SMTP
 		cfg := mp.Config(from)
 		cfg.TLS, cfg.Username, cfg.Password = mail.StartTLS, "fjord", pw
-		check(t, send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"}), "STARTTLS")
+		check(t, send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"}), "STARTTLS", false)
 		if n := len(mp.Messages(t)); n != 0 {
 			t.Fatalf("%d messages went out in plain text", n)
 		}
@@ -115,22 +120,26 @@ func TestErrorsHoldNoSecrets(t *testing.T) {
 		mp := mailpit.StartWith(t, mailpit.Options{TLS: mail.StartTLS, User: "fjord", Password: "right-password"})
 		cfg := mp.Config(from)
 		cfg.Password = pw
-		check(t, send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"}), "127.0.0.1")
+		err := send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"})
+		check(t, err, "127.0.0.1", false)
+		if c := mail.ReplyCode(err); c != 535 {
+			t.Errorf("reply code %d, want 535", c)
+		}
 		if n := len(mp.Messages(t)); n != 0 {
 			t.Fatalf("%d messages with a wrong password", n)
 		}
 		s, _ := mail.New(cfg)
-		check(t, s.Probe(context.Background()), "smtp-tls starttls")
+		check(t, s.Probe(context.Background()), "smtp-tls starttls", false)
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
 		mp := mailpit.StartWith(t, mailpit.Options{TLS: mail.StartTLS})
 		cfg := mp.Config(from)
 		cfg.TLSConfig, cfg.Password, cfg.Username = nil, pw, "u"
-		check(t, send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"}), "certificate")
+		check(t, send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"}), "certificate", false)
 	})
 	t.Run("nobody listening", func(t *testing.T) {
 		cfg := mail.Config{Host: "127.0.0.1", Port: 1, TLS: mail.NoTLS, From: from, Username: "u", Password: pw, Timeout: 5 * time.Second}
-		check(t, send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"}), "127.0.0.1:1")
+		check(t, send(t, cfg, mail.Message{To: to, Subject: "s", Text: "t"}), "127.0.0.1:1", true)
 	})
 }
 

@@ -210,8 +210,24 @@ type Message struct {
 	Text    string
 	HTML    string
 	Date    time.Time
+	// ReturnPath is the SMTP MAIL FROM, which Mailpit records as the
+	// Return-Path a delivering server adds.
+	ReturnPath string
+	// Inline parts (referenced from the HTML) and attachments; Part
+	// downloads one.
+	Inline      []Attachment
+	Attachments []Attachment
 	// Headers as Mailpit reads them from the raw message.
 	Headers map[string][]string
+}
+
+// Attachment is an inline part or an attachment as the API lists it.
+type Attachment struct {
+	PartID      string
+	FileName    string
+	ContentType string
+	ContentID   string
+	Size        int
 }
 
 type list struct {
@@ -222,18 +238,40 @@ type list struct {
 
 func (s *Server) get(t testing.TB, path string, v any) {
 	t.Helper()
+	b := s.getBytes(t, path)
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("mailpit %s: %v\n%s", path, err, b)
+	}
+}
+
+func (s *Server) getBytes(t testing.TB, path string) []byte {
+	t.Helper()
 	resp, err := http.Get(s.APIURL + path)
 	if err != nil {
 		t.Fatalf("mailpit %s: %v", path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("mailpit %s: %v", path, err)
+	}
 	if resp.StatusCode != 200 {
 		t.Fatalf("mailpit %s: %d %s", path, resp.StatusCode, b)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("mailpit %s: %v\n%s", path, err, b)
-	}
+	return b
+}
+
+// Part downloads the decoded bytes of a message's part (an Attachment's
+// PartID).
+func (s *Server) Part(t testing.TB, id, partID string) []byte {
+	t.Helper()
+	return s.getBytes(t, "/api/v1/message/"+url.PathEscape(id)+"/part/"+url.PathEscape(partID))
+}
+
+// Raw is the message as received, headers and MIME body.
+func (s *Server) Raw(t testing.TB, id string) []byte {
+	t.Helper()
+	return s.getBytes(t, "/api/v1/message/"+url.PathEscape(id)+"/raw")
 }
 
 // Messages lists every message, newest first.
