@@ -31,21 +31,34 @@ type report struct {
 	global bool // RFC 6533: addresses and text may be UTF-8
 }
 
-// readMessage parses raw, tolerating every defect it can: a broken header
-// keeps the fields read before it, a broken part ends its multipart, and a
-// broken transfer encoding keeps what decoded before the error.
+// readMessage parses raw, tolerating every defect it can: a malformed
+// header line is skipped, a broken part ends its multipart, and a broken
+// transfer encoding keeps what decoded before the error.
 func readMessage(raw []byte) *parsed {
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, err := textproto.ReadHeader(br)
-	m := &parsed{header: h}
-	if err != nil {
-		// The body cannot be told from the rest of a malformed header, so
-		// only the fields read so far count.
-		return m
+	// ReadHeader stops at a malformed line, which it has consumed: go on
+	// with the fields after it, up to the blank line that ends the header.
+	for skipped := 0; err != nil; skipped++ {
+		if skipped == maxBadLines {
+			return &parsed{header: h} // no telling where the body starts
+		}
+		var more textproto.Header
+		more, err = textproto.ReadHeader(br)
+		for f := more.Fields(); f.Next(); {
+			if !h.Has(f.Key()) { // the first of a field wins, as in Get
+				h.Add(f.Key(), f.Value())
+			}
+		}
 	}
+	m := &parsed{header: h}
 	m.walk(h, br, 0, true)
 	return m
 }
+
+// maxBadLines is how many malformed header lines are skipped before the
+// header is given up on.
+const maxBadLines = 20
 
 // walk visits one entity and, for a multipart, its parts. Parts inside a
 // message/rfc822 or text/rfc822-headers part are never visited: they are
