@@ -26,8 +26,8 @@ import (
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/mail"
-	"fjord/internal/report"
 	"fjord/internal/mail/schedule"
+	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
 	"fjord/internal/store"
@@ -56,17 +56,17 @@ type Server struct {
 	// The staff console and staff acting in accounts (nil Staff: none; the
 	// console answers only from StaffRanges).
 	// Feeds keeps the datafeeds (nil: none; /feeds/ answers 404).
-	Feeds       feed.Store
+	Feeds feed.Store
 	// Schedules keeps the e-mail reports (nil: none); BounceAddress is the
 	// base of their VERP envelope senders ("": the From address, and
 	// bounces are not read).
 	Schedules     schedule.Store
 	BounceAddress string
-	Staff       *staff.Service
-	StaffSignin *auth.StaffSignin
-	StaffRanges []netip.Prefix
-	Now         func() time.Time
-	Version     string
+	Staff         *staff.Service
+	StaffSignin   *auth.StaffSignin
+	StaffRanges   []netip.Prefix
+	Now           func() time.Time
+	Version       string
 
 	ready    atomic.Bool
 	Counters Counters
