@@ -418,8 +418,8 @@ func serveBounces(ctx context.Context, cfg *config.Config, srv *web.Server, log 
 		log.Info("bounce receiver listening", "addr", rcv.Addr())
 	}
 	if cfg.IMAPAddr != "" {
-		ic := inbound.IMAPConfig{Addr: cfg.IMAPAddr, TLS: cfg.IMAPTLS, Username: cfg.IMAPUser, Password: cfg.IMAPPassword,
-			Mailbox: cfg.IMAPMailbox, Accept: srv.AcceptBounce}
+		ic := cfg.IMAP()
+		ic.Accept = srv.AcceptBounce
 		if err := ic.Validate(); err != nil {
 			return stop, err
 		}

@@ -62,6 +62,7 @@ func Check(c *Config) []string {
 		}
 	}
 	out = append(out, checkMail(c)...)
+	out = append(out, checkBounces(c)...)
 	out = append(out, checkSecurity(c)...)
 	return out
 }
@@ -94,6 +95,21 @@ func checkMail(c *Config) []string {
 	defer cancel()
 	if err := s.Probe(ctx); err != nil {
 		out = append(out, "mail cannot be sent: "+err.Error()+"; check smtp-host, smtp-port, smtp-tls, smtp-user and smtp-password")
+	}
+	return out
+}
+
+// checkBounces: a bounce address whose bounces nothing reads, and the
+// IMAP mailbox's settings.
+func checkBounces(c *Config) []string {
+	var out []string
+	if c.BounceAddress != "" && c.BounceListen == "" && c.IMAPAddr == "" {
+		out = append(out, "bounce-address is set but neither bounce-listen nor imap-addr is: the bounces of e-mail reports would not be read; set one of them")
+	}
+	if c.IMAPAddr != "" {
+		if err := c.IMAP().Validate(); err != nil {
+			out = append(out, err.Error())
+		}
 	}
 	return out
 }

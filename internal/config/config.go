@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"fjord/internal/mail"
+	"fjord/internal/mail/inbound"
 )
 
 // Config is every setting of the fjord binary.
@@ -537,6 +538,12 @@ func (c *Config) MailOn() bool { return c.SMTPHost != "" }
 func (c *Config) Mail() mail.Config {
 	return mail.Config{Host: strings.Trim(c.SMTPHost, "[]"), Port: c.SMTPPort, Username: c.SMTPUser,
 		Password: c.SMTPPassword, TLS: c.SMTPTLS, From: c.MailFrom}
+}
+
+// IMAP is the bounce mailbox's configuration (without its Accept, which
+// the server gives).
+func (c *Config) IMAP() inbound.IMAPConfig {
+	return inbound.IMAPConfig{Addr: c.IMAPAddr, TLS: c.IMAPTLS, Username: c.IMAPUser, Password: c.IMAPPassword, Mailbox: c.IMAPMailbox}
 }
 
 // ParseFile reads 'name = value' lines; '#' starts a comment line; values

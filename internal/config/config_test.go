@@ -262,3 +262,56 @@ func FuzzSecurityTxtSettings(f *testing.F) {
 		}
 	})
 }
+
+// TestBounceSettings: the bounce intake's settings name what is wrong,
+// need what they depend on, and never repeat the IMAP password.
+func TestBounceSettings(t *testing.T) {
+	env := map[string]string{"FJORD_SMTP_HOST": "127.0.0.1", "FJORD_SMTP_TLS": "none", "FJORD_MAIL_FROM": "fjord@example.com",
+		"FJORD_DATA_DIR": t.TempDir(), "FJORD_IMAP_PASSWORD": "imap-s3cret-pw"}
+	get := func(k string) string { return env[k] }
+	for name, c := range map[string]struct {
+		flags map[string]string
+		want  string
+	}{
+		"not an address":      {map[string]string{"bounce-address": "bounces"}, "bounce-address"},
+		"a plus in it":        {map[string]string{"bounce-address": "bounces+x@example.com"}, "without +"},
+		"a name in it":        {map[string]string{"bounce-address": "Bounces <bounces@example.com>"}, "bounce-address"},
+		"listen without port": {map[string]string{"bounce-address": "b@example.com", "bounce-listen": "127.0.0.1"}, "bounce-listen"},
+		"listen without VERP": {map[string]string{"bounce-listen": ":2525"}, "bounce-address is empty"},
+		"IMAP without VERP":   {map[string]string{"imap-addr": "imap.example.com:993"}, "bounce-address is empty"},
+		"IMAP without port":   {map[string]string{"bounce-address": "b@example.com", "imap-addr": "imap.example.com"}, "imap-addr"},
+		"unknown IMAP TLS":    {map[string]string{"imap-tls": "ssl"}, "imap-tls"},
+		"VERP without smtp":   {map[string]string{"bounce-address": "b@example.com", "smtp-host": ""}, "smtp-host is empty"},
+	} {
+		e := map[string]string{}
+		for k, v := range env {
+			e[k] = v
+		}
+		if v, ok := c.flags["smtp-host"]; ok {
+			e["FJORD_SMTP_HOST"] = v
+			delete(c.flags, "smtp-host")
+		}
+		_, err := Load("", c.flags, func(k string) string { return e[k] })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want it to name %s", name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "imap-s3cret-pw") {
+			t.Errorf("%s: the password is in the error", name)
+		}
+	}
+	// config check: bounces nobody reads, and plain IMAP to another host
+	c, err := Load("", map[string]string{"bounce-address": "bounces@example.com"}, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "neither bounce-listen nor imap-addr") {
+		t.Errorf("check: %s", p)
+	}
+	c, err = Load("", map[string]string{"bounce-address": "bounces@example.com", "imap-addr": "imap.example.com:143", "imap-tls": "none", "imap-user": "b"}, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "imap-tls") || strings.Contains(p, "imap-s3cret-pw") {
+		t.Errorf("check of plain IMAP to another host: %s", p)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fjord/internal/mail/inbound"
+	"fjord/internal/mail/inbound/dovecot"
 	"fjord/internal/mail/schedule"
 	"fjord/internal/store"
 )
@@ -224,4 +225,41 @@ func TestBounceFlow(t *testing.T) {
 		t.Errorf("the generic user's schedule mailed the Administrator %d times, want 1", after-before)
 	}
 	e.noSecretsLogged(t, "user@acme.test", verps[0], verps[1])
+}
+
+// TestBounceFromIMAP: a bounce delivered to a mailbox (a real Dovecot)
+// reaches the same handler through the IMAP poll that `fjord serve` runs
+// with imap-addr; a hard bounce is recorded on its delivery and the
+// message leaves the mailbox.
+func TestBounceFromIMAP(t *testing.T) {
+	e := newMailEnv(t)
+	st := e.mailReports(t)
+	box := dovecot.Start(t)
+	ctx := context.Background()
+	admin := e.user(t, "admin@acme.test")
+	rep := e.savedReport(t, "Pages", `{"metrics":["visitors"],"dimensions":["event:page"]}`)
+	e.setClock(time.Date(2027, 2, 1, 6, 0, 0, 0, time.UTC))
+	e.cookie = e.signIn(t, "admin@acme.test")
+	if code, body := e.adminPost(t, e.cookie, "/schedules", url.Values{"report": {itoa(rep.ID)}, "frequency": {"daily"}, "hour": {"9"},
+		"user": {itoa(admin.ID)}}); code != 303 {
+		t.Fatalf("create: %d\n%s", code, body)
+	}
+	e.setClock(time.Date(2027, 2, 1, 7, 0, 30, 0, time.UTC))
+	e.runMail(t)
+	verp := e.mp.Message(t, e.mp.To(t, "admin@acme.test")[0].ID).ReturnPath
+	// the mail server that received the bounce names the VERP address
+	box.Deliver(t, []byte("Delivered-To: "+verp+"\n"+dsn(verp, "admin@acme.test", "5.1.1", "550 5.1.1 User unknown")))
+	cfg := inbound.IMAPConfig{Addr: box.Addr, TLS: "none", Username: box.User, Password: box.Password, Accept: e.srv.AcceptBounce}
+	n, err := inbound.PollIMAP(ctx, cfg, e.srv.HandleBounce, e.srv.Log)
+	if err != nil || n != 1 {
+		t.Fatalf("poll: %d %v", n, err)
+	}
+	scheds, _ := st.Schedules(ctx, admin.AccountID)
+	ds, _ := st.Deliveries(ctx, scheds[0].ID, 10)
+	if len(ds) != 1 || ds[0].Bounce != schedule.BounceHard || !strings.Contains(ds[0].BounceWhy, "5.1.1") {
+		t.Fatalf("deliveries: %+v", ds)
+	}
+	if left := box.Messages(t); len(left) != 0 {
+		t.Errorf("%d messages left in the mailbox", len(left))
+	}
 }

@@ -427,3 +427,30 @@ func TestSchedulePages(t *testing.T) {
 		t.Errorf("audit: %s", got)
 	}
 }
+
+// FuzzScheduleForm: the timing fields are refused with a message naming
+// the field, or give a schedule that checks.
+// fuzz-count: 10000x
+func FuzzScheduleForm(f *testing.F) {
+	f.Add("weekly", "1", "1", "8")
+	f.Add("monthly", "", "29", "23")
+	f.Add("daily", "x", "-1", "24")
+	f.Fuzz(func(t *testing.T, freq, weekday, day, hour string) {
+		r := &http.Request{PostForm: url.Values{"frequency": {freq}, "weekday": {weekday}, "day": {day}, "hour": {hour}}}
+		_, sc, err := decodeTiming(r)
+		if err != nil {
+			if !strings.Contains(err.Error(), ":") {
+				t.Fatalf("an error that names no field: %v", err)
+			}
+			return
+		}
+		if sc.Check() != nil {
+			t.Fatalf("accepted %+v", sc)
+		}
+		loc, _ := time.LoadLocation("Europe/Helsinki")
+		now := time.Date(2027, 3, 27, 12, 0, 0, 0, time.UTC)
+		if next := sc.NextAfter(now, loc); !next.After(now) || next.Sub(now) > 32*24*time.Hour {
+			t.Fatalf("%+v fires at %s after %s", sc, next, now)
+		}
+	})
+}
