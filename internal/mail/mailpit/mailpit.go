@@ -6,17 +6,10 @@ package mailpit
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,6 +22,7 @@ import (
 	"time"
 
 	"fjord/internal/mail"
+	"fjord/internal/testnet"
 )
 
 // Env names the Mailpit binary.
@@ -73,7 +67,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 	s := &Server{SMTPHost: "127.0.0.1", opts: opts}
 	var extra []string
 	if opts.TLS == mail.StartTLS || opts.TLS == mail.ImplicitTLS {
-		cert, key, pool := selfSigned(t, dir)
+		cert, key, pool := testnet.SelfSigned(t, dir, "smtp")
 		s.TLSConfig = &tls.Config{RootCAs: pool}
 		extra = append(extra, "--smtp-tls-cert", cert, "--smtp-tls-key", key)
 		if opts.TLS == mail.StartTLS {
@@ -96,7 +90,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 	// try again with new ports
 	var lastErr error
 	for try := 0; try < 3; try++ {
-		smtpPort, httpPort := freePort(t), freePort(t)
+		smtpPort, httpPort := testnet.FreePort(t), testnet.FreePort(t)
 		s.SMTPPort = smtpPort
 		s.APIURL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 		args := append([]string{
@@ -344,53 +338,6 @@ func (s *Server) DeleteAll(t testing.TB) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("mailpit delete all: %d", resp.StatusCode)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and localhost and its
-// key, and returns their paths and a pool that trusts the certificate.
-func selfSigned(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "fjord test smtp"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "smtp.crt"), filepath.Join(dir, "smtp.key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }
 
 // syncBuffer collects the process's output from two pipes.

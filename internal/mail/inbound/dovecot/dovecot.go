@@ -8,15 +8,9 @@ package dovecot
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -28,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"fjord/internal/testnet"
 )
 
 // Env names the Dovecot binary.
@@ -98,7 +94,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 	var certFile, keyFile string
 	if opts.TLS {
 		var pool *x509.CertPool
-		certFile, keyFile, pool = selfSigned(t, dir)
+		certFile, keyFile, pool = testnet.SelfSigned(t, dir, "imap")
 		own.chown(t, certFile)
 		own.chown(t, keyFile)
 		s.TLSConfig = &tls.Config{RootCAs: pool}
@@ -107,9 +103,9 @@ func StartWith(t testing.TB, opts Options) *Server {
 	// try again with new ports
 	var lastErr error
 	for try := 0; try < 3; try++ {
-		port, tlsPort := freePort(t), 0
+		port, tlsPort := testnet.FreePort(t), 0
 		if opts.TLS {
-			tlsPort = freePort(t)
+			tlsPort = testnet.FreePort(t)
 			s.TLSAddr = "127.0.0.1:" + strconv.Itoa(tlsPort)
 		}
 		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
@@ -352,57 +348,6 @@ func (o *owner) chown(t testing.TB, path string) {
 	if err := os.Chown(path, o.uid, o.gid); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and localhost and its
-// key, and returns their paths and a pool that trusts the certificate.
-func selfSigned(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "fjord test imap"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "imap.crt"), filepath.Join(dir, "imap.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }
 
 // syncBuffer collects the process's output from two pipes.
