@@ -20,7 +20,7 @@ var layoutTmpl = template.Must(template.New("layout").Parse(`<!doctype html>
 {{if .Acting}}<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/admin">Administration</a> <a href="/staff/">Staff console</a></nav>
 <form class="signout" method="post" action="/staff/act/stop"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Stop acting</button></form></header>
 <p class="notice" role="status" id="acting">{{.Acting}}</p>
-{{else}}<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/datafeeds">Datafeeds</a> <a href="/keys">API keys</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a> <a href="/incidents">Incidents</a>{{end}}</nav>
+{{else}}<nav class="account" aria-label="Account"><a href="/">Sites</a> <a href="/datafeeds">Datafeeds</a> <a href="/schedules">E-mail reports</a> <a href="/keys">API keys</a> <a href="/account/2fa">Security</a>{{if .Admin}} <a href="/admin">Administration</a> <a href="/incidents">Incidents</a>{{end}}</nav>
 <form class="signout" method="post" action="/signout"><input type="hidden" name="csrf" value="{{.CSRF}}"><span class="who">{{.User}}</span> <button type="submit">Sign out</button></form></header>{{end}}
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}{{if .Notice}}<p class="notice" role="status">{{.Notice}}</p>{{end}}
 <main>{{block "content" .}}{{end}}</main></div></body></html>`))
