@@ -176,6 +176,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	go func() { errc <- pub.Serve(ln) }()
 	go func() { errc <- ctlSrv.Serve(ctl) }()
 	go runJobs(ctx, srv, eng)
+	go mailReports(ctx, srv)
 	stopBounces, err := serveBounces(ctx, cfg, srv, log)
 	if err != nil {
 		return err
@@ -252,8 +253,6 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 	counts := time.NewTicker(10 * time.Second)
 	salts := time.NewTicker(time.Hour)
 	rollups := time.NewTicker(10 * time.Minute)
-	mailing := time.NewTicker(time.Minute)
-	defer mailing.Stop()
 	defer counts.Stop()
 	defer salts.Stop()
 	defer rollups.Stop()
@@ -333,11 +332,6 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 			purge()
 		case <-rollups.C:
 			refresh()
-		case <-mailing.C:
-			// e-mail reports go out at their hour, to the minute
-			if err := srv.MailReports(ctx); err != nil {
-				srv.Log.Error("e-mail reports", "err", err)
-			}
 		}
 	}
 }
@@ -396,6 +390,25 @@ func newMonitor(cfg *config.Config, eng *engine, out *mail.Outbox, al *audit.Log
 		log.Warn("neither alert-email nor alert-webhook is set: security alerts reach the operator only through the log and fjord alerts list")
 	}
 	return m, nil
+}
+
+// mailReports runs the e-mail reports' job every minute (they go out at
+// their hour, to the minute), apart from the other jobs: a slow SMTP
+// server must not hold up the counters, the salts' destruction or the
+// purges.
+func mailReports(ctx context.Context, srv *web.Server) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := srv.MailReports(ctx); err != nil && ctx.Err() == nil {
+				srv.Log.Error("e-mail reports", "err", err)
+			}
+		}
+	}
 }
 
 // serveBounces starts what reads the bounces of e-mail reports: the

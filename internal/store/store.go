@@ -71,6 +71,18 @@ func FormatRanges(ps []netip.Prefix) string {
 	return strings.Join(parts, " ")
 }
 
+// NormalizeEmail is the stored form of an e-mail address: trimmed, ASCII
+// letters in lower case. Other letters stay as they are (strings.ToLower
+// would make the Kelvin sign a "k" and let one address stand for another).
+func NormalizeEmail(e string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, strings.TrimSpace(e))
+}
+
 func truncateRunes(s string, n int) string {
 	r := []rune(s)
 	if len(r) > n {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 
 	"fjord/internal/authz"
 	"fjord/internal/mail"
@@ -33,12 +35,67 @@ func (s *Server) bounceIds(ctx context.Context, rcpt string) (schedule.Ids, bool
 	if s.Schedules == nil || s.BounceAddress == "" {
 		return schedule.Ids{}, false
 	}
-	key, err := s.Schedules.MailKey(ctx)
+	key, err := s.mailKey(ctx)
 	if err != nil {
 		s.Log.Error("bounce: mail key", "err", err)
 		return schedule.Ids{}, false
 	}
 	return schedule.ParseVERP(key, s.BounceAddress, rcpt)
+}
+
+// mailKeyCache holds the key of VERP and unsubscribe tokens once read, so
+// that requests from anyone (a bounce's RCPT, an unsubscribe link) cost
+// no query of the store.
+type mailKeyCache struct {
+	mu  sync.Mutex
+	key []byte
+}
+
+func (s *Server) mailKey(ctx context.Context) ([]byte, error) {
+	c := &s.mailKeys
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.key == nil {
+		k, err := s.Schedules.MailKey(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.key = k
+	}
+	return c.key, nil
+}
+
+// addressRE finds e-mail addresses in a bounce's reason, which quotes
+// remote servers.
+var addressRE = regexp.MustCompile(`[^\s<>()\[\]"',;:]+@[^\s<>()\[\]"',;:]+`)
+
+// scrubReason removes addresses, and the recipient's local part, from a
+// bounce's reason before it is stored or written to the audit log (which
+// keeps no personal details).
+func scrubReason(why, email string) string {
+	why = addressRE.ReplaceAllString(why, "(address)")
+	if at := strings.LastIndexByte(email, '@'); at >= 3 {
+		why = replaceFold(why, email[:at], "(recipient)")
+	}
+	return why
+}
+
+// replaceFold replaces every ASCII-case-insensitive occurrence of old.
+func replaceFold(s, old, repl string) string {
+	lo, lold := strings.ToLower(s), strings.ToLower(old)
+	if len(lo) != len(s) || len(lold) != len(old) {
+		return strings.ReplaceAll(s, old, repl)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(lo, lold)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i] + repl)
+		s, lo = s[i+len(old):], lo[i+len(old):]
+	}
 }
 
 // HandleBounce takes one message sent to rcpt. Its error means "not
@@ -68,7 +125,7 @@ func (s *Server) HandleBounce(ctx context.Context, rcpt string, raw []byte) erro
 	if res.Kind == bounce.Hard {
 		kind = schedule.BounceHard
 	}
-	why := res.Reason
+	why := scrubReason(res.Reason, d.Email)
 	if why == "" {
 		why = kind + " bounce"
 	}
@@ -76,19 +133,30 @@ func (s *Server) HandleBounce(ctx context.Context, rcpt string, raw []byte) erro
 	if err != nil {
 		return err
 	}
-	if !recorded {
-		return nil // this delivery's bounce is known
+	if recorded {
+		s.Log.Info("bounce recorded", "delivery", d.ID, "kind", kind)
+		status := res.Status
+		if status == "" {
+			status = "no status code"
+		}
+		s.scheduleEntry(ctx, d.AccountID, "mail.bounce", target, fmt.Sprintf("delivery %d, recipient %d: %s bounce (%s)", d.ID, d.RecipientID, kind, status))
 	}
-	s.Log.Info("bounce recorded", "delivery", d.ID, "kind", kind)
-	s.scheduleEntry(ctx, d.AccountID, "mail.bounce", target, fmt.Sprintf("delivery %d, recipient %d: %s bounce: %s", d.ID, d.RecipientID, kind, why))
 	if kind == schedule.BounceHard {
+		// judged again when the same bounce comes back (a store error
+		// the last time made the sender retry); suppressing is once
 		return s.judgeAddress(ctx, d)
 	}
 	return nil
 }
 
-// judgeAddress suppresses d's address when its last sends, up to and
-// including d, all hard-bounced.
+// judgeSends is how many of an address's newest sends are judged: a
+// bounce of an older send no longer matters.
+const judgeSends = 50
+
+// judgeAddress suppresses d's address when n consecutive sends to it
+// (n set per account), d among them, hard-bounced. Bounces arrive in any
+// order (one server refuses at once, another after its queue), so every
+// run of n sends that holds d counts, not only the one that ends at d.
 func (s *Server) judgeAddress(ctx context.Context, d schedule.Delivery) error {
 	if d.Email == "" {
 		return nil // the address was forgotten (a purged leaver)
@@ -97,20 +165,30 @@ func (s *Server) judgeAddress(ctx context.Context, d schedule.Delivery) error {
 	if err != nil {
 		return err
 	}
-	sends, err := s.Schedules.RecentSends(ctx, d.AccountID, d.Email, d.ID, n)
+	sends, err := s.Schedules.RecentSends(ctx, d.AccountID, d.Email, judgeSends)
 	if err != nil {
 		return err
 	}
-	if len(sends) < n {
-		return nil
-	}
+	run, hit := 0, false
 	for _, x := range sends {
 		if x.Bounce != schedule.BounceHard {
-			return nil
+			if hit {
+				break
+			}
+			run = 0
+			continue
+		}
+		run++
+		hit = hit || x.ID == d.ID
+		if hit && run >= n {
+			break
 		}
 	}
-	why := fmt.Sprintf("the last %d sends hard-bounced (%s)", n, truncate(sends[0].BounceWhy, 120))
-	ok, err := s.Schedules.Suppress(ctx, schedule.Suppressed{AccountID: d.AccountID, Email: strings.ToLower(d.Email), Since: s.now(), Why: why})
+	if !hit || run < n {
+		return nil
+	}
+	why := fmt.Sprintf("%d consecutive sends hard-bounced", n)
+	ok, err := s.Schedules.Suppress(ctx, schedule.Suppressed{AccountID: d.AccountID, Email: store.NormalizeEmail(d.Email), Since: s.now(), Why: why})
 	if err != nil || !ok {
 		return err
 	}
@@ -233,11 +311,13 @@ func (s *Server) bouncing(ctx context.Context, accountID int64, reportName map[i
 // adminMailAgain lifts an address's suppression (it works again).
 func (s *Server) adminMailAgain(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
-	if s.Schedules == nil || authz.Decide(v.p, authz.ManageAccount, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
+	// mailing report data to an address again is the customer's own
+	// decision, never staff's
+	if s.Schedules == nil || v.staff != nil || authz.Decide(v.p, authz.ManageAccount, authz.Resource{Kind: authz.Account, Account: v.user.AccountID}) != authz.Allow {
 		http.NotFound(w, r)
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(formValue(r, "email")))
+	email := store.NormalizeEmail(formValue(r, "email"))
 	ok, err := s.Schedules.Unsuppress(r.Context(), v.user.AccountID, email)
 	if err == nil && !ok {
 		s.renderAdmin(w, r, http.StatusBadRequest, "email: that address is not suppressed in this account.", "", nil)

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"fjord/internal/audit"
@@ -60,12 +58,14 @@ func (s *Server) MailReports(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	built := map[string]*built{}
+	// one schedule's mail at a time is kept (its CSV may be megabytes);
+	// due deliveries come by time, so a schedule's come together
+	var cache built
 	for _, d := range ds {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.deliver(ctx, d, built, now)
+		s.deliver(ctx, d, &cache, now)
 	}
 	_, err = s.Schedules.PurgeDeliveries(ctx, now.Add(-schedule.DeliveryRetention))
 	return err
@@ -105,6 +105,7 @@ func (s *Server) fireSchedule(ctx context.Context, sc schedule.Schedule, now tim
 // built is a schedule's mail for one period, shared by its recipients
 // (only the unsubscribe link and the bounce address differ).
 type built struct {
+	key     string // schedule and period
 	digest  digest.Digest
 	subject string
 	chart   []byte
@@ -112,44 +113,55 @@ type built struct {
 	err     error
 }
 
+// claimLease is how long a claimed delivery is another run's to leave
+// alone: longer than building and sending one mail. A run that dies
+// while sending leaves it to be tried again after the lease.
+const claimLease = 15 * time.Minute
+
 // deliver sends one delivery, or skips it, and records the outcome.
-func (s *Server) deliver(ctx context.Context, d schedule.Delivery, cache map[string]*built, now time.Time) {
-	sc, err := s.Schedules.Schedule(ctx, d.ScheduleID)
-	if err != nil {
-		s.Log.Error("e-mail report", "delivery", d.ID, "err", err)
-		return
-	}
-	rep, site, err := s.reportByID(ctx, sc.ReportID)
-	if err != nil {
-		s.Log.Error("e-mail report", "delivery", d.ID, "err", err)
-		return
-	}
-	to, why, err := s.mayReceive(ctx, sc, d, rep, site)
-	if err != nil {
-		s.Log.Error("e-mail report: recipient", "delivery", d.ID, "err", err)
+func (s *Server) deliver(ctx context.Context, d schedule.Delivery, cache *built, now time.Time) {
+	ok, err := s.Schedules.ClaimDelivery(ctx, d.ID, d.NextTry, now.Add(claimLease))
+	if err != nil || !ok {
+		if err != nil {
+			s.Log.Error("e-mail report: claim", "delivery", d.ID, "err", err)
+		}
 		return
 	}
 	d.Attempts++
+	sc, err := s.Schedules.Schedule(ctx, d.ScheduleID)
+	var rep store.SavedReport
+	var site store.Site
+	if err == nil {
+		rep, site, err = s.reportByID(ctx, sc.ReportID)
+	}
+	var to, why string
+	if err == nil {
+		to, why, err = s.mayReceive(ctx, sc, d, rep, site)
+	}
+	if err != nil {
+		// the store failed: an attempt, tried again after the backoff
+		s.Log.Error("e-mail report", "delivery", d.ID, "err", err)
+		s.failed(ctx, d, "reading the schedule failed", true, now)
+		return
+	}
 	if why != "" {
 		d.Status, d.Detail, d.NextTry = schedule.Skipped, why, now
 		s.attempted(ctx, d)
 		return
 	}
 	d.Email = to
-	key := fmt.Sprintf("%d/%d", sc.ID, d.From.UnixMilli())
-	b := cache[key]
-	if b == nil {
-		b = s.buildMail(ctx, sc, rep, site, d.From, d.To)
-		cache[key] = b
+	if key := fmt.Sprintf("%d/%d", sc.ID, d.From.UnixMilli()); cache.key != key {
+		*cache = *s.buildMail(ctx, sc, rep, site, d.From, d.To)
+		cache.key = key
 	}
-	if b.err != nil {
+	if cache.err != nil {
 		// a report that cannot be answered now may be answerable later
 		// (the store was busy); tried again as a temporary failure
-		s.Log.Error("e-mail report: the report could not be answered", "schedule", sc.ID, "err", b.err)
-		s.failed(ctx, d, "the report could not be answered: "+b.err.Error(), true, now)
+		s.Log.Error("e-mail report: the report could not be answered", "schedule", sc.ID, "err", cache.err)
+		s.failed(ctx, d, "the report could not be answered: "+cache.err.Error(), true, now)
 		return
 	}
-	m, err := s.reportMessage(ctx, b, d)
+	m, err := s.reportMessage(ctx, cache, d)
 	if err == nil {
 		err = s.Mail.Sender.Send(ctx, m)
 	}
@@ -227,7 +239,7 @@ func (s *Server) mayReceive(ctx context.Context, sc schedule.Schedule, d schedul
 		}
 		to = rcpt.Email
 	}
-	if sup, err := s.Schedules.IsSuppressed(ctx, sc.AccountID, strings.ToLower(to)); err != nil || sup {
+	if sup, err := s.Schedules.IsSuppressed(ctx, sc.AccountID, store.NormalizeEmail(to)); err != nil || sup {
 		return "", "the address is bouncing (suppressed after hard bounces)", err
 	}
 	return to, "", nil
@@ -261,49 +273,27 @@ func dateRange(from, to time.Time) json.RawMessage {
 	return b
 }
 
-// headlineMetrics are the mail's key numbers, in order.
-var headlineMetrics = []string{report.MVisitors, report.MVisits, report.MPageviews, report.MBounceRate, report.MVisitDuration}
+// metricLabels name the key numbers of a mail.
+var metricLabels = map[string]string{report.MVisitors: "Visitors", report.MVisits: "Visits", report.MPageviews: "Pageviews",
+	report.MViewsPerVisit: "Views per visit", report.MBounceRate: "Bounce rate", report.MVisitDuration: "Visit duration",
+	report.MEvents: "Events", report.MConversion: "Conversion rate"}
 
-// buildMail answers the report for the period: the key numbers against
-// the period before (with the report's filters), visitors per day for the
-// chart, the top rows and the CSV of every row.
+// buildMail answers the report for the period: its own metrics in total
+// against the period before and its first metric per day for the chart
+// (both with its filters: a mail shows nothing the report does not), its
+// top rows and the CSV of every row. A funnel has no totals or chart; its
+// steps are the table.
 func (s *Server) buildMail(ctx context.Context, sc schedule.Schedule, rep store.SavedReport, site store.Site, from, to time.Time) *built {
 	b := &built{}
 	loc, _ := time.LoadLocation(site.TimeZone)
 	from, to = from.In(loc), to.In(loc)
-	// the period before: what a firing at the start of this one covers
-	prevFrom, prevTo := sc.Period(from, loc)
-	cur, err := s.headline(ctx, rep, site, dateRange(from, to))
+	def, err := report.DecodeDefinition([]byte(rep.Definition))
 	if err != nil {
-		b.err = err
+		b.err = fmt.Errorf("the saved report's definition is damaged: %v", err)
 		return b
 	}
-	prev, err := s.headline(ctx, rep, site, dateRange(prevFrom, prevTo))
+	goals, err := s.Accounts.Goals(ctx, site.ID)
 	if err != nil {
-		b.err = err
-		return b
-	}
-	labels := []string{"Visitors", "Visits", "Pageviews", "Bounce rate", "Visit duration"}
-	for i, m := range headlineMetrics {
-		n := digest.Number{Label: labels[i]}
-		switch m {
-		case report.MBounceRate:
-			n.Value = fmt.Sprintf("%.0f%%", cur[i])
-			n.Change, n.Better, n.Worse = digest.Change(cur[i], prev[i], true, true)
-		case report.MVisitDuration:
-			n.Value = digest.Duration(cur[i])
-			n.Change, n.Better, n.Worse = digest.Change(cur[i], prev[i], false, false)
-		default:
-			n.Value = digest.Count(cur[i])
-			n.Change, n.Better, n.Worse = digest.Change(cur[i], prev[i], false, false)
-		}
-		b.digest.Numbers = append(b.digest.Numbers, n)
-	}
-	if b.chart, err = s.visitorsChart(ctx, rep, site, from, to); err != nil {
-		b.err = err
-		return b
-	}
-	if err := s.reportTable(ctx, b, rep, site, dateRange(from, to)); err != nil {
 		b.err = err
 		return b
 	}
@@ -312,67 +302,100 @@ func (s *Server) buildMail(ctx context.Context, sc schedule.Schedule, rep store.
 		period = from.Format("Mon 2 Jan 2006")
 	}
 	d := &b.digest
+	if len(def.Funnel) == 0 {
+		// the period before: what a firing at the start of this one covers
+		prevFrom, prevTo := sc.Period(from, loc)
+		if err := s.keyNumbers(ctx, d, def, site, goals, dateRange(from, to), dateRange(prevFrom, prevTo)); err != nil {
+			b.err = err
+			return b
+		}
+		if b.chart, err = s.dailyChart(ctx, def, site, goals, from, to); err != nil {
+			b.err = err
+			return b
+		}
+		if b.chart != nil {
+			d.ChartCID, d.ChartAlt = "chart@fjord", metricLabels[def.Metrics[0]]+" per day, "+period
+		}
+	}
+	if err := s.reportTable(ctx, b, rep, site, dateRange(from, to)); err != nil {
+		b.err = err
+		return b
+	}
 	d.Report, d.Site, d.Period = rep.Name, site.Domain, period
-	d.ChartCID, d.ChartAlt = "chart@fjord", "Visitors per day, "+period
 	d.ReportURL = fmt.Sprintf("%s/reports/%d", s.PublicURL, rep.ID)
 	b.subject = fmt.Sprintf("%s: %s · %s", rep.Name, site.Domain, period)
 	return b
 }
 
-// headline runs the report's filters over the period for the key
-// numbers; a funnel or goal-only definition counts the site's visits.
-func (s *Server) headline(ctx context.Context, rep store.SavedReport, site store.Site, dr json.RawMessage) ([]float64, error) {
-	def, err := report.DecodeDefinition([]byte(rep.Definition))
-	if err != nil {
-		return nil, fmt.Errorf("the saved report's definition is damaged: %v", err)
-	}
-	h := &report.APIRequest{SiteID: site.Domain, Metrics: headlineMetrics, DateRange: dr, Filters: def.Filters}
-	goals, err := s.Accounts.Goals(ctx, site.ID)
-	if err != nil {
-		return nil, err
-	}
-	q, err := h.Build(site, goals, s.now())
-	var qe *report.QueryError
-	if errors.As(err, &qe) && len(h.Filters) > 0 {
-		// filters these metrics cannot take (a goal filter with the
-		// bounce rate): the whole site's numbers
-		h.Filters = nil
-		q, err = h.Build(site, goals, s.now())
-	}
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.Reports.Run(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if len(res.Rows) == 0 {
-		return make([]float64, len(headlineMetrics)), nil
-	}
-	return res.Rows[0].Metrics, nil
-}
-
-// visitorsChart draws visitors per local day of [from, to).
-func (s *Server) visitorsChart(ctx context.Context, rep store.SavedReport, site store.Site, from, to time.Time) ([]byte, error) {
-	def, err := report.DecodeDefinition([]byte(rep.Definition))
-	if err != nil {
-		return nil, err
-	}
-	h := &report.APIRequest{SiteID: site.Domain, Metrics: []string{report.MVisitors}, Dimensions: []string{"time:day"},
-		DateRange: dateRange(from, to), Filters: def.Filters}
-	goals, err := s.Accounts.Goals(ctx, site.ID)
-	if err != nil {
-		return nil, err
-	}
-	q, err := h.Build(site, goals, s.now())
-	if err != nil {
-		h.Filters = nil
-		if q, err = h.Build(site, goals, s.now()); err != nil {
-			return nil, err
+// totals runs the report's metrics (those a total has) with its filters
+// over a date range, without its dimensions.
+func (s *Server) totals(ctx context.Context, def *report.APIRequest, site store.Site, goals []store.Goal, dr json.RawMessage, dims []string) (*report.Query, *report.Result, error) {
+	var metrics []string
+	for _, m := range def.Metrics {
+		if _, ok := metricLabels[m]; ok {
+			metrics = append(metrics, m)
 		}
 	}
-	res, err := s.Reports.Run(ctx, q)
+	if len(metrics) == 0 {
+		return nil, nil, nil
+	}
+	h := &report.APIRequest{SiteID: site.Domain, Metrics: metrics, DateRange: dr, Filters: def.Filters, Dimensions: dims}
+	q, err := h.Build(site, goals, s.now())
 	if err != nil {
+		return nil, nil, err
+	}
+	res, err := s.Reports.Run(ctx, q)
+	return q, res, err
+}
+
+// keyNumbers are the report's metrics in total, with their change.
+func (s *Server) keyNumbers(ctx context.Context, d *digest.Digest, def *report.APIRequest, site store.Site, goals []store.Goal, cur, prev json.RawMessage) error {
+	q, now, err := s.totals(ctx, def, site, goals, cur, nil)
+	if err != nil || q == nil {
+		return err
+	}
+	_, before, err := s.totals(ctx, def, site, goals, prev, nil)
+	if err != nil {
+		return err
+	}
+	value := func(res *report.Result, i int) float64 {
+		if len(res.Rows) == 0 {
+			return 0
+		}
+		return res.Rows[0].Metrics[i]
+	}
+	for i, m := range q.Metrics {
+		c, p := value(now, i), value(before, i)
+		n := digest.Number{Label: metricLabels[m]}
+		switch m {
+		case report.MBounceRate, report.MConversion:
+			n.Value = fmt.Sprintf("%.0f%%", c)
+			n.Change, n.Better, n.Worse = digest.Change(c, p, true, m == report.MBounceRate)
+		case report.MVisitDuration:
+			n.Value = digest.Duration(c)
+			n.Change, n.Better, n.Worse = digest.Change(c, p, false, false)
+		case report.MViewsPerVisit:
+			n.Value = fmt.Sprintf("%.2f", c)
+			n.Change, n.Better, n.Worse = digest.Change(c, p, false, false)
+		default:
+			n.Value = digest.Count(c)
+			n.Change, n.Better, n.Worse = digest.Change(c, p, false, false)
+		}
+		d.Numbers = append(d.Numbers, n)
+	}
+	return nil
+}
+
+// dailyChart draws the report's first metric per local day of [from,
+// to); nil when the report has no metric a day can have.
+func (s *Server) dailyChart(ctx context.Context, def *report.APIRequest, site store.Site, goals []store.Goal, from, to time.Time) ([]byte, error) {
+	if len(def.Metrics) == 0 {
+		return nil, nil
+	}
+	first := *def
+	first.Metrics = def.Metrics[:1]
+	q, res, err := s.totals(ctx, &first, site, goals, dateRange(from, to), []string{"time:day"})
+	if err != nil || q == nil {
 		return nil, err
 	}
 	byDay := map[string]float64{}
@@ -435,7 +458,7 @@ func (s *Server) reportTable(ctx context.Context, b *built, rep store.SavedRepor
 // reportMessage is one recipient's mail: their unsubscribe link (RFC
 // 8058 one-click) and, with a bounce address, their VERP envelope sender.
 func (s *Server) reportMessage(ctx context.Context, b *built, d schedule.Delivery) (mail.Message, error) {
-	key, err := s.Schedules.MailKey(ctx)
+	key, err := s.mailKey(ctx)
 	if err != nil {
 		return mail.Message{}, err
 	}
@@ -452,8 +475,10 @@ func (s *Server) reportMessage(ctx context.Context, b *built, d schedule.Deliver
 			{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
 			{Name: "List-Id", Value: fmt.Sprintf("Fjord e-mail report %d <schedule-%d.fjord>", d.ScheduleID, d.ScheduleID)},
 		},
-		Inline:      []mail.Part{{Name: "chart.png", ContentType: "image/png", ContentID: dg.ChartCID, Data: b.chart}},
 		Attachments: []mail.Part{{Name: dg.CSVName, ContentType: "text/csv; charset=utf-8", Data: b.csv}},
+	}
+	if b.chart != nil {
+		m.Inline = []mail.Part{{Name: "chart.png", ContentType: "image/png", ContentID: dg.ChartCID, Data: b.chart}}
 	}
 	if s.BounceAddress != "" {
 		m.EnvelopeFrom = schedule.VERP(key, s.BounceAddress, d)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -188,25 +189,41 @@ func (s *Server) schedulesData(ctx context.Context, v *viewer) (schedulesData, e
 			d.Schedules = append(d.Schedules, scheduleRow{ID: sc.ID, Report: name, When: sc.When(), Recipients: strconv.Itoa(len(sc.Recipients)), Next: fmtTime(sc.Next)})
 		}
 	}
-	d.Users, err = s.userOptions(ctx, v.user.AccountID)
+	d.Users, err = s.userOptions(ctx, v, nil, store.Site{})
 	return d, err
 }
 
-// userOptions lists the account's people as recipients.
-func (s *Server) userOptions(ctx context.Context, accountID int64) ([]option, error) {
-	users, err := s.Accounts.Users(ctx, accountID)
+// userOptions lists the people a viewer may choose as recipients: for an
+// Administrator everyone of the account; for a User only those who may
+// read rep (nil rep: only themselves), so the list tells a User nothing
+// of the account they would not know.
+func (s *Server) userOptions(ctx context.Context, v *viewer, rep *store.SavedReport, site store.Site) ([]option, error) {
+	users, err := s.Accounts.Users(ctx, v.user.AccountID)
 	if err != nil {
 		return nil, err
 	}
 	var out []option
 	for _, u := range users {
-		if u.Removed.IsZero() && u.Email != "" {
-			label := u.Email
-			if u.Name != "" {
-				label = u.Name + " (" + u.Email + ")"
-			}
-			out = append(out, option{Value: strconv.FormatInt(u.ID, 10), Label: label})
+		if !u.Removed.IsZero() || u.Email == "" {
+			continue
 		}
+		if v.user.Role != store.RoleAdmin && u.ID != v.user.ID {
+			if rep == nil {
+				continue
+			}
+			p, _, err := s.principal(ctx, u)
+			if err != nil {
+				return nil, err
+			}
+			if authz.Decide(p, authz.ReadReport, auth.ReportResource(site, *rep)) != authz.Allow {
+				continue
+			}
+		}
+		label := u.Email
+		if u.Name != "" {
+			label = u.Name + " (" + u.Email + ")"
+		}
+		out = append(out, option{Value: strconv.FormatInt(u.ID, 10), Label: label})
 	}
 	return out, nil
 }
@@ -258,7 +275,7 @@ func (s *Server) recipientsOf(ctx context.Context, r *http.Request, accountID in
 			return nil, err
 		}
 		if authz.Decide(p, authz.ReadReport, auth.ReportResource(site, rep)) != authz.Allow {
-			return nil, fmt.Errorf("user: %s may not read this report (grant it first)", u.Email)
+			return nil, errors.New("user: someone chosen may not read this report (an Administrator can grant it)")
 		}
 		out = append(out, schedule.Recipient{UserID: u.ID, Email: u.Email})
 	}
@@ -407,7 +424,7 @@ func (s *Server) schedulePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderSchedule(w http.ResponseWriter, r *http.Request, code int, msg, notice string, sc schedule.Schedule, rep store.SavedReport, site store.Site) {
-	d, err := s.scheduleData(r.Context(), sc, rep, site)
+	d, err := s.scheduleData(r.Context(), viewerOf(r), sc, rep, site)
 	if err != nil {
 		s.Log.Error("schedule", "err", err)
 		http.Error(w, "reading the schedule failed", 500)
@@ -416,7 +433,7 @@ func (s *Server) renderSchedule(w http.ResponseWriter, r *http.Request, code int
 	s.renderPage(w, r, code, scheduleTmpl, pageData{Title: "E-mail report: " + rep.Name, Error: msg, Notice: notice, Data: d})
 }
 
-func (s *Server) scheduleData(ctx context.Context, sc schedule.Schedule, rep store.SavedReport, site store.Site) (scheduleData, error) {
+func (s *Server) scheduleData(ctx context.Context, v *viewer, sc schedule.Schedule, rep store.SavedReport, site store.Site) (scheduleData, error) {
 	d := scheduleData{ID: sc.ID, ReportID: rep.ID, Report: rep.Name, Site: site.Domain, Zone: site.TimeZone, When: sc.When(),
 		Next: fmtTime(sc.Next), Form: scheduleForm{Frequency: sc.Frequency, Weekday: int(sc.Weekday), Day: max(sc.Day, 1), Hour: sc.Hour}}
 	if !sc.Last.IsZero() {
@@ -432,7 +449,7 @@ func (s *Server) scheduleData(ctx context.Context, sc schedule.Schedule, rep sto
 		row := recipientRow{ID: rc.ID, Email: rc.Email, User: rc.UserID != 0, State: "subscribed"}
 		if !rc.Unsubscribed.IsZero() {
 			row.State = "unsubscribed " + fmtTime(rc.Unsubscribed)
-		} else if sup, err := s.Schedules.IsSuppressed(ctx, sc.AccountID, strings.ToLower(rc.Email)); err != nil {
+		} else if sup, err := s.Schedules.IsSuppressed(ctx, sc.AccountID, store.NormalizeEmail(rc.Email)); err != nil {
 			return d, err
 		} else if sup {
 			row.State = "bouncing: not mailed"
@@ -458,7 +475,7 @@ func (s *Server) scheduleData(ctx context.Context, sc schedule.Schedule, rep sto
 		}
 		d.Deliveries = append(d.Deliveries, row)
 	}
-	d.Users, err = s.userOptions(ctx, sc.AccountID)
+	d.Users, err = s.userOptions(ctx, v, &rep, site)
 	return d, err
 }
 
@@ -574,7 +591,7 @@ func (s *Server) unsubscribeTarget(ctx context.Context, tok string) (schedule.Sc
 	if s.Schedules == nil {
 		return schedule.Schedule{}, schedule.Recipient{}, store.SavedReport{}, false
 	}
-	key, err := s.Schedules.MailKey(ctx)
+	key, err := s.mailKey(ctx)
 	if err != nil {
 		return schedule.Schedule{}, schedule.Recipient{}, store.SavedReport{}, false
 	}
@@ -616,8 +633,16 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This unsubscribe link is not valid, or its e-mail report no longer exists.", http.StatusNotFound)
 		return
 	}
+	// RFC 8058 asks mail clients for multipart/form-data; browsers and
+	// many clients send a URL-encoded form
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(4096)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
 		http.Error(w, "List-Unsubscribe: want One-Click (RFC 8058)", http.StatusBadRequest)
 		return
 	}

@@ -80,6 +80,7 @@ type Server struct {
 	// sign-in limit, and the refusals recorded of a feed's clients
 	addrEvents windowLimit
 	feedGate   feedGate
+	mailKeys   mailKeyCache
 }
 
 // SetReady marks the server ready for /readyz and /healthz.

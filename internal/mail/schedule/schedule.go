@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"fjord/internal/store"
 )
 
 // Frequencies of a schedule.
@@ -147,7 +149,7 @@ func (s Schedule) Period(fire time.Time, loc *time.Location) (from, to time.Time
 }
 
 // ParseAddress reads an outside recipient's address: one plain address,
-// lower case; an error names the problem, not the input's secrets.
+// in its stored form (store.NormalizeEmail); an error names the problem.
 func ParseAddress(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 254 || strings.ContainsAny(s, "\r\n<>\", ") {
@@ -157,7 +159,7 @@ func ParseAddress(s string) (string, error) {
 	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndex(s, "@")+1:], ".") {
 		return "", fmt.Errorf("%q is not an e-mail address (want name@example.com)", truncate(s, 60))
 	}
-	return strings.ToLower(s), nil
+	return store.NormalizeEmail(s), nil
 }
 
 func truncate(s string, n int) string {
@@ -265,8 +267,12 @@ type Store interface {
 	// overwritten by a soft one); false when it was recorded already.
 	RecordBounce(ctx context.Context, id int64, kind, why string, at time.Time) (bool, error)
 	// RecentSends lists the newest sent deliveries to an address in an
-	// account up to and including delivery upTo, newest first.
-	RecentSends(ctx context.Context, accountID int64, email string, upTo int64, limit int) ([]Delivery, error)
+	// account, newest first.
+	RecentSends(ctx context.Context, accountID int64, email string, limit int) ([]Delivery, error)
+	// ClaimDelivery takes a due delivery for sending until until, if its
+	// next try is still next as read (false: another run took it), so
+	// that overlapping runs never send one delivery twice.
+	ClaimDelivery(ctx context.Context, id int64, next, until time.Time) (bool, error)
 	// Suppress marks an address bouncing; false when it was already.
 	Suppress(ctx context.Context, s Suppressed) (bool, error)
 	// Unsuppress mails an address again; false when it was not suppressed.

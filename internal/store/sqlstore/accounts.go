@@ -335,7 +335,7 @@ func (a *Accounts) AddUser(ctx context.Context, u store.User) (store.User, error
 func (a *Accounts) addUser(ctx context.Context, db interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, u store.User) (store.User, error) {
-	u.Email = NormalizeEmail(u.Email)
+	u.Email = store.NormalizeEmail(u.Email)
 	if u.Role != store.RoleGeneric && !strings.Contains(u.Email, "@") {
 		return store.User{}, fmt.Errorf("a user needs an e-mail address (name@domain)")
 	}
@@ -382,7 +382,7 @@ func (a *Accounts) Users(ctx context.Context, accountID int64) ([]store.User, er
 }
 
 func (a *Accounts) UserByEmail(ctx context.Context, email string) (store.User, error) {
-	u, err := scanUser(a.DB.QueryRowContext(ctx, a.q(`SELECT `+userCols+` FROM users WHERE email = ? AND removed_at IS NULL`), NormalizeEmail(email)))
+	u, err := scanUser(a.DB.QueryRowContext(ctx, a.q(`SELECT `+userCols+` FROM users WHERE email = ? AND removed_at IS NULL`), store.NormalizeEmail(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, fmt.Errorf("user: %w", store.ErrNotFound)
 	}
@@ -438,14 +438,3 @@ func (a *Accounts) Grants(ctx context.Context, userID int64) (store.Grants, erro
 	return g, rows.Err()
 }
 
-// NormalizeEmail is the stored form of an e-mail address: trimmed, ASCII
-// letters in lower case. Other letters stay as they are (strings.ToLower
-// would make the Kelvin sign a "k" and let one address stand for another).
-func NormalizeEmail(e string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + ('a' - 'A')
-		}
-		return r
-	}, strings.TrimSpace(e))
-}

@@ -160,7 +160,7 @@ func (a *Accounts) PurgeLeavers(ctx context.Context, now time.Time) (int, error)
 				{`DELETE FROM api_keys WHERE user_id = ?`, []any{id}},
 				{`UPDATE saved_reports SET former_owner = NULL WHERE former_owner = ?`, []any{id}},
 				{`DELETE FROM schedule_recipients WHERE user_id = ?`, []any{id}},
-				{`UPDATE mail_deliveries SET email = '' WHERE account_id = ? AND email = ?`, []any{accountID, email}},
+				{`UPDATE mail_deliveries SET email = '', bounce_why = '' WHERE account_id = ? AND email = ?`, []any{accountID, email}},
 				{`DELETE FROM mail_suppressions WHERE account_id = ? AND email = ?`, []any{accountID, email}},
 			} {
 				if _, err := tx.ExecContext(ctx, a.q(st.query), st.args...); err != nil {

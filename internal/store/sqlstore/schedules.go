@@ -313,13 +313,23 @@ func (a *Accounts) RecordBounce(ctx context.Context, id int64, kind, why string,
 	return n > 0, nil
 }
 
-func (a *Accounts) RecentSends(ctx context.Context, accountID int64, email string, upTo int64, limit int) ([]schedule.Delivery, error) {
-	l, err := a.deliveries(ctx, `account_id = ? AND email = ? AND id <= ? AND status = ? ORDER BY id DESC LIMIT ?`,
-		accountID, email, upTo, schedule.Sent, limit)
+func (a *Accounts) RecentSends(ctx context.Context, accountID int64, email string, limit int) ([]schedule.Delivery, error) {
+	l, err := a.deliveries(ctx, `account_id = ? AND email = ? AND status = ? ORDER BY id DESC LIMIT ?`,
+		accountID, email, schedule.Sent, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent sends: %w", err)
 	}
 	return l, nil
+}
+
+func (a *Accounts) ClaimDelivery(ctx context.Context, id int64, next, until time.Time) (bool, error) {
+	res, err := a.DB.ExecContext(ctx, a.q(`UPDATE mail_deliveries SET next_try = ? WHERE id = ? AND status IN (?, ?) AND next_try = ?`),
+		store.Millis(until), id, schedule.Pending, schedule.Retry, store.Millis(next))
+	if err != nil {
+		return false, fmt.Errorf("claim delivery %d: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 func (a *Accounts) Suppress(ctx context.Context, s schedule.Suppressed) (bool, error) {
@@ -416,14 +426,23 @@ func (a *Accounts) SetHardBounces(ctx context.Context, accountID int64, n int) e
 }
 
 func (a *Accounts) MailKey(ctx context.Context) ([]byte, error) {
-	b := make([]byte, 32)
-	rand.Read(b)
-	// the first to insert wins; everyone reads the row that won
-	if _, err := a.DB.ExecContext(ctx, a.q(`INSERT INTO mail_keys (id, mail_key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`), hex.EncodeToString(b)); err != nil {
-		return nil, fmt.Errorf("mail key: %w", err)
+	read := func() (string, error) {
+		var k string
+		err := a.DB.QueryRowContext(ctx, a.q(`SELECT mail_key FROM mail_keys WHERE id = 1`)).Scan(&k)
+		return k, err
 	}
-	var k string
-	if err := a.DB.QueryRowContext(ctx, a.q(`SELECT mail_key FROM mail_keys WHERE id = 1`)).Scan(&k); err != nil {
+	k, err := read()
+	if errors.Is(err, sql.ErrNoRows) {
+		// made at first use; the first to insert wins, and everyone
+		// reads the row that won
+		b := make([]byte, 32)
+		rand.Read(b)
+		if _, err := a.DB.ExecContext(ctx, a.q(`INSERT INTO mail_keys (id, mail_key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`), hex.EncodeToString(b)); err != nil {
+			return nil, fmt.Errorf("mail key: %w", err)
+		}
+		k, err = read()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("mail key: %w", err)
 	}
 	return hex.DecodeString(k)

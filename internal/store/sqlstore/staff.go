@@ -36,7 +36,7 @@ func optMillis(ms int64) time.Time {
 }
 
 func (a *Accounts) AddStaff(ctx context.Context, m staff.Member) (staff.Member, error) {
-	m.Email = NormalizeEmail(m.Email)
+	m.Email = store.NormalizeEmail(m.Email)
 	err := a.DB.QueryRowContext(ctx, a.q(`INSERT INTO staff (email, name, role, trained_at, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
 		m.Email, m.Name, string(m.Role), store.Millis(m.TrainedAt), store.Millis(m.Created)).Scan(&m.ID)
 	if err != nil && a.D.IsUnique != nil && a.D.IsUnique(err) {
@@ -57,7 +57,7 @@ func (a *Accounts) Staff(ctx context.Context, id int64) (staff.Member, error) {
 }
 
 func (a *Accounts) StaffByEmail(ctx context.Context, email string) (staff.Member, error) {
-	m, err := scanStaff(a.DB.QueryRowContext(ctx, a.q(`SELECT `+staffCols+` FROM staff WHERE email = ? AND removed_at IS NULL`), NormalizeEmail(email)))
+	m, err := scanStaff(a.DB.QueryRowContext(ctx, a.q(`SELECT `+staffCols+` FROM staff WHERE email = ? AND removed_at IS NULL`), store.NormalizeEmail(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("staff member: %w", store.ErrNotFound)
 	}
