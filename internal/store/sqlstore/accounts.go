@@ -437,4 +437,3 @@ func (a *Accounts) Grants(ctx context.Context, userID int64) (store.Grants, erro
 	}
 	return g, rows.Err()
 }
-
