@@ -214,7 +214,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		text := s.scrub(err.Error(), m.To)
 		if m.EnvelopeFrom != "" { // a VERP address may encode the recipient
-			text = replaceFold(text, envFrom, "(envelope-from)")
+			text = ReplaceFold(text, envFrom, "(envelope-from)")
 		}
 		return &sendError{
 			text: fmt.Sprintf("mail: sending through %s: %s", s.cfg.Addr(), text),
@@ -302,16 +302,16 @@ func (s *Sender) scrub(text, to string) string {
 	}
 	if to != "" {
 		if a, err := mail.ParseAddress(to); err == nil {
-			text = replaceFold(text, a.Address, "(recipient)")
+			text = ReplaceFold(text, a.Address, "(recipient)")
 		}
-		text = replaceFold(text, to, "(recipient)")
+		text = ReplaceFold(text, to, "(recipient)")
 	}
 	return text
 }
 
-// replaceFold replaces every case-insensitive occurrence of old (ASCII
+// ReplaceFold replaces every case-insensitive occurrence of old (ASCII
 // folding, as e-mail addresses are compared in practice).
-func replaceFold(s, old, repl string) string {
+func ReplaceFold(s, old, repl string) string {
 	if old == "" {
 		return s
 	}

@@ -75,27 +75,9 @@ var addressRE = regexp.MustCompile(`[^\s<>()\[\]"',;:]+@[^\s<>()\[\]"',;:]+`)
 func scrubReason(why, email string) string {
 	why = addressRE.ReplaceAllString(why, "(address)")
 	if at := strings.LastIndexByte(email, '@'); at >= 3 {
-		why = replaceFold(why, email[:at], "(recipient)")
+		why = mail.ReplaceFold(why, email[:at], "(recipient)")
 	}
 	return why
-}
-
-// replaceFold replaces every ASCII-case-insensitive occurrence of old.
-func replaceFold(s, old, repl string) string {
-	lo, lold := strings.ToLower(s), strings.ToLower(old)
-	if len(lo) != len(s) || len(lold) != len(old) {
-		return strings.ReplaceAll(s, old, repl)
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(lo, lold)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i] + repl)
-		s, lo = s[i+len(old):], lo[i+len(old):]
-	}
 }
 
 // HandleBounce takes one message sent to rcpt. Its error means "not
