@@ -1,8 +1,10 @@
 // Package testnet helps tests that start real servers (Mailpit, Dovecot)
-// on loopback: a free port, and a certificate the test trusts.
+// on loopback: the server's binary, a free port, a certificate the test
+// trusts, and a buffer for the process's output.
 package testnet
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,9 +15,42 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
+
+// Binary is the server binary the environment variable env names; the
+// test skips, saying why, when it is unset, and fails when it is missing.
+func Binary(t testing.TB, env, why string) string {
+	t.Helper()
+	bin := os.Getenv(env)
+	if bin == "" {
+		t.Skip(env + " is not set: " + why)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s=%s: %v", env, bin, err)
+	}
+	return bin
+}
+
+// Output collects a process's output from its two pipes.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
 
 // FreePort is a loopback TCP port free at the moment of asking (a server
 // started later may still lose it to another; callers retry).

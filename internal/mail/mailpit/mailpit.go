@@ -4,7 +4,6 @@
 package mailpit
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -17,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,13 +54,7 @@ func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 // unset.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin := os.Getenv(Env)
-	if bin == "" {
-		t.Skip(Env + " is not set: it names the Mailpit binary (go install github.com/axllent/mailpit@v1.33.1) that the mail tests send to")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s=%s: %v", Env, bin, err)
-	}
+	bin := testnet.Binary(t, Env, "it names the Mailpit binary (go install github.com/axllent/mailpit@v1.33.1) that the mail tests send to")
 	dir := t.TempDir()
 	s := &Server{SMTPHost: "127.0.0.1", opts: opts}
 	var extra []string
@@ -109,7 +101,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 
 // run starts the process and waits until both ports answer.
 func (s *Server) run(t testing.TB, bin string, args []string) error {
-	var out syncBuffer
+	var out testnet.Output
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -338,22 +330,4 @@ func (s *Server) DeleteAll(t testing.TB) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("mailpit delete all: %d", resp.StatusCode)
 	}
-}
-
-// syncBuffer collects the process's output from two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

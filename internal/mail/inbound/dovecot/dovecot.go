@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,13 +66,7 @@ func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 // when the test ends. It skips the test when FJORD_TEST_DOVECOT is unset.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin := os.Getenv(Env)
-	if bin == "" {
-		t.Skip(Env + " is not set: it names the dovecot binary (Debian's dovecot-imapd, /usr/sbin/dovecot) that the IMAP tests read bounce mail from")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s=%s: %v", Env, bin, err)
-	}
+	bin := testnet.Binary(t, Env, "it names the dovecot binary (Debian's dovecot-imapd, /usr/sbin/dovecot) that the IMAP tests read bounce mail from")
 	own := currentOwner(t)
 	dir := ownedDir(t, own)
 	// base_dir holds Dovecot's unix sockets, whose paths may be at most
@@ -156,7 +149,7 @@ func config(dir, runDir string, own *owner, port, tlsPort int, certFile, keyFile
 
 // run starts the process and waits until it greets on its plain port.
 func (s *Server) run(t testing.TB, bin, conf, logFile string) error {
-	var out syncBuffer
+	var out testnet.Output
 	cmd := exec.Command(bin, "-F", "-c", conf)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if s.owner.drop {
@@ -348,22 +341,4 @@ func (o *owner) chown(t testing.TB, path string) {
 	if err := os.Chown(path, o.uid, o.gid); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer collects the process's output from two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
