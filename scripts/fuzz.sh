@@ -14,8 +14,9 @@ while IFS=: read -r file name; do
 	# count with a line "// fuzz-count: N" just above it
 	own="$(grep -B1 "^func ${name}(" "$file" | grep -oE 'fuzz-count: [0-9]+x' | cut -d' ' -f2 || true)"
 	fuzztime="${FUZZTIME:-${own:-30000x}}"
-	echo "fuzz $pkg $name ($fuzztime)"
+	start=$(date +%s)
 	go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$pkg" > /tmp/fjord-fuzz.log 2>&1 || { cat /tmp/fjord-fuzz.log; exit 1; }
+	echo "fuzz $pkg $name ($fuzztime): $(( $(date +%s) - start )) s"
 	count=$((count + 1))
 done < <(grep -rhoE --include='*_test.go' '^func (Fuzz[A-Za-z0-9_]+)' . -H | sed -E 's/^(.*):func (Fuzz[A-Za-z0-9_]+)$/\1:\2/' | sort -u)
 echo "fuzz: $count targets ran without a failure"
