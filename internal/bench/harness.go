@@ -374,7 +374,7 @@ func runFjord(ctx context.Context, o Options, work *Workload, tmp string, round 
 		return nil, err
 	}
 	c, err := startChild("fjord serve", o.Binary, []string{"serve", "--listen", addr, "--data-dir", dir,
-		"--trusted-proxies", "127.0.0.1", "--log-level", "warn"},
+		"--trusted-proxies", "127.0.0.1", "--log-level", "warn", "--limit-site-events", "off"},
 		filepath.Join(tmp, "fjord-"+round+".log"))
 	if err != nil {
 		return nil, err

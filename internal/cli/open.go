@@ -16,6 +16,7 @@ import (
 	"fjord/internal/store/duckdb"
 	"fjord/internal/store/postgres"
 	"fjord/internal/store/sqlite"
+	"fjord/internal/web"
 )
 
 // Stores are the two opened stores.
@@ -88,5 +89,5 @@ func lockDataDir(dir string) (*os.File, error) {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(web.LogRequestIDs(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }

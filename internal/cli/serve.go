@@ -65,7 +65,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		Log: log, Accounts: eng.st.Accounts, Events: eng.st.Events, Collector: eng.collector,
 		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
 		Reports: eng.reports, Now: time.Now, Version: Version,
-		Auth: &auth.Service{Store: eng.st.Accounts},
+		Auth: &auth.Service{Store: eng.st.Accounts}, Limits: limits(cfg),
 	}
 	if st, ok := eng.st.Accounts.(audit.Store); ok {
 		srv.Audit = &audit.Log{Store: st}
@@ -146,6 +146,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	ln = srv.Listener(ln)
 	srv.PublicURL = cfg.PublicURL
 	if srv.PublicURL == "" {
 		srv.PublicURL = "http://" + linkHost(ln.Addr().String())
@@ -222,6 +223,17 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		log.Error("flush counters", "err", err)
 	}
 	return nil
+}
+
+// limits are the public port's limits as configured.
+func limits(cfg *config.Config) web.Limits {
+	rate := func(r config.Rate) web.Limit { return web.Limit{PerSecond: r.PerSecond, Burst: r.Burst} }
+	return web.Limits{
+		Collect: rate(cfg.LimitCollect), Signin: rate(cfg.LimitSignin), API: rate(cfg.LimitAPI),
+		Feeds: rate(cfg.LimitFeeds), Pages: rate(cfg.LimitPages), SiteEvents: rate(cfg.LimitSiteEvents),
+		Strikes: cfg.BlockAfter, StrikeWindow: time.Minute, Block: cfg.BlockFor,
+		ConnsPerAddress: cfg.ConnsPerAddress, CollectInFlight: cfg.CollectInFlight,
+	}
 }
 
 // listenControl opens the control socket, readable and writable only by

@@ -65,6 +65,16 @@ type Config struct {
 	IMAPPassword  string
 	IMAPTLS       string
 	IMAPMailbox   string
+	// Limits of the public port (PRODUCT §9.2): requests per client
+	// address and route class, events per site, when an address is
+	// blocked and for how long, connections per address, collection
+	// requests at once.
+	LimitCollect, LimitSignin, LimitAPI, LimitFeeds, LimitPages Rate
+	LimitSiteEvents                                             Rate
+	BlockAfter                                                  int
+	BlockFor                                                    time.Duration
+	ConnsPerAddress                                             int
+	CollectInFlight                                             int
 	// Security monitoring (PRODUCT §8): where alerts go, and what
 	// /.well-known/security.txt says.
 	AlertEmail        string
@@ -145,6 +155,44 @@ var Settings = []Setting{
 			return errors.New("want a whole number from 1 to 1048576")
 		}
 		c.QueueSize = n
+		return nil
+	}},
+	{"limit-collect", "50:500", "collection requests per client address: RATE:BURST, RATE a second with up to BURST at once (an IPv6 /64 counts as one address); off: no limit", rateSetting(func(c *Config) *Rate { return &c.LimitCollect })},
+	{"limit-signin", "0.5:20", "sign-in, second-factor and reset requests per client address (RATE:BURST, or off)", rateSetting(func(c *Config) *Rate { return &c.LimitSignin })},
+	{"limit-api", "10:100", "Stats API requests per client address (RATE:BURST, or off)", rateSetting(func(c *Config) *Rate { return &c.LimitAPI })},
+	{"limit-feeds", "2:30", "datafeed requests per client address (RATE:BURST, or off)", rateSetting(func(c *Config) *Rate { return &c.LimitFeeds })},
+	{"limit-pages", "20:200", "requests for pages (dashboard, administration, everything else) per client address (RATE:BURST, or off)", rateSetting(func(c *Config) *Rate { return &c.LimitPages })},
+	{"limit-site-events", "2000:60000", "events collected per site, from all its visitors together (RATE:BURST, or off)", rateSetting(func(c *Config) *Rate { return &c.LimitSiteEvents })},
+	{"block-after", "300", "refused requests of one client address within a minute that block it (a security event); 0: never block", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return errors.New("want a whole number from 0 to 1000000")
+		}
+		c.BlockAfter = n
+		return nil
+	}},
+	{"block-for", "10m", "how long a blocked address stays blocked, e.g. 10m or 1h", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 7*24*time.Hour {
+			return errors.New("want a duration from 1s to 168h, e.g. 10m")
+		}
+		c.BlockFor = d
+		return nil
+	}},
+	{"conns-per-address", "64", "open connections of one client address (not counting trusted proxies); 0: no limit", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return errors.New("want a whole number from 0 to 1000000")
+		}
+		c.ConnsPerAddress = n
+		return nil
+	}},
+	{"collect-in-flight", "512", "collection requests served at once; beyond it collection answers 503 with Retry-After; 0: no limit", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return errors.New("want a whole number from 0 to 1000000")
+		}
+		c.CollectInFlight = n
 		return nil
 	}},
 	{"public-url", "", "the server's address as users reach it, for the links it hands out (https://analytics.example.com); empty: http:// and the listen address", func(c *Config, v string) error {
@@ -439,6 +487,35 @@ func isPostgres(v string) bool {
 // EnvName is the environment variable of a setting.
 func EnvName(name string) string {
 	return "FJORD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Rate is a token bucket: PerSecond a second, up to Burst at once; the
+// zero Rate is off.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// ParseRate reads "RATE:BURST" (50:500, 0.5:20) or "off".
+func ParseRate(v string) (Rate, error) {
+	if v == "off" {
+		return Rate{}, nil
+	}
+	r, b, ok := strings.Cut(v, ":")
+	per, err1 := strconv.ParseFloat(r, 64)
+	burst, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || !(per >= 0.001 && per <= 1e6) || burst < 1 || burst > 10_000_000 {
+		return Rate{}, errors.New("want RATE:BURST, e.g. 50:500 (RATE a second from 0.001 to 1000000, BURST a whole number from 1), or off")
+	}
+	return Rate{PerSecond: per, Burst: burst}, nil
+}
+
+func rateSetting(field func(*Config) *Rate) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		r, err := ParseRate(v)
+		*field(c) = r
+		return err
+	}
 }
 
 // removedSettings are settings that no longer exist, with what took

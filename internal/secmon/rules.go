@@ -46,13 +46,15 @@ var DefaultRules = []Rule{
 		"a datafeed used beyond its limits"},
 	{"backup-drill-failed", BackupDrillFailed, 1, 24 * time.Hour,
 		"a backup restore drill failed"},
+	{"address-blocked", AddressBlocked, 1, time.Hour,
+		"a client address kept crossing the request limits and was blocked for a while (a flood or a scan)"},
 }
 
 // KnownKind reports whether a kind is one of the kinds above.
 func KnownKind(k string) bool {
 	switch k {
 	case SigninFailed, SecondFactorFailed, SigninThrottled, StaffRefused, StaffOffHours, StaffVolume,
-		StaffConsoleOutside, IPRefused, AuditBroken, ExportLarge, FeedAbuse, BackupDrillFailed:
+		StaffConsoleOutside, IPRefused, AuditBroken, ExportLarge, FeedAbuse, BackupDrillFailed, AddressBlocked:
 		return true
 	}
 	return false

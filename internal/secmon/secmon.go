@@ -60,6 +60,9 @@ const (
 	ExportLarge       = "export.large"
 	FeedAbuse         = "feed.abuse"
 	BackupDrillFailed = "backup.drill_failed"
+	// AddressBlocked: a client address blocked for a while after it kept
+	// crossing the request limits.
+	AddressBlocked = "edge.blocked"
 )
 
 // Event is one security event.

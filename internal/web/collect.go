@@ -31,6 +31,11 @@ func (s *Server) collectPreflight(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) collectPost(w http.ResponseWriter, r *http.Request) {
 	cors(w)
+	leave, ok := s.shed(w)
+	if !ok {
+		return
+	}
+	defer leave()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, collect.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -48,9 +53,26 @@ func (s *Server) collectPost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) collectPixel(w http.ResponseWriter, r *http.Request) {
 	cors(w)
+	leave, ok := s.shed(w)
+	if !ok {
+		return
+	}
+	defer leave()
 	now := s.Now()
 	hit, err := collect.DecodeQuery(r.URL.Query(), now)
 	s.collect(w, r, hit, err, now, true)
+}
+
+// shed answers 503 when the collection requests served at once are at
+// their bound: under overload the server refuses early instead of
+// holding more bodies in memory.
+func (s *Server) shed(w http.ResponseWriter) (leave func(), ok bool) {
+	leave, ok = s.enterCollect()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, http.StatusServiceUnavailable, collect.ReasonQueueFull, "overloaded; retry later")
+	}
+	return leave, ok
 }
 
 func (s *Server) refuse(w http.ResponseWriter, code int, reason, msg string) {
@@ -88,6 +110,14 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 	for _, d := range drops {
 		if day, err := s.Salts.Day(d.Site, now); err == nil {
 			s.perDay.add(d.Site.ID, day, d.Reason)
+		}
+	}
+	// one hit may name several sites (domain "a.example,b.example")
+	for i := range events {
+		if !s.siteAllows(events[i].SiteID, 1, now) {
+			w.Header().Set("Retry-After", "1")
+			s.refuse(w, http.StatusTooManyRequests, "site_rate_limited", "this site sends more events than its limit; retry later")
+			return
 		}
 	}
 	if len(events) == 0 {

@@ -52,8 +52,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Robots-Tag", "noindex")
 	// the answer holds text visitors sent (page paths, campaigns): never
-	// let a browser run it
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// let a browser run it (nosniff comes with every answer)
 	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	ctx := r.Context()
 	token, format, err := feed.ParseFile(r.PathValue("file"))

@@ -192,7 +192,6 @@ var resetTmpl = template.Must(template.New("reset").Parse(`<!doctype html>
 </main></body></html>`))
 
 func (s *Server) renderReset(w http.ResponseWriter, code int, p resetPage) {
-	pageHeaders(w)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)

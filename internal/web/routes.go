@@ -60,6 +60,10 @@ type Mux struct {
 	mux    *http.ServeMux
 	Routes []Route
 	guard  func(Permission, http.Handler) http.Handler
+	// edge, when set, serves every request around the route's handler
+	// (the public port: limits, headers, request ids, log lines)
+	edge    func(w http.ResponseWriter, r *http.Request, class, pattern string, next http.Handler)
+	classes map[string]string // pattern -> route class
 }
 
 func newMux(guard func(Permission, http.Handler) http.Handler) *Mux {
@@ -72,7 +76,24 @@ func (m *Mux) Handle(pattern string, perm Permission, h http.HandlerFunc) {
 		panic(fmt.Sprintf("route %s declares no permission", pattern))
 	}
 	m.Routes = append(m.Routes, Route{pattern, perm})
+	if m.classes == nil {
+		m.classes = map[string]string{}
+	}
+	m.classes[pattern] = routeClass(pattern, perm)
 	m.mux.Handle(pattern, m.guard(perm, h))
 }
 
-func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.edge == nil {
+		m.mux.ServeHTTP(w, r)
+		return
+	}
+	// the route is looked up once more for its class; unknown paths are
+	// pages, limited like them
+	_, pattern := m.mux.Handler(r)
+	class, ok := m.classes[pattern]
+	if !ok {
+		class, pattern = ClassPages, "unknown"
+	}
+	m.edge(w, r, class, pattern, m.mux)
+}

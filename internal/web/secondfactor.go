@@ -23,7 +23,6 @@ import (
 // request must carry the session's CSRF token.
 func (s *Server) guardPending(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pageHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
 		v, err := s.signedIn(r, true)
 		if err != nil {

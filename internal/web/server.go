@@ -67,6 +67,8 @@ type Server struct {
 	StaffRanges   []netip.Prefix
 	Now           func() time.Time
 	Version       string
+	// Limits defend the public port against abuse (zero: no limits).
+	Limits Limits
 
 	ready    atomic.Bool
 	Counters Counters
@@ -81,6 +83,7 @@ type Server struct {
 	addrEvents windowLimit
 	feedGate   feedGate
 	mailKeys   mailKeyCache
+	edge       edge
 }
 
 // SetReady marks the server ready for /readyz and /healthz.
@@ -89,6 +92,7 @@ func (s *Server) SetReady(v bool) { s.ready.Store(v) }
 // Handler is the public port's handler.
 func (s *Server) Handler() *Mux {
 	m := newMux(s.guard)
+	m.edge = s.serveEdge
 	m.Handle("GET /healthz", PermPublic, s.healthz)
 	m.Handle("GET /readyz", PermPublic, s.healthz)
 	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)

@@ -101,7 +101,6 @@ func (s *Server) signedIn(r *http.Request, use bool) (*viewer, error) {
 // to the audit log with the grant's id.
 func (s *Server) guardSignedIn(site, staffOK bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pageHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
 		// the dashboard's background refresh is no use of the session
 		// (idle expiry still applies), and gets 401, not the sign-in page
@@ -208,12 +207,6 @@ func sessionFormOK(w http.ResponseWriter, r *http.Request, v *viewer) bool {
 		return false
 	}
 	return true
-}
-
-func pageHeaders(w http.ResponseWriter) {
-	w.Header().Set("Content-Security-Policy", pageCSP)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "same-origin")
 }
 
 func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
@@ -323,7 +316,6 @@ var signinTmpl = template.Must(template.New("signin").Parse(`<!doctype html>
 </main></body></html>`))
 
 func (s *Server) renderSignin(w http.ResponseWriter, code int, p signinPage) {
-	pageHeaders(w)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)

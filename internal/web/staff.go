@@ -75,7 +75,6 @@ func (s *Server) guardStaffRange(h http.Handler) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		pageHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Frame-Options", "DENY")
 		h.ServeHTTP(w, r)
@@ -274,6 +273,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {

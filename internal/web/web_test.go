@@ -99,7 +99,7 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(LogRequestIDs(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	loader := &ingest.Loader{J: j, Store: ev, Log: log, Interval: 10 * time.Millisecond}
 	lctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
