@@ -282,6 +282,8 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, class string, now
 	key := limitKey(addr)
 	if d := s.blockedFor(key, now); d > 0 {
 		w.Header().Set("Retry-After", retryAfter(d))
+		// its next connection is closed at once, before TLS and HTTP
+		w.Header().Set("Connection", "close")
 		http.Error(w, "too many requests from this address: blocked for a while", http.StatusTooManyRequests)
 		return false
 	}
