@@ -19,8 +19,8 @@ import (
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "--demo")
-	if !strings.Contains(s.stderr.String(), "http://"+s.Addr+"/signin") {
-		t.Fatalf("serve --demo did not print where to sign in:\n%s", s.stderr.String())
+	if !strings.Contains(s.stdout.String(), "http://"+s.Addr+"/signin") {
+		t.Fatalf("serve --demo did not print where to sign in:\n%s", s.stdout.String())
 	}
 	// the printed sign-ins work: the Administrator sees every demo site,
 	// the User only the one granted
@@ -145,7 +145,7 @@ func demoSignIn(t *testing.T, s *server, email string) string {
 // printedPassword is the password serve --demo printed last for the address.
 func printedPassword(t *testing.T, s *server, email string) string {
 	t.Helper()
-	out := s.stderr.String()
+	out := s.stdout.String()
 	m := regexp.MustCompile(regexp.QuoteMeta(email)+`  password (\S+)`).FindAllStringSubmatch(out, -1)
 	if m == nil {
 		t.Fatalf("no password printed for %s:\n%s", email, out)
@@ -156,9 +156,9 @@ func printedPassword(t *testing.T, s *server, email string) string {
 // printedDemoKey is the API key serve --demo printed last.
 func printedDemoKey(t *testing.T, s *server) string {
 	t.Helper()
-	m := regexp.MustCompile(`API key:\s+(fjk_[A-Za-z0-9_-]{43})`).FindAllStringSubmatch(s.stderr.String(), -1)
+	m := regexp.MustCompile(`API key:\s+(fjk_[A-Za-z0-9_-]{43})`).FindAllStringSubmatch(s.stdout.String(), -1)
 	if m == nil {
-		t.Fatalf("no API key printed:\n%s", s.stderr.String())
+		t.Fatalf("no API key printed:\n%s", s.stdout.String())
 	}
 	return m[len(m)-1][1]
 }
@@ -166,9 +166,9 @@ func printedDemoKey(t *testing.T, s *server) string {
 // printedFeed is the datafeed address serve --demo printed last.
 func printedFeed(t *testing.T, s *server) string {
 	t.Helper()
-	m := regexp.MustCompile(`Datafeed:\s+(http://\S+\.csv)`).FindAllStringSubmatch(s.stderr.String(), -1)
+	m := regexp.MustCompile(`Datafeed:\s+(http://\S+\.csv)`).FindAllStringSubmatch(s.stdout.String(), -1)
 	if m == nil {
-		t.Fatalf("no datafeed printed:\n%s", s.stderr.String())
+		t.Fatalf("no datafeed printed:\n%s", s.stdout.String())
 	}
 	return m[len(m)-1][1]
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,8 @@ type server struct {
 	Addr    string
 	DataDir string
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stdout  *syncBuffer // what it prints for people (the demo's banner)
+	stderr  *syncBuffer // its log, across restarts
 	args    []string
 }
 
@@ -88,8 +90,41 @@ func startServer(t testing.TB, dataDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, DataDir: dataDir, args: extra}
 	s.start()
-	t.Cleanup(func() { s.Kill() })
+	t.Cleanup(func() {
+		s.Kill()
+		s.checkLog()
+	})
 	return s
+}
+
+// logSecret finds what looks like a client's address in a log (the
+// documentation ranges and 10/8, which tests send as visitors' and
+// users' addresses) or an API key.
+var logSecret = regexp.MustCompile(`\b(?:192\.0\.2|198\.51\.100|203\.0\.113|10\.\d{1,3}\.\d{1,3})\.\d{1,3}\b/?|2001:db8:[0-9a-f:]+/?|fjk_[A-Za-z0-9_-]{6,}`)
+
+// checkLog fails the test when the server logged a secret it was given
+// (the value of a password or token flag) or printed (the demo's
+// passwords), a client's address or an API key: the log-secrets test
+// over every server the e2e tests run.
+func (s *server) checkLog() {
+	logs := s.stderr.String()
+	for _, m := range regexp.MustCompile(`password (\S+)`).FindAllStringSubmatch(s.stdout.String(), -1) {
+		if strings.Contains(logs, m[1]) {
+			s.t.Error("the server's log holds a password it printed")
+		}
+	}
+	for i, a := range s.args {
+		if strings.HasSuffix(a, "-password") || strings.HasSuffix(a, "-token") {
+			if i+1 < len(s.args) && strings.Contains(logs, s.args[i+1]) {
+				s.t.Errorf("the server's log holds the value of %s", a)
+			}
+		}
+	}
+	for _, m := range logSecret.FindAllString(logs, -1) {
+		if !strings.HasSuffix(m, "/") {
+			s.t.Errorf("the server's log holds %q", m)
+		}
+	}
 }
 
 func (s *server) start() {
@@ -97,9 +132,11 @@ func (s *server) start() {
 	s.Addr = freePort(s.t)
 	args := append([]string{"serve", "--listen", s.Addr, "--data-dir", s.DataDir}, s.args...)
 	s.cmd = exec.Command(fjordBin(s.t), args...)
-	s.stderr = &syncBuffer{}
+	if s.stderr == nil {
+		s.stdout, s.stderr = &syncBuffer{}, &syncBuffer{}
+	}
 	s.cmd.Stderr = s.stderr
-	s.cmd.Stdout = s.stderr
+	s.cmd.Stdout = s.stdout
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -119,7 +156,7 @@ func (s *server) start() {
 	}
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
-	s.t.Fatalf("fjord serve did not become healthy:\n%s", s.stderr.String())
+	s.t.Fatalf("fjord serve did not become healthy:\n%s%s", s.stdout.String(), s.stderr.String())
 }
 
 // Kill ends the server with SIGKILL (no chance to flush anything).

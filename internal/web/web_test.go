@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,6 +159,7 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 		acc.Close()
 	})
 	e := &testEnv{srv: srv, http: hs, j: j, dir: dir, clock: clock, logs: logs}
+	t.Cleanup(func() { checkLogSecrets(t, logs.String(), testPassword, e.cookie, e.key) })
 	e.cookie = e.signIn(t, "admin@acme.test")
 	admin, err := acc.UserByEmail(ctx, "admin@acme.test")
 	if err != nil {
@@ -168,6 +170,29 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// logAddress finds what looks like a client's address in a log: the
+// documentation ranges and 10/8, which the tests send as visitors',
+// users' and staff members' addresses, and API keys.
+var logSecret = regexp.MustCompile(`\b(?:192\.0\.2|198\.51\.100|203\.0\.113|10\.\d{1,3}\.\d{1,3})\.\d{1,3}\b/?|2001:db8:[0-9a-f:]+/?|` + auth.KeyPrefix + `[A-Za-z0-9_-]{6,}`)
+
+// checkLogSecrets fails a test whose server logged a secret: the given
+// ones (the password, the session's token, the API key every test
+// starts with), a client's address or an API key. Every test of this
+// package that builds a testEnv runs it (the log-secrets test, PRODUCT
+// §9.3): configured ranges ("10.9.0.0/16") are not addresses.
+func checkLogSecrets(t testing.TB, logs string, secrets ...string) {
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(logs, sec) {
+			t.Errorf("the server's log holds a secret the test used (%.4s…)", sec)
+		}
+	}
+	for _, m := range logSecret.FindAllString(logs, -1) {
+		if !strings.HasSuffix(m, "/") {
+			t.Errorf("the server's log holds %q", m)
+		}
+	}
 }
 
 func (e *testEnv) post(t *testing.T, body string, hdr ...string) *http.Response {
