@@ -46,13 +46,24 @@ var DefaultRules = []Rule{
 		"a datafeed used beyond its limits"},
 	{"backup-drill-failed", BackupDrillFailed, 1, 24 * time.Hour,
 		"a backup restore drill failed"},
+	// operations: each event is a condition that began (opsalert raises
+	// one per occurrence and resolves the alert when it clears)
+	{"ops-error-rate", OpsErrorRate, 1, time.Hour,
+		"many requests answered with a server error (5xx)"},
+	{"ops-shedding", OpsShedding, 1, time.Hour,
+		"collection is overloaded: events were refused because the write queue was full"},
+	{"ops-disk", OpsDisk, 1, time.Hour,
+		"the data dir's disk is nearly full"},
+	{"ops-job-failed", OpsJobFailed, 1, time.Hour,
+		"a periodic job failed several times in a row"},
 }
 
 // KnownKind reports whether a kind is one of the kinds above.
 func KnownKind(k string) bool {
 	switch k {
 	case SigninFailed, SecondFactorFailed, SigninThrottled, StaffRefused, StaffOffHours, StaffVolume,
-		StaffConsoleOutside, IPRefused, AuditBroken, ExportLarge, FeedAbuse, BackupDrillFailed:
+		StaffConsoleOutside, IPRefused, AuditBroken, ExportLarge, FeedAbuse, BackupDrillFailed,
+		OpsErrorRate, OpsShedding, OpsDisk, OpsJobFailed:
 		return true
 	}
 	return false

@@ -714,6 +714,11 @@ func (j *Journal) End() Pos {
 // signal for records already read. It is meant for one consumer.
 func (j *Journal) Notify() <-chan struct{} { return j.notify }
 
+// QueueLen is how many records may wait for the writer (Options.QueueLen
+// with its default applied): QueueDepth against it is how near collection
+// is to shedding.
+func (j *Journal) QueueLen() int { return j.opts.QueueLen }
+
 // Stats returns the journal's counters.
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()
