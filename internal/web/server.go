@@ -83,7 +83,7 @@ type Server struct {
 
 	ready  atomic.Bool
 	perDay dayCounts
-	resets   resetLimits
+	resets resetLimits
 	// auditSeen: how far the audit log was verified (it must not shrink)
 	auditSeen auditMark
 	// staffVolume counts staff requests per grant and hour
