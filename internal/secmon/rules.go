@@ -83,3 +83,13 @@ func (m *Monitor) RuleByName(name string) (Rule, bool) {
 	}
 	return Rule{}, false
 }
+
+// RuleOfKind finds the first rule of the monitor's table for a kind.
+func (m *Monitor) RuleOfKind(kind string) (Rule, bool) {
+	for _, r := range m.rules() {
+		if r.Kind == kind {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
