@@ -41,7 +41,7 @@ func TestServeMetrics(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, body := get("http://"+metricsAddr+"/metrics", "")
-		if code == 200 && strings.Contains(body, `fjord_job_runs_total{job="purge_accounts"}`) && strings.Contains(body, "fjord_journal_queue_capacity 8192") {
+		if code == 200 && strings.Contains(body, `fjord_job_runs_total{name="purge_accounts"}`) && strings.Contains(body, "fjord_journal_queue_capacity 8192") {
 			break
 		}
 		if time.Now().After(deadline) {

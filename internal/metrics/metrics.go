@@ -89,10 +89,13 @@ func New() *Metrics {
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "fjord_events_dropped_total", Help: "Collection requests accepted but kept out of the numbers (bots, spam referrers, opted out)."})
 	m.register("fjord_events_dropped_total", m.dropped)
 	m.queries = histogramVec(m, "fjord_store_query_duration_seconds", "Time of report queries against the event store, by kind (run, funnel, stream).", requestBuckets, "kind")
-	m.jobRuns = counterVec(m, "fjord_job_runs_total", "Runs of periodic jobs, by job.", "job")
-	m.jobFailures = counterVec(m, "fjord_job_failures_total", "Failed runs of periodic jobs, by job.", "job")
-	m.jobSuccess = gaugeVec(m, "fjord_job_last_success_timestamp_seconds", "Unix time of each job's last successful run.", "job")
-	m.jobStreak = gaugeVec(m, "fjord_job_consecutive_failures", "Failed runs of each job since its last success.", "job")
+	// the jobs' label is "name", not "job": Prometheus gives every
+	// scraped series the target's own job label, and a metric's "job"
+	// would be renamed exported_job under it
+	m.jobRuns = counterVec(m, "fjord_job_runs_total", "Runs of periodic jobs, by job name.", "name")
+	m.jobFailures = counterVec(m, "fjord_job_failures_total", "Failed runs of periodic jobs, by job name.", "name")
+	m.jobSuccess = gaugeVec(m, "fjord_job_last_success_timestamp_seconds", "Unix time of each job's last successful run, by job name.", "name")
+	m.jobStreak = gaugeVec(m, "fjord_job_consecutive_failures", "Failed runs of each job since its last success, by job name.", "name")
 	m.apiRequests = counterVec(m, "fjord_api_requests_total", "Stats API requests with a valid key, by the key's account id.", "account")
 	m.exports = counterVec(m, "fjord_exports_total", "Exports (CSV downloads of reports), by account id.", "account")
 	m.scrape = &scrapeCollector{m: m}

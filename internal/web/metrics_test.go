@@ -141,8 +141,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		{"fjord_events_refused_total", map[string]string{"reason": collect.ReasonUnknown}, 1},
 		{"fjord_events_dropped_total", nil, 1},
 		{"fjord_api_requests_total", map[string]string{"account": itoa(acme)}, 1},
-		{"fjord_job_runs_total", map[string]string{"job": "flush_counters"}, 1},
-		{"fjord_job_last_success_timestamp_seconds", map[string]string{"job": "flush_counters"}, float64(time.Now().Add(-time.Minute).Unix())},
+		{"fjord_job_runs_total", map[string]string{"name": "flush_counters"}, 1},
+		{"fjord_job_last_success_timestamp_seconds", map[string]string{"name": "flush_counters"}, float64(time.Now().Add(-time.Minute).Unix())},
 		{"fjord_http_requests_total", map[string]string{"class": "collect", "code": "202"}, 1},
 		{"fjord_http_request_duration_seconds", map[string]string{"class": "collect"}, 1},
 		{"fjord_store_query_duration_seconds", map[string]string{"kind": "run"}, 1},
@@ -158,7 +158,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want at least %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
-	if got, ok := value(fams, "fjord_job_failures_total", map[string]string{"job": "flush_counters"}); ok && got != 0 {
+	if got, ok := value(fams, "fjord_job_failures_total", map[string]string{"name": "flush_counters"}); ok && got != 0 {
 		t.Errorf("a successful job counted as failed: %v", got)
 	}
 	if got, ok := value(fams, "fjord_security_alerts_open", nil); !ok || got != 0 {
