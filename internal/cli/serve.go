@@ -28,6 +28,8 @@ import (
 	"fjord/internal/mail"
 	"fjord/internal/mail/inbound"
 	"fjord/internal/mail/schedule"
+	"fjord/internal/metrics"
+	"fjord/internal/opsalert"
 	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
@@ -67,6 +69,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		Reports: eng.reports, Now: time.Now, Version: Version,
 		Auth: &auth.Service{Store: eng.st.Accounts}, Limits: limits(cfg),
 	}
+	srv.Metrics = metrics.New()
+	srv.Reports = srv.Metrics.Engine(eng.reports)
+	srv.MetricsToken, srv.MetricsRanges, srv.DataDir = cfg.MetricsToken, cfg.MetricsRanges, cfg.DataDir
 	if st, ok := eng.st.Accounts.(audit.Store); ok {
 		srv.Audit = &audit.Log{Store: st}
 		if cfg.AuditKey != "" {
@@ -107,6 +112,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	if srv.Security, err = newMonitor(cfg, eng, srv.Mail, srv.Audit, log); err != nil {
 		return err
 	}
+	srv.Metrics.Watch(metrics.Sources{Journal: eng.j, Loader: eng.loader, DataDir: cfg.DataDir, OpenAlerts: srv.Security.OpenAlerts})
 	srv.SecurityTxt = web.SecurityTxt{Contact: cfg.SecurityContact, Policy: cfg.SecurityPolicy, Languages: cfg.SecurityLanguages}
 	// checked once the monitor runs, so that a break found at start alerts
 	if err := srv.CheckAudit(ctx); err != nil {
@@ -178,6 +184,12 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	go func() { errc <- ctlSrv.Serve(ctl) }()
 	go runJobs(ctx, srv, eng)
 	go mailReports(ctx, srv)
+	go opsAlerts(srv, cfg.DataDir).Run(ctx, time.Minute)
+	stopMetrics, err := serveMetricsPort(cfg, srv, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	stopBounces, err := serveBounces(ctx, cfg, srv, log)
 	if err != nil {
 		return err
@@ -268,82 +280,76 @@ func runJobs(ctx context.Context, srv *web.Server, eng *engine) {
 	defer counts.Stop()
 	defer salts.Stop()
 	defer rollups.Stop()
-	refresh := func() {
+	// job records a run of a job in the metrics (which the operator
+	// alerts read) and logs its failure
+	job := func(name string, err error) {
+		if srv.Metrics.JobDone(name, time.Now(), err) != nil && ctx.Err() == nil {
+			srv.Log.Error("job failed", "job", name, "err", err)
+		}
+	}
+	refresh := func() error {
 		ru, ok := eng.reports.(report.Rollups)
 		if !ok {
-			return
+			return nil
 		}
 		sites, err := eng.st.Accounts.Sites(ctx)
 		if err != nil {
-			srv.Log.Error("rollups: list sites", "err", err)
-			return
+			return fmt.Errorf("rollups: list sites: %w", err)
 		}
+		var failed error
 		for _, site := range sites {
 			start := time.Now()
 			n, err := ru.RefreshRollups(ctx, site, time.Now())
 			if err != nil {
 				srv.Log.Error("rollups", "site", site.Domain, "err", err)
+				failed = fmt.Errorf("rollups of %d site(s) failed, the last: %w", len(sites), err)
 				continue
 			}
 			if n > 0 {
 				srv.Log.Info("rollups built", "site", site.Domain, "days and weeks", n, "seconds", time.Since(start).Seconds())
 			}
 		}
+		return failed
 	}
 	dropSalts := func() {
-		if n, err := eng.salts.Drop(ctx, time.Now()); err != nil {
-			srv.Log.Error("drop old salts", "err", err)
-		} else if n > 0 {
+		n, err := eng.salts.Drop(ctx, time.Now())
+		if job("drop_salts", err); err == nil && n > 0 {
 			srv.Log.Info("destroyed salts older than 48 hours", "count", n)
 		}
 	}
 	purge := func() {
-		if err := srv.PurgeAccounts(ctx); err != nil {
-			srv.Log.Error("purge", "err", err)
-		}
-		if err := srv.StaffJobs(ctx); err != nil {
-			srv.Log.Error("staff jobs", "err", err)
-		}
-		if err := srv.FeedJobs(ctx); err != nil {
-			srv.Log.Error("datafeed jobs", "err", err)
-		}
-		if err := srv.SendWebhooks(ctx); err != nil {
-			srv.Log.Error("webhooks", "err", err)
-		}
-		if err := srv.CheckAudit(ctx); err != nil {
-			srv.Log.Error("audit log check", "err", err)
-		}
+		job("purge_accounts", srv.PurgeAccounts(ctx))
+		job("staff_jobs", srv.StaffJobs(ctx))
+		job("feed_jobs", srv.FeedJobs(ctx))
+		job("webhooks", srv.SendWebhooks(ctx))
+		job("audit_check", srv.CheckAudit(ctx))
 		if srv.Security != nil {
-			if n, err := srv.Security.Store.PurgeSecurityEvents(ctx, time.Now().Add(-secmon.EventRetention)); err != nil {
-				srv.Log.Error("purge security events", "err", err)
-			} else if n > 0 {
+			n, err := srv.Security.Store.PurgeSecurityEvents(ctx, time.Now().Add(-secmon.EventRetention))
+			if job("purge_security_events", err); err == nil && n > 0 {
 				srv.Log.Info("deleted old security events", "count", n)
 			}
 		}
 		if srv.Exports != nil {
-			if n, err := srv.Exports.Store.PurgeExports(ctx, time.Now().Add(-export.Retention)); err != nil {
-				srv.Log.Error("purge export records", "err", err)
-			} else if n > 0 {
+			n, err := srv.Exports.Store.PurgeExports(ctx, time.Now().Add(-export.Retention))
+			if job("purge_exports", err); err == nil && n > 0 {
 				srv.Log.Info("deleted old export records", "count", n)
 			}
 		}
 	}
 	dropSalts()
 	purge()
-	refresh()
+	job("rollups", refresh())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-counts.C:
-			if err := srv.FlushCounts(ctx); err != nil {
-				srv.Log.Error("flush counters", "err", err)
-			}
+			job("flush_counters", srv.FlushCounts(ctx))
 		case <-salts.C:
 			dropSalts()
 			purge()
 		case <-rollups.C:
-			refresh()
+			job("rollups", refresh())
 		}
 	}
 }
@@ -416,7 +422,7 @@ func mailReports(ctx context.Context, srv *web.Server) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := srv.MailReports(ctx); err != nil && ctx.Err() == nil {
+			if err := srv.Metrics.JobDone("mail_reports", time.Now(), srv.MailReports(ctx)); err != nil && ctx.Err() == nil {
 				srv.Log.Error("e-mail reports", "err", err)
 			}
 		}
@@ -475,4 +481,35 @@ func serveBounces(ctx context.Context, cfg *config.Config, srv *web.Server, log 
 // bounceDomain is the domain of the bounce address, the receiver's name.
 func bounceDomain(addr string) string {
 	return addr[strings.LastIndexByte(addr, '@')+1:]
+}
+
+// opsAlerts is the built-in operator alerting on the server's metrics
+// (internal/opsalert), raised through the security monitor's alerts.
+func opsAlerts(srv *web.Server, dataDir string) *opsalert.Evaluator {
+	return &opsalert.Evaluator{Metrics: srv.Metrics, Monitor: srv.Security, Log: srv.Log, Now: time.Now,
+		Disk: func() (uint64, uint64, error) { return metrics.DiskSpace(dataDir) }}
+}
+
+// serveMetricsPort serves /metrics alone on metrics-listen (a loopback
+// address, as config checks), when set.
+func serveMetricsPort(cfg *config.Config, srv *web.Server, log *slog.Logger) (stop func(), err error) {
+	if cfg.MetricsListen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics-listen %s: %w", cfg.MetricsListen, err)
+	}
+	hs := &http.Server{Handler: srv.MetricsPortHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: stdlog.New(io.Discard, "", 0)}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics port stopped", "err", err)
+		}
+	}()
+	log.Info("metrics port listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+	}, nil
 }

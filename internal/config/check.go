@@ -64,6 +64,22 @@ func Check(c *Config) []string {
 	out = append(out, checkMail(c)...)
 	out = append(out, checkBounces(c)...)
 	out = append(out, checkSecurity(c)...)
+	out = append(out, checkMetrics(c)...)
+	return out
+}
+
+// checkMetrics: ranges that would open /metrics (account ids, site
+// domains, traffic) to everyone.
+func checkMetrics(c *Config) []string {
+	var out []string
+	for _, p := range c.MetricsRanges {
+		if p.Bits() == 0 {
+			out = append(out, fmt.Sprintf("metrics-ranges contains %s, which lets every address read /metrics (account ids, site domains and traffic): name your Prometheus servers' addresses", p))
+		}
+	}
+	if c.MetricsListen != "" && c.MetricsListen == c.Listen {
+		out = append(out, fmt.Sprintf("metrics-listen %q is the listen address: give the metrics port its own", c.MetricsListen))
+	}
 	return out
 }
 

@@ -82,6 +82,12 @@ type Config struct {
 	SecurityContact   []string
 	SecurityPolicy    string
 	SecurityLanguages []string
+	// Metrics (PRODUCT §9.3): who may read /metrics on the public port
+	// (a bearer token, client ranges; neither: nobody), and a loopback
+	// port that serves only /metrics.
+	MetricsToken  string
+	MetricsRanges []netip.Prefix
+	MetricsListen string
 }
 
 // Setting describes one setting.
@@ -388,6 +394,36 @@ var Settings = []Setting{
 		}
 		return errors.New("want debug, info, warn or error")
 	}},
+	{"metrics-token", "", "bearer token that /metrics on the public port answers (Authorization: Bearer TOKEN), at least 32 characters of A-Z a-z 0-9 - . _ ~ + /; empty: no token", func(c *Config, v string) error {
+		if v != "" {
+			if len(v) < 32 {
+				return errors.New("shorter than 32 characters: too guessable (make one with: openssl rand -hex 32)")
+			}
+			if len(v) > 200 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/") != "" {
+				return errors.New("want at most 200 characters of A-Z a-z 0-9 - . _ ~ + / (what a bearer token may hold)")
+			}
+		}
+		c.MetricsToken = v
+		return nil
+	}},
+	{"metrics-ranges", "", "comma-separated CIDR ranges of Prometheus servers that may read /metrics on the public port without the token; empty: none", func(c *Config, v string) error {
+		ps, err := parsePrefixes(v)
+		c.MetricsRanges = ps
+		return err
+	}},
+	{"metrics-listen", "", "loopback address (127.0.0.1:9090, [::1]:9090) of a port that serves only /metrics, without token or ranges; empty: none", func(c *Config, v string) error {
+		if v != "" {
+			host, port, err := net.SplitHostPort(v)
+			if err != nil || port == "" {
+				return errors.New("want HOST:PORT on a loopback address, e.g. 127.0.0.1:9090")
+			}
+			if a, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !a.IsLoopback()) {
+				return errors.New("not a loopback address: the metrics port has no guard, so it may listen only on 127.0.0.1, ::1 or localhost (use metrics-token or metrics-ranges for /metrics on the public port)")
+			}
+		}
+		c.MetricsListen = v
+		return nil
+	}},
 }
 
 // parsePrefixes reads a comma-separated list of CIDR ranges.
@@ -585,7 +621,7 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := s.set(c, values[s.Name]); err != nil {
 			shown := fmt.Sprintf("%q", values[s.Name])
 			switch s.Name {
-			case "database", "events-database", "smtp-password", "imap-password":
+			case "database", "events-database", "smtp-password", "imap-password", "metrics-token":
 				shown = "(value hidden: it may hold a secret)"
 			}
 			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))

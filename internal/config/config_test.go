@@ -315,3 +315,50 @@ func TestBounceSettings(t *testing.T) {
 		t.Errorf("check of plain IMAP to another host: %s", p)
 	}
 }
+
+// TestMetricsSettings: the metrics token must be long and never shown
+// in an error; the metrics port only on loopback; ranges parse, and a
+// range of every address is a problem for config check.
+func TestMetricsSettings(t *testing.T) {
+	none := func(string) string { return "" }
+	token := strings.Repeat("a1", 16)
+	c, err := Load("", map[string]string{"metrics-token": token, "metrics-ranges": "10.0.0.5, 192.0.2.0/24", "metrics-listen": "127.0.0.1:9090"}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsToken != token || len(c.MetricsRanges) != 2 || c.MetricsRanges[0].String() != "10.0.0.5/32" || c.MetricsListen != "127.0.0.1:9090" {
+		t.Fatalf("%+v", c)
+	}
+	for _, ok := range []string{"[::1]:9090", "localhost:9090", ""} {
+		if _, err := Load("", map[string]string{"metrics-listen": ok}, none); err != nil {
+			t.Errorf("metrics-listen %q: %v", ok, err)
+		}
+	}
+	short := "tooShort-butSecret"
+	for name, f := range map[string]struct {
+		flags map[string]string
+		want  string
+	}{
+		"short token":         {map[string]string{"metrics-token": short}, "metrics-token = (value hidden: it may hold a secret): shorter than 32 characters"},
+		"token with a space":  {map[string]string{"metrics-token": token + " x"}, "metrics-token = (value hidden"},
+		"public metrics port": {map[string]string{"metrics-listen": "0.0.0.0:9090"}, "not a loopback address"},
+		"named host":          {map[string]string{"metrics-listen": "metrics.example.com:9090"}, "not a loopback address"},
+		"no port":             {map[string]string{"metrics-listen": "127.0.0.1"}, "want HOST:PORT"},
+		"bad range":           {map[string]string{"metrics-ranges": "10.0.0.0/33"}, "metrics-ranges"},
+	} {
+		_, err := Load("", f.flags, none)
+		if err == nil || !strings.Contains(err.Error(), f.want) {
+			t.Errorf("%s: %v, want it to say %q", name, err, f.want)
+		}
+		if err != nil && strings.Contains(err.Error(), short) {
+			t.Errorf("%s: the error shows the token: %v", name, err)
+		}
+	}
+	c, err = Load("", map[string]string{"data-dir": t.TempDir(), "metrics-ranges": "0.0.0.0/0"}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "metrics-ranges contains 0.0.0.0/0") {
+		t.Fatalf("check: %s", p)
+	}
+}

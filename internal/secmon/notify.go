@@ -178,10 +178,14 @@ func operatorAlertMessage(to string, r Rule, a Alert, accName string) mail.Messa
 	if a.Account != 0 {
 		concerns = accountLabel(a.Account, accName)
 	}
+	title := "Security alert"
+	if IsOps(a.Kind) {
+		title = "Operations alert"
+	}
 	return mail.Message{
 		To:      to,
 		Subject: fmt.Sprintf("Fjord alert %s: %s", a.Name(), r.Name),
-		Text: fmt.Sprintf(`Security alert %s
+		Text: fmt.Sprintf(`%s %s
 
 What:      %s
 Rule:      %s (%s)
@@ -194,7 +198,7 @@ another mail, until it has seen none for an hour.
 List and resolve alerts with: fjord alerts list / fjord alerts resolve %s
 
 Fjord
-`, a.Name(), r.What, r.Name, r.Threshold(), concerns, a.Subject, a.Count, a.First.UTC().Format("2006-01-02 15:04:05"), a.Name()),
+`, title, a.Name(), r.What, r.Name, r.Threshold(), concerns, a.Subject, a.Count, a.First.UTC().Format("2006-01-02 15:04:05"), a.Name()),
 	}
 }
 

@@ -48,13 +48,24 @@ var DefaultRules = []Rule{
 		"a backup restore drill failed"},
 	{"address-blocked", AddressBlocked, 1, time.Hour,
 		"a client address kept crossing the request limits and was blocked for a while (a flood or a scan)"},
+	// operations: each event is a condition that began (opsalert raises
+	// one per occurrence and resolves the alert when it clears)
+	{"ops-error-rate", OpsErrorRate, 1, time.Hour,
+		"many requests answered with a server error (5xx)"},
+	{"ops-shedding", OpsShedding, 1, time.Hour,
+		"collection is overloaded: events were refused because the write queue was full"},
+	{"ops-disk", OpsDisk, 1, time.Hour,
+		"the data dir's disk is nearly full"},
+	{"ops-job-failed", OpsJobFailed, 1, time.Hour,
+		"a periodic job failed several times in a row"},
 }
 
 // KnownKind reports whether a kind is one of the kinds above.
 func KnownKind(k string) bool {
 	switch k {
 	case SigninFailed, SecondFactorFailed, SigninThrottled, StaffRefused, StaffOffHours, StaffVolume,
-		StaffConsoleOutside, IPRefused, AuditBroken, ExportLarge, FeedAbuse, BackupDrillFailed, AddressBlocked:
+		StaffConsoleOutside, IPRefused, AuditBroken, ExportLarge, FeedAbuse, BackupDrillFailed, AddressBlocked,
+		OpsErrorRate, OpsShedding, OpsDisk, OpsJobFailed:
 		return true
 	}
 	return false
@@ -69,6 +80,16 @@ func (r Rule) Threshold() string {
 func (m *Monitor) RuleByName(name string) (Rule, bool) {
 	for _, r := range m.rules() {
 		if r.Name == name {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
+
+// RuleOfKind finds the first rule of the monitor's table for a kind.
+func (m *Monitor) RuleOfKind(kind string) (Rule, bool) {
+	for _, r := range m.rules() {
+		if r.Kind == kind {
 			return r, true
 		}
 	}

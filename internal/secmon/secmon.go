@@ -65,6 +65,25 @@ const (
 	AddressBlocked = "edge.blocked"
 )
 
+// Kinds of operations events (PRODUCT §9.3): raised by the built-in
+// operator alerts (internal/opsalert) while a condition holds, for the
+// operator alone (no account). They go through the same rules, alerts,
+// mail and webhook as the security events, so the operator has one
+// place to configure and one list to read.
+const (
+	// OpsErrorRate: many requests answered 5xx.
+	OpsErrorRate = "ops.error_rate"
+	// OpsShedding: collection refused events because its queue was full.
+	OpsShedding = "ops.shedding"
+	// OpsDisk: the data dir's disk is nearly full.
+	OpsDisk = "ops.disk"
+	// OpsJobFailed: a periodic job failed several times in a row.
+	OpsJobFailed = "ops.job_failed"
+)
+
+// IsOps reports whether a kind is an operations kind, not a security one.
+func IsOps(kind string) bool { return strings.HasPrefix(kind, "ops.") }
+
 // Event is one security event.
 type Event struct {
 	ID      int64
@@ -344,6 +363,26 @@ func (m *Monitor) ResolveAlert(ctx context.Context, id, account int64, by string
 	a.Resolved, a.ResolvedBy = now, by
 	m.audit(ctx, by, a.Account, "alert.resolve", a.Name(), "rule "+a.Rule)
 	return a, nil
+}
+
+// OpenAlerts counts the open security alerts of every account and the
+// operator's, leaving out the operations alerts (they have metrics of
+// their own). At most 10,000 are counted.
+func (m *Monitor) OpenAlerts(ctx context.Context) (int, error) {
+	if m == nil {
+		return 0, nil
+	}
+	as, err := m.Store.Alerts(ctx, AlertFilter{OpenOnly: true, Limit: 10000})
+	if err != nil {
+		return 0, fmt.Errorf("secmon: count open alerts: %w", err)
+	}
+	n := 0
+	for _, a := range as {
+		if !IsOps(a.Kind) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Flush waits until the alerts' webhook posts and mail queued so far are

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -113,3 +114,68 @@ func Millis(t time.Time) int64 { return t.UnixMilli() }
 
 // FromMillis is the inverse of Millis.
 func FromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// Schema names a store's migrations: the files embedded in the binary and
+// the table that records which were applied. A store keeps it so that a
+// readiness check can ask whether the database is at this binary's
+// schema (CheckSchema) long after Open applied the migrations.
+type Schema struct {
+	Table string
+	Files fs.FS
+	Dir   string
+}
+
+// ErrSchema: the database's schema is not the one this binary's
+// migrations make.
+var ErrSchema = errors.New("schema is not current")
+
+// CheckSchema compares the migrations recorded in the database with the
+// binary's: nil when every file is applied and nothing else is recorded.
+// A missing file means the schema is behind (a migration failed or was
+// never run); an unknown record means a newer binary migrated the
+// database, and this one may misread it. The error names the files, never
+// the database's address.
+func CheckSchema(ctx context.Context, db *sql.DB, s Schema) error {
+	entries, err := fs.ReadDir(s.Files, s.Dir)
+	if err != nil {
+		return fmt.Errorf("read the binary's migrations: %w", err)
+	}
+	want := map[string]bool{}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".sql") {
+			want[e.Name()] = true
+		}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM `+s.Table)
+	if err != nil {
+		return fmt.Errorf("list applied migrations: %w", err)
+	}
+	defer rows.Close()
+	var unknown []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return fmt.Errorf("list applied migrations: %w", err)
+		}
+		if !want[n] {
+			unknown = append(unknown, n)
+		}
+		delete(want, n)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list applied migrations: %w", err)
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("%w: the database has migrations this binary does not know (%s): a newer fjord migrated it", ErrSchema, strings.Join(unknown, ", "))
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		sort.Strings(missing)
+		return fmt.Errorf("%w: %d migration(s) not applied (%s)", ErrSchema, len(missing), strings.Join(missing, ", "))
+	}
+	return nil
+}

@@ -236,7 +236,19 @@ type AccountStore interface {
 	// now-every is recorded already (so that a busy key writes at most
 	// once per every).
 	TouchAPIKey(ctx context.Context, id int64, now time.Time, every time.Duration) error
+	Health
 	Close() error
+}
+
+// Health is what /readyz asks a store: whether it answers now, and
+// whether its schema is the one this binary's migrations make.
+type Health interface {
+	// Ping reaches the database (a round trip for a server; embedded
+	// engines answer from the process).
+	Ping(ctx context.Context) error
+	// CheckSchema is nil when every migration of the binary is applied
+	// and the database records none it lacks (else wraps ErrSchema).
+	CheckSchema(ctx context.Context) error
 }
 
 // APIKey is a user's key to the Stats API (PRODUCT §3.4). The key itself
@@ -474,6 +486,7 @@ type EventStore interface {
 	Salt(ctx context.Context, siteID int64, day string, create func() []byte) ([]byte, error)
 	// DropSalts destroys every salt created before the cutoff.
 	DropSalts(ctx context.Context, createdBefore time.Time) (int, error)
+	Health
 	Close() error
 }
 

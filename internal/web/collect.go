@@ -10,6 +10,7 @@ import (
 	"fjord/internal/collect"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/store"
 )
 
 // The 1x1 transparent GIF of the pixel endpoint.
@@ -76,7 +77,7 @@ func (s *Server) shed(w http.ResponseWriter) (leave func(), ok bool) {
 }
 
 func (s *Server) refuse(w http.ResponseWriter, code int, reason, msg string) {
-	s.Counters.refuse(reason)
+	s.Metrics.EventRefused(reason)
 	s.writeError(w, code, msg)
 }
 
@@ -121,7 +122,7 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 		}
 	}
 	if len(events) == 0 {
-		s.Counters.Dropped.Add(1)
+		s.Metrics.EventDropped()
 		w.Header().Set("X-Plausible-Dropped", "1")
 		s.accepted(w, pixel)
 		return
@@ -157,8 +158,30 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 		s.refuse(w, http.StatusServiceUnavailable, "journal", "the event could not be stored; retry later")
 		return
 	}
-	s.Counters.Accepted.Add(uint64(len(events)))
+	s.countAccepted(r.Context(), hit, events)
 	s.accepted(w, pixel)
+}
+
+// countAccepted counts acknowledged events by account and site. A hit may
+// name several sites (one event each); their settings are in the
+// collector's cache already, so this costs a map look-up per site.
+func (s *Server) countAccepted(ctx context.Context, hit collect.Hit, events []store.Event) {
+	if s.Metrics == nil {
+		return
+	}
+	for _, d := range hit.Domains {
+		site, err := s.Collector.Sites.Lookup(ctx, d)
+		if err != nil {
+			continue
+		}
+		n := 0
+		for i := range events {
+			if events[i].SiteID == site.ID {
+				n++
+			}
+		}
+		s.Metrics.EventsAccepted(site.AccountID, site.Domain, n)
+	}
 }
 
 func (s *Server) accepted(w http.ResponseWriter, pixel bool) {

@@ -380,6 +380,7 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request, class, patter
 		sw.status = http.StatusOK
 	}
 	d := time.Since(start)
+	s.Metrics.ObserveRequest(class, sw.status, d)
 	level := slog.LevelInfo
 	if class == ClassCollect && sw.status < 500 {
 		level = slog.LevelDebug // thousands a second: only errors by default

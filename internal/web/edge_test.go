@@ -103,7 +103,7 @@ func TestLimitPerAddressAndBlock(t *testing.T) {
 	if code != 429 || retry != "1" {
 		t.Fatalf("over the limit: %d, Retry-After %q; want 429 and 1", code, retry)
 	}
-	if n := e.srv.Counters.Refused()["rate_limited"]; n != 1 {
+	if n := e.refused(t)["rate_limited"]; n != 1 {
 		t.Fatalf("refused rate_limited = %d, want 1", n)
 	}
 	// another address has its own bucket; and the flooder's other
@@ -192,7 +192,7 @@ func TestLimitPerSite(t *testing.T) {
 	if code != 429 || retry == "" {
 		t.Fatalf("third event of the site from a third address: %d, Retry-After %q", code, retry)
 	}
-	if n := e.srv.Counters.Refused()["site_rate_limited"]; n != 1 {
+	if n := e.refused(t)["site_rate_limited"]; n != 1 {
 		t.Fatalf("refused site_rate_limited = %d", n)
 	}
 	other := `{"n":"pageview","u":"https://other.test/","d":"other.test"}`

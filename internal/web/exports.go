@@ -154,6 +154,7 @@ func periodText(rg report.Range) string {
 // (so that its rows and bytes are right), and raises a security event for
 // each threshold it took its person over.
 func (s *Server) exported(r *http.Request, rec export.Record, target string) {
+	s.Metrics.Export(rec.Account)
 	what := rec.Via
 	if rec.Panel != "" {
 		what += " " + rec.Panel

@@ -72,6 +72,7 @@ func (s *Server) guardAPIKey(h http.Handler) http.Handler {
 			s.writeError(w, http.StatusUnauthorized, "the account requires a second factor, which the key's user has not set up: sign in to the dashboard and set it up at /account/2fa")
 			return
 		}
+		s.Metrics.APIRequest(acc.ID)
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), apiCallerKey{}, c)))
 	})
 }

@@ -1,38 +1,155 @@
 package web
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
-	"sort"
+	"strings"
+	"time"
+
+	"fjord/internal/metrics"
+	"fjord/internal/store"
 )
 
-// metrics writes the collection counters in Prometheus' text format.
+// metrics serves the server's registry (the same one on the public port,
+// the control socket and the metrics-listen port).
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# TYPE fjord_events_accepted_total counter\nfjord_events_accepted_total %d\n", s.Counters.Accepted.Load())
-	fmt.Fprintf(w, "# TYPE fjord_events_dropped_total counter\nfjord_events_dropped_total %d\n", s.Counters.Dropped.Load())
-	ref := s.Counters.Refused()
-	reasons := make([]string, 0, len(ref))
-	for k := range ref {
-		reasons = append(reasons, k)
+	w.Header().Set("Cache-Control", "no-store")
+	s.Metrics.Handler().ServeHTTP(w, r)
+}
+
+// MetricsPortHandler serves only /metrics, without a guard: it is for the
+// metrics-listen port, which config allows only on a loopback address, so
+// that whoever reaches it is on this host.
+func (s *Server) MetricsPortHandler() *Mux {
+	m := newMux(s.guard)
+	m.Handle("GET /metrics", PermOperator, s.metrics)
+	return m
+}
+
+// guardMetrics lets through a scraper that sends the metrics token as
+// "Authorization: Bearer TOKEN" or comes from a metrics range; anyone
+// else gets a plain 404, as if there were no /metrics, so that the page
+// is not a target to guess tokens at. The metrics name accounts and
+// sites by id and domain: not for the public.
+func (s *Server) guardMetrics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.metricsAllowed(r) {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) metricsAllowed(r *http.Request) bool {
+	if s.MetricsToken != "" {
+		if tok, _, ok := bearerToken(r.Header); ok {
+			// compared as hashes: equal lengths, so the time taken says
+			// nothing about the token's length either
+			got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.MetricsToken))
+			if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+				return true
+			}
+		}
 	}
-	sort.Strings(reasons)
-	fmt.Fprintf(w, "# TYPE fjord_events_refused_total counter\n")
-	for _, k := range reasons {
-		fmt.Fprintf(w, "fjord_events_refused_total{reason=%q} %d\n", k, ref[k])
+	if len(s.MetricsRanges) > 0 {
+		ip := ClientIP(r, s.TrustedProxies)
+		for _, p := range s.MetricsRanges {
+			if p.Contains(ip) {
+				return true
+			}
+		}
 	}
-	if s.Journal != nil {
-		st := s.Journal.Stats()
-		fmt.Fprintf(w, "# TYPE fjord_journal_queue_depth gauge\nfjord_journal_queue_depth %d\n", st.QueueDepth)
-		fmt.Fprintf(w, "# TYPE fjord_journal_groups_total counter\nfjord_journal_groups_total %d\n", st.Groups)
-		fmt.Fprintf(w, "# TYPE fjord_journal_records_total counter\nfjord_journal_records_total %d\n", st.Records)
+	return false
+}
+
+// ReadyTimeout bounds /readyz's questions to the stores: a store that
+// takes longer is as good as unreachable for the requests behind it.
+const ReadyTimeout = 3 * time.Second
+
+// DefaultMinFreeDisk is the free space below which /readyz answers 503:
+// the smaller of 512 MiB and 1% of the file system. 512 MiB holds several
+// journal segments (64 MiB each) and a DuckDB checkpoint on a small
+// server; on a large disk 1% would be far more than needed, and on a
+// small one 512 MiB could be most of it.
+func DefaultMinFreeDisk(size uint64) uint64 {
+	return min(512<<20, size/100)
+}
+
+// readyz: started, both stores answer and are at this binary's schema,
+// and the data dir's disk is not nearly full. Each refusal is 503 with a
+// short reason naming the part, never a connection string or an address.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if reason := s.notReady(r.Context()); reason != "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: %s\n", reason)
+		return
 	}
-	if s.Loader != nil {
-		fmt.Fprintf(w, "# TYPE fjord_loader_applied_total counter\nfjord_loader_applied_total %d\n", s.Loader.Applied.Load())
-		fmt.Fprintf(w, "# TYPE fjord_loader_batches_total counter\nfjord_loader_batches_total %d\n", s.Loader.Batches.Load())
-		fmt.Fprintf(w, "# TYPE fjord_loader_failures_total counter\nfjord_loader_failures_total %d\n", s.Loader.Failures.Load())
-		fmt.Fprintf(w, "# TYPE fjord_loader_corrupt_records_total counter\nfjord_loader_corrupt_records_total %d\n", s.Loader.Corrupt.Load())
-		fmt.Fprintf(w, "# TYPE fjord_loader_rejected_records_total counter\nfjord_loader_rejected_records_total %d\n", s.Loader.Rejected.Load())
-		fmt.Fprintf(w, "# TYPE fjord_loader_lag_bytes gauge\nfjord_loader_lag_bytes %d\n", s.Loader.Lag())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) notReady(ctx context.Context) string {
+	if !s.ready.Load() {
+		return "starting"
 	}
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	for _, st := range []struct {
+		name string
+		h    store.Health
+	}{{"account store", s.Accounts}, {"event store", s.Events}} {
+		if st.h == nil {
+			continue
+		}
+		if err := st.h.Ping(ctx); err != nil {
+			s.Log.Warn("readyz: a store does not answer", "store", st.name, "err", err)
+			return st.name + ": " + errClass(err)
+		}
+		if err := st.h.CheckSchema(ctx); err != nil {
+			s.Log.Warn("readyz: schema", "store", st.name, "err", err)
+			if errors.Is(err, store.ErrSchema) {
+				// names migration files only
+				return st.name + ": " + err.Error()
+			}
+			return st.name + ": " + errClass(err)
+		}
+	}
+	if s.DataDir != "" {
+		free, size, err := metrics.DiskSpace(s.DataDir)
+		if err != nil {
+			s.Log.Warn("readyz: disk space", "err", err)
+			return "data dir: disk space unknown"
+		}
+		floor := DefaultMinFreeDisk
+		if s.MinFreeDisk != nil {
+			floor = s.MinFreeDisk
+		}
+		if need := floor(size); free < need {
+			return fmt.Sprintf("disk nearly full: %d MiB free in the data dir, below %d MiB", free>>20, need>>20)
+		}
+	}
+	return ""
+}
+
+// errClass says what kind of failure err is, in words that carry no
+// address, user name or password (a driver's message may hold all three).
+func errClass(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case errors.As(err, &ne), strings.Contains(err.Error(), "connection refused"), strings.Contains(err.Error(), "connect"):
+		return "unreachable"
+	}
+	return "does not answer"
 }

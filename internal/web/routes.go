@@ -45,8 +45,13 @@ const (
 	// report (404 for anything else), and it never writes.
 	PermStatsAPI Permission = "stats-api"
 	// PermOperator: the control socket, reachable only by the server's
-	// own user through file permissions on the socket.
+	// own user through file permissions on the socket; and the
+	// metrics-listen port, which config allows only on loopback.
 	PermOperator Permission = "operator"
+	// PermMetrics: /metrics on the public port: a bearer metrics-token
+	// (compared in constant time) or a client address in metrics-ranges;
+	// anyone else gets 404, so the page's existence is not revealed.
+	PermMetrics Permission = "metrics"
 )
 
 // Route is one entry of a route table.

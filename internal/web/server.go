@@ -27,6 +27,7 @@ import (
 	"fjord/internal/ingest/journal"
 	"fjord/internal/mail"
 	"fjord/internal/mail/schedule"
+	"fjord/internal/metrics"
 	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
@@ -70,10 +71,21 @@ type Server struct {
 	// Limits defend the public port against abuse (zero: no limits).
 	Limits Limits
 
-	ready    atomic.Bool
-	Counters Counters
-	perDay   dayCounts
-	resets   resetLimits
+	// Metrics is the server's Prometheus registry (nil: none; /metrics
+	// answers 404). On the public port /metrics answers a bearer
+	// MetricsToken or a client in MetricsRanges, and 404 to anyone else.
+	Metrics       *metrics.Metrics
+	MetricsToken  string
+	MetricsRanges []netip.Prefix
+	// DataDir is where the journal and embedded databases live; /readyz
+	// is 503 when its file system has less free than MinFreeDisk of its
+	// size (nil: DefaultMinFreeDisk). "": disk space is not checked.
+	DataDir     string
+	MinFreeDisk func(size uint64) uint64
+
+	ready  atomic.Bool
+	perDay dayCounts
+	resets resetLimits
 	// auditSeen: how far the audit log was verified (it must not shrink)
 	auditSeen auditMark
 	// staffVolume counts staff requests per grant and hour
@@ -94,7 +106,8 @@ func (s *Server) Handler() *Mux {
 	m := newMux(s.guard)
 	m.edge = s.serveEdge
 	m.Handle("GET /healthz", PermPublic, s.healthz)
-	m.Handle("GET /readyz", PermPublic, s.healthz)
+	m.Handle("GET /readyz", PermPublic, s.readyz)
+	m.Handle("GET /metrics", PermMetrics, s.metrics)
 	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)
 	m.Handle("POST /api/event", PermPublic, s.collectPost)
 	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
@@ -247,10 +260,14 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 		return s.guardStaff(h)
 	case PermStatsAPI:
 		return s.guardAPIKey(h)
+	case PermMetrics:
+		return s.guardMetrics(h)
 	}
 	panic("unknown permission " + string(p))
 }
 
+// healthz: the process is alive and has started (what a restart decision
+// needs); whether it can serve is /readyz.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
@@ -555,35 +572,6 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 }
 
 // ---- counters
-
-// Counters are the collection metrics, served on the control socket in
-// Prometheus' text format until the metrics issue brings /metrics.
-type Counters struct {
-	Accepted atomic.Uint64
-	Dropped  atomic.Uint64
-	mu       sync.Mutex
-	refused  map[string]uint64
-}
-
-func (c *Counters) refuse(reason string) {
-	c.mu.Lock()
-	if c.refused == nil {
-		c.refused = map[string]uint64{}
-	}
-	c.refused[reason]++
-	c.mu.Unlock()
-}
-
-// Refused returns a copy of the refusal counts by reason.
-func (c *Counters) Refused() map[string]uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]uint64{}
-	for k, v := range c.refused {
-		out[k] = v
-	}
-	return out
-}
 
 // dayCounts buffers per-site, per-day counters (bots) between flushes to
 // the event store.

@@ -29,6 +29,7 @@ import (
 	"fjord/internal/export"
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/metrics"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
 	"fjord/internal/store"
@@ -139,15 +140,17 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 	salts := &collect.SaltKeeper{Store: ev}
 	sites := &collect.SiteCache{Store: acc}
 	clock := &testClock{}
+	met := metrics.New()
 	srv := &Server{Log: log, Accounts: acc, Events: ev, Journal: j, Loader: loader, Salts: salts,
 		Collector: &collect.Collector{Sites: sites, Salts: salts, UA: enrich.NewUAParser(100)},
-		Reports:   ev, Auth: &auth.Service{Store: acc, Now: clock.now},
+		Reports:   met.Engine(ev), Auth: &auth.Service{Store: acc, Now: clock.now}, Metrics: met, DataDir: dir,
 		Now: clock.now, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}}
 	_, auditKey, _ := ed25519.GenerateKey(rand.Reader)
 	srv.Audit = &audit.Log{Store: acc, Key: auditKey}
 	srv.Feeds = acc
 	srv.Security = &secmon.Monitor{Store: acc, Accounts: acc, Audit: srv.Audit, Log: log, Key: []byte("test pseudonym key"), Now: clock.now}
 	srv.Exports = &export.Recorder{Store: acc, Now: clock.now}
+	met.Watch(metrics.Sources{Journal: j, Loader: loader, DataDir: dir, OpenAlerts: srv.Security.OpenAlerts})
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
@@ -229,7 +232,7 @@ func TestEveryRouteDeclaresPermission(t *testing.T) {
 	// permission, so getting here means each one is known; what each guard
 	// does is TestRoutesEnforcePermissions)
 	s := &Server{}
-	for _, m := range []*Mux{s.Handler(), s.ControlHandler()} {
+	for _, m := range []*Mux{s.Handler(), s.ControlHandler(), s.MetricsPortHandler()} {
 		if len(m.Routes) == 0 {
 			t.Fatal("empty route table")
 		}
@@ -303,7 +306,7 @@ func TestCollectAnswers(t *testing.T) {
 	if n := e.pageviews(t); n != int64(accepted) {
 		t.Fatalf("stored %d events, want %d", n, accepted)
 	}
-	ref := e.srv.Counters.Refused()
+	ref := e.refused(t)
 	if ref[collect.ReasonBadJSON] != 3 || ref[collect.ReasonUnknown] != 1 || ref[collect.ReasonBadTime] != 3 || ref[collect.ReasonBadUTF8] != 1 {
 		t.Fatalf("refusal counters: %v", ref)
 	}
@@ -327,8 +330,8 @@ func TestBodyLimit(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("body at the limit with an over-long referrer: %d", resp.StatusCode)
 	}
-	if e.srv.Counters.Refused()[collect.ReasonTooLarge] != 1 {
-		t.Fatalf("counters: %v", e.srv.Counters.Refused())
+	if ref := e.refused(t); ref[collect.ReasonTooLarge] != 1 {
+		t.Fatalf("counters: %v", ref)
 	}
 }
 
@@ -407,8 +410,8 @@ func TestFullQueueSheds(t *testing.T) {
 	if got := e.pageviews(t); got != acked.Load() {
 		t.Fatalf("stored %d, acknowledged %d", got, acked.Load())
 	}
-	if e.srv.Counters.Refused()[collect.ReasonQueueFull] != uint64(shed.Load()) {
-		t.Fatalf("queue_full counter %d, shed %d", e.srv.Counters.Refused()[collect.ReasonQueueFull], shed.Load())
+	if n := e.refused(t)[collect.ReasonQueueFull]; n != uint64(shed.Load()) {
+		t.Fatalf("queue_full counter %d, shed %d", n, shed.Load())
 	}
 	t.Logf("acknowledged %d, shed %d", acked.Load(), shed.Load())
 }
@@ -534,6 +537,10 @@ func TestRoutesEnforcePermissions(t *testing.T) {
 				probes = append(probes, probe{"a customer's session", sessionOf(e.cookie), http.StatusUnauthorized, ""},
 					probe{"staff without the CSRF token", idleStaff, http.StatusForbidden, ""})
 			}
+		case PermMetrics:
+			// no token and an address outside the ranges: as if there
+			// were no such page (TestMetricsGuard tries tokens and ranges)
+			probes = append(probes, probe{"nobody", nil, http.StatusNotFound, ""}, probe{"a customer's session", sessionOf(e.cookie), http.StatusNotFound, ""})
 		case PermPublic, PermPage, PermStaffPage:
 			return
 		default:

@@ -131,6 +131,32 @@ type Stats struct {
 	Segments         int    // segment files on disk
 	SyncNanos        int64  // total time spent in fdatasync
 	TornBytesDropped int64  // bytes of the newest segment discarded by Open (zero padding not counted)
+	// Commits counts group commits (write and fdatasync of one group, what
+	// every waiting Append waits for) by duration: Commits[i] those that
+	// took at most CommitBound(i) and more than CommitBound(i-1); the last
+	// those longer than any bound. CommitNanos is their total duration.
+	// Fixed buckets in atomics keep the writer free of allocations and of
+	// any metrics library; the metrics package turns them into a histogram.
+	Commits     [CommitBuckets]uint64
+	CommitNanos int64
+}
+
+// CommitBuckets is the number of buckets of Stats.Commits: bounds from
+// 100 µs doubling to 1.6 s, and one for anything longer.
+const CommitBuckets = 16
+
+// CommitBound is the upper bound of bucket i of Stats.Commits (i below
+// CommitBuckets-1; the last bucket has none).
+func CommitBound(i int) time.Duration { return 100 * time.Microsecond << i }
+
+// commitBucket is the bucket of a commit that took d.
+func commitBucket(d time.Duration) int {
+	for i := 0; i < CommitBuckets-1; i++ {
+		if d <= CommitBound(i) {
+			return i
+		}
+	}
+	return CommitBuckets - 1
 }
 
 // segment is one file in the retained range. end is the size of its record
@@ -177,6 +203,8 @@ type Journal struct {
 
 	groups, records, bytes, syncs atomic.Uint64
 	syncNanos                     atomic.Int64
+	commits                       [CommitBuckets]atomic.Uint64
+	commitNanos                   atomic.Int64
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	active   *os.File
@@ -545,7 +573,12 @@ func (j *Journal) run() {
 			if h := j.hooks.beforeCommit; h != nil {
 				h()
 			}
-			if err = j.commit(batch); err != nil {
+			start := time.Now()
+			err = j.commit(batch)
+			took := time.Since(start)
+			j.commits[commitBucket(took)].Add(1)
+			j.commitNanos.Add(int64(took))
+			if err != nil {
 				j.mu.Lock()
 				if j.err == nil {
 					j.err = err
@@ -681,6 +714,11 @@ func (j *Journal) End() Pos {
 // signal for records already read. It is meant for one consumer.
 func (j *Journal) Notify() <-chan struct{} { return j.notify }
 
+// QueueLen is how many records may wait for the writer (Options.QueueLen
+// with its default applied): QueueDepth against it is how near collection
+// is to shedding.
+func (j *Journal) QueueLen() int { return j.opts.QueueLen }
+
 // Stats returns the journal's counters.
 func (j *Journal) Stats() Stats {
 	j.mu.Lock()
@@ -689,7 +727,13 @@ func (j *Journal) Stats() Stats {
 	j.stateMu.Lock()
 	segs := len(j.segs)
 	j.stateMu.Unlock()
+	var commits [CommitBuckets]uint64
+	for i := range commits {
+		commits[i] = j.commits[i].Load()
+	}
 	return Stats{
+		Commits:          commits,
+		CommitNanos:      j.commitNanos.Load(),
 		QueueDepth:       depth,
 		Groups:           j.groups.Load(),
 		Records:          j.records.Load(),

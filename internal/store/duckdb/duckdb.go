@@ -62,7 +62,8 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("event store %s: %w", path, err)
 	}
-	st := &Store{EventReads: sqlstore.EventReads{DB: db, D: Dialect}, writer: w}
+	st := &Store{EventReads: sqlstore.EventReads{DB: db, D: Dialect,
+		Schema: store.Schema{Table: "schema_migrations", Files: migrations, Dir: "migrations"}}, writer: w}
 	st.InTx = st.inTx
 	st.Cluster = st.cluster
 	return st, nil

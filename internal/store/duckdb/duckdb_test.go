@@ -173,3 +173,9 @@ func TestStreamMemory(t *testing.T) {
 		t.Fatalf("the heap grew by %.1f MiB while %d rows streamed: Stream holds the answer", float64(growth)/(1<<20), rows)
 	}
 }
+
+func TestHealth(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "events.duckdb"))
+	defer s.Close()
+	storetest.Health(t, s, s.DB, s.Schema)
+}

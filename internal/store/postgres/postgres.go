@@ -71,7 +71,7 @@ func OpenAccounts(ctx context.Context, url string) (*sqlstore.Accounts, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqlstore.Accounts{DB: db, D: Dialect}, nil
+	return &sqlstore.Accounts{DB: db, D: Dialect, Schema: store.Schema{Table: "schema_migrations_accounts", Files: migrations, Dir: "accounts"}}, nil
 }
 
 // Events is the PostgreSQL event store.
@@ -85,7 +85,8 @@ func OpenEvents(ctx context.Context, url string) (*Events, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev := &Events{EventReads: sqlstore.EventReads{DB: db, D: Dialect, Weeks: true}}
+	ev := &Events{EventReads: sqlstore.EventReads{DB: db, D: Dialect, Weeks: true,
+		Schema: store.Schema{Table: "schema_migrations_events", Files: migrations, Dir: "events"}}}
 	ev.InTx = ev.inTx
 	return ev, nil
 }

@@ -71,3 +71,19 @@ func TestLiveRollupsFailure(t *testing.T) {
 		return s, &s.EventReads
 	})
 }
+
+func TestHealth(t *testing.T) {
+	ctx := context.Background()
+	a, err := postgres.OpenAccounts(ctx, storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	t.Run("accounts", func(t *testing.T) { storetest.Health(t, a, a.DB, a.Schema) })
+	e, err := postgres.OpenEvents(ctx, storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	t.Run("events", func(t *testing.T) { storetest.Health(t, e, e.DB, e.Schema) })
+}

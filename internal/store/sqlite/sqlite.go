@@ -39,7 +39,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Accounts, error) {
 		db.Close()
 		return nil, fmt.Errorf("account store %s: %w", path, err)
 	}
-	return &sqlstore.Accounts{DB: db, D: Dialect}, nil
+	return &sqlstore.Accounts{DB: db, D: Dialect, Schema: store.Schema{Table: "schema_migrations", Files: migrations, Dir: "migrations"}}, nil
 }
 
 // Dialect is SQLite's.

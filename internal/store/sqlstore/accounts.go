@@ -46,8 +46,20 @@ func (d Dialect) Rebind(q string) string {
 
 // Accounts implements store.AccountStore on database/sql.
 type Accounts struct {
-	DB *sql.DB
-	D  Dialect
+	DB     *sql.DB
+	D      Dialect
+	Schema store.Schema // the migrations Open applied; zero: CheckSchema checks nothing
+}
+
+// Ping reaches the database.
+func (a *Accounts) Ping(ctx context.Context) error { return a.DB.PingContext(ctx) }
+
+// CheckSchema compares the applied migrations with the binary's.
+func (a *Accounts) CheckSchema(ctx context.Context) error {
+	if a.Schema.Files == nil {
+		return nil
+	}
+	return store.CheckSchema(ctx, a.DB, a.Schema)
 }
 
 func (a *Accounts) q(s string) string { return a.D.Rebind(s) }

@@ -25,7 +25,20 @@ type EventReads struct {
 	// Weeks turns on week rollups (weeks.go): what an engine that reads
 	// many rollup rows slowly (PostgreSQL) needs.
 	Weeks bool
-	live  live
+	// Schema: the migrations Open applied; zero: CheckSchema checks nothing.
+	Schema store.Schema
+	live   live
+}
+
+// Ping reaches the database.
+func (e *EventReads) Ping(ctx context.Context) error { return e.DB.PingContext(ctx) }
+
+// CheckSchema compares the applied migrations with the binary's.
+func (e *EventReads) CheckSchema(ctx context.Context) error {
+	if e.Schema.Files == nil {
+		return nil
+	}
+	return store.CheckSchema(ctx, e.DB, e.Schema)
 }
 
 // KeepsWeeks tells whether the store builds week rollups.

@@ -1,0 +1,132 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"fjord/internal/ingest/journal"
+)
+
+// scrapeCollector reads, at each scrape, what other parts keep as plain
+// counters (the journal, the loader), what only the system knows (disk
+// space), and what the store knows (open alerts). Its descriptions are
+// registered by New whether or not a source is set, so the set of names
+// does not depend on how a server was put together.
+type scrapeCollector struct {
+	m *Metrics
+}
+
+type scrapeDesc struct {
+	name string
+	desc *prometheus.Desc
+}
+
+func newDesc(name, help string) scrapeDesc {
+	return scrapeDesc{name, prometheus.NewDesc(name, help, nil, nil)}
+}
+
+var _ prometheus.Collector = (*scrapeCollector)(nil)
+
+// the descriptions are immutable values, built once per call to keep the
+// package free of shared state
+func (c *scrapeCollector) descs() []scrapeDesc {
+	return []scrapeDesc{
+		newDesc("fjord_journal_queue_depth", "Records waiting for the journal's writer now."),
+		newDesc("fjord_journal_queue_capacity", "Records that may wait for the journal's writer before collection answers 503 (queue-size)."),
+		newDesc("fjord_journal_groups_total", "Group commits of the journal."),
+		newDesc("fjord_journal_records_total", "Records made durable by the journal."),
+		newDesc("fjord_journal_commit_duration_seconds", "Time of one group commit of the journal (write and fdatasync), which every waiting collection request waits for."),
+		newDesc("fjord_loader_applied_total", "Events applied from the journal to the event store."),
+		newDesc("fjord_loader_batches_total", "Batches applied to the event store."),
+		newDesc("fjord_loader_failures_total", "Failed attempts to apply a batch (retried)."),
+		newDesc("fjord_loader_corrupt_records_total", "Journal records that could not be decoded."),
+		newDesc("fjord_loader_rejected_records_total", "Records the event store refused for good, set aside in the reject file."),
+		newDesc("fjord_loader_lag_bytes", "Journal bytes not yet applied to the event store."),
+		newDesc("fjord_data_dir_free_bytes", "Bytes free for the server in the data dir's file system."),
+		newDesc("fjord_data_dir_size_bytes", "Size of the data dir's file system in bytes."),
+		newDesc("fjord_security_alerts_open", "Open security alerts (not the operations alerts), from the account store."),
+	}
+}
+
+func (c *scrapeCollector) names() []string {
+	var out []string
+	for _, d := range c.descs() {
+		out = append(out, d.name)
+	}
+	return out
+}
+
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs() {
+		ch <- d.desc
+	}
+}
+
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.m.src.Load()
+	if src == nil {
+		return
+	}
+	d := map[string]*prometheus.Desc{}
+	for _, sd := range c.descs() {
+		d[sd.name] = sd.desc
+	}
+	gauge := func(name string, v float64) {
+		ch <- prometheus.MustNewConstMetric(d[name], prometheus.GaugeValue, v)
+	}
+	counter := func(name string, v float64) {
+		ch <- prometheus.MustNewConstMetric(d[name], prometheus.CounterValue, v)
+	}
+	if j := src.Journal; j != nil {
+		st := j.Stats()
+		gauge("fjord_journal_queue_depth", float64(st.QueueDepth))
+		gauge("fjord_journal_queue_capacity", float64(j.QueueLen()))
+		counter("fjord_journal_groups_total", float64(st.Groups))
+		counter("fjord_journal_records_total", float64(st.Records))
+		buckets := map[float64]uint64{}
+		var cum uint64
+		for i := 0; i < journal.CommitBuckets-1; i++ {
+			cum += st.Commits[i]
+			buckets[journal.CommitBound(i).Seconds()] = cum
+		}
+		count := cum + st.Commits[journal.CommitBuckets-1]
+		ch <- prometheus.MustNewConstHistogram(d["fjord_journal_commit_duration_seconds"], count, float64(st.CommitNanos)/1e9, buckets)
+	}
+	if l := src.Loader; l != nil {
+		counter("fjord_loader_applied_total", float64(l.Applied.Load()))
+		counter("fjord_loader_batches_total", float64(l.Batches.Load()))
+		counter("fjord_loader_failures_total", float64(l.Failures.Load()))
+		counter("fjord_loader_corrupt_records_total", float64(l.Corrupt.Load()))
+		counter("fjord_loader_rejected_records_total", float64(l.Rejected.Load()))
+		gauge("fjord_loader_lag_bytes", float64(l.Lag()))
+	}
+	if src.DataDir != "" {
+		if free, size, err := DiskSpace(src.DataDir); err == nil {
+			gauge("fjord_data_dir_free_bytes", float64(free))
+			gauge("fjord_data_dir_size_bytes", float64(size))
+		}
+	}
+	if src.OpenAlerts != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), AlertsTimeout)
+		n, err := src.OpenAlerts(ctx)
+		cancel()
+		// on an error the gauge is left out rather than shown as 0, which
+		// would read as "no alerts"
+		if err == nil {
+			gauge("fjord_security_alerts_open", float64(n))
+		}
+	}
+}
+
+// DiskSpace is the free space (what an unprivileged process may use) and
+// the size of the file system holding dir, in bytes.
+func DiskSpace(dir string) (free, size uint64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, fmt.Errorf("disk space of the data dir: %w", err)
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
+}
