@@ -151,7 +151,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, code int, msg, notice string, inv *account.Invited) {
 	d, err := s.adminData(r.Context(), viewerOf(r))
 	if err != nil {
-		s.Log.Error("administration", "err", err)
+		s.Log.ErrorContext(r.Context(), "administration", "err", err)
 		http.Error(w, "reading the account failed", 500)
 		return
 	}
@@ -238,7 +238,7 @@ func (s *Server) userAt(w http.ResponseWriter, r *http.Request, removed bool) (s
 	}
 	if err != nil || authz.Decide(v.p, authz.ManageUsers, authz.Resource{Kind: authz.UserKind, Account: u.AccountID, User: u.ID}) != authz.Allow {
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) {
-			s.Log.Error("administration", "err", err)
+			s.Log.ErrorContext(r.Context(), "administration", "err", err)
 		}
 		s.renderAdmin(w, r, http.StatusNotFound, "No such person in this account.", "", nil)
 		return store.User{}, false
@@ -270,7 +270,7 @@ func (s *Server) adminResult(w http.ResponseWriter, r *http.Request, err error, 
 	case errors.Is(err, store.ErrNotFound):
 		s.renderAdmin(w, r, http.StatusNotFound, err.Error()+".", "", nil)
 	default:
-		s.Log.Error("administration", "err", err)
+		s.Log.ErrorContext(r.Context(), "administration", "err", err)
 		http.Error(w, "the change failed", 500)
 	}
 }
@@ -480,7 +480,7 @@ func (s *Server) adminSiteSettings(w http.ResponseWriter, r *http.Request) {
 	s.record(r, st.AccountID, "site.settings", fmt.Sprintf("site:%d", st.ID), fmt.Sprintf("respect DNT/GPC %v, %d ignored ranges", formValue(r, "respect_dnt") == "1", len(ranges)))
 	if s.Collector != nil && s.Collector.Sites != nil {
 		if err := s.Collector.Sites.Reload(r.Context()); err != nil {
-			s.Log.Error("reload sites", "err", err)
+			s.Log.ErrorContext(r.Context(), "reload sites", "err", err)
 		}
 	}
 	s.renderAdmin(w, r, 200, "", "Settings of "+st.Domain+" saved; they apply to new visits at once.", nil)

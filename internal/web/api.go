@@ -44,7 +44,7 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		sr, err := s.Accounts.SavedReport(r.Context(), site.ID, *req.SavedReport)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.Log.Error("query: saved report", "err", err)
+			s.Log.ErrorContext(r.Context(), "query: saved report", "err", err)
 			s.writeError(w, 500, "looking up the saved report failed")
 			return
 		}
@@ -58,7 +58,7 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		def, err := report.DecodeDefinition([]byte(sr.Definition))
 		if err != nil {
-			s.Log.Error("saved report definition", "id", sr.ID, "err", err)
+			s.Log.ErrorContext(r.Context(), "saved report definition", "id", sr.ID, "err", err)
 			s.writeError(w, 500, "the saved report's definition is damaged")
 			return
 		}
@@ -68,7 +68,7 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	goals, err := s.Accounts.Goals(r.Context(), site.ID)
 	if err != nil {
-		s.Log.Error("query: goals", "err", err)
+		s.Log.ErrorContext(r.Context(), "query: goals", "err", err)
 		s.writeError(w, 500, "looking up the goals failed")
 		return
 	}
@@ -93,7 +93,7 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		counts, err := s.Reports.Funnel(ctx, q, steps)
 		if err != nil {
-			s.Log.Error("funnel", "site", site.Domain, "err", err)
+			s.Log.ErrorContext(r.Context(), "funnel", "site", site.Domain, "err", err)
 			s.writeError(w, 500, "the query failed")
 			return
 		}
@@ -191,7 +191,7 @@ func (s *Server) apiVisible(w http.ResponseWriter, r *http.Request, id string) (
 		return site, false, false
 	}
 	if err != nil {
-		s.Log.Error("api: site", "err", err)
+		s.Log.ErrorContext(r.Context(), "api: site", "err", err)
 		s.writeError(w, 500, "looking up the site failed")
 		return site, false, false
 	}
@@ -205,7 +205,7 @@ func (s *Server) apiVisible(w http.ResponseWriter, r *http.Request, id string) (
 	}
 	some, err := auth.MayScope(r.Context(), s.Accounts, c.p, site)
 	if err != nil {
-		s.Log.Error("api: site's reports", "err", err)
+		s.Log.ErrorContext(r.Context(), "api: site's reports", "err", err)
 		s.writeError(w, 500, "looking up the site failed")
 		return site, false, false
 	}
@@ -260,7 +260,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, q *report.Query) (*
 	}
 	res, err := s.Reports.Run(ctx, q)
 	if err != nil {
-		s.Log.Error("query", "site", q.Site.Domain, "err", err)
+		s.Log.ErrorContext(r.Context(), "query", "site", q.Site.Domain, "err", err)
 		s.writeError(w, 500, "the query failed")
 		return nil, false
 	}

@@ -85,7 +85,7 @@ func (s *Server) ctlAuditVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("audit verify", "err", err)
+		s.Log.ErrorContext(r.Context(), "audit verify", "err", err)
 		s.writeError(w, 500, "reading the audit log failed")
 		return
 	}

@@ -104,7 +104,7 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 			s.refuse(w, http.StatusBadRequest, de.Reason, de.Error())
 			return
 		}
-		s.Log.Error("collect", "err", err)
+		s.Log.ErrorContext(r.Context(), "collect", "err", err)
 		s.refuse(w, http.StatusServiceUnavailable, "internal", "the event could not be processed; try again")
 		return
 	}
@@ -153,7 +153,7 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 		s.refuse(w, http.StatusServiceUnavailable, collect.ReasonQueueFull, "overloaded; retry later")
 		return
 	default:
-		s.Log.Error("collect: journal", "err", err)
+		s.Log.ErrorContext(r.Context(), "collect: journal", "err", err)
 		w.Header().Set("Retry-After", "5")
 		s.refuse(w, http.StatusServiceUnavailable, "journal", "the event could not be stored; retry later")
 		return

@@ -224,7 +224,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		s.Log.Error("dashboard", "site", site.Domain, "err", firstErr)
+		s.Log.ErrorContext(r.Context(), "dashboard", "site", site.Domain, "err", firstErr)
 		http.Error(w, "the dashboard could not be computed", 500)
 		return
 	}
@@ -240,7 +240,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	d.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := dashTmpl.Execute(w, d); err != nil {
-		s.Log.Error("dashboard template", "err", err)
+		s.Log.ErrorContext(r.Context(), "dashboard template", "err", err)
 	}
 }
 

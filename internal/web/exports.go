@@ -59,7 +59,7 @@ func (s *Server) sendRows(ctx context.Context, w http.ResponseWriter, r *http.Re
 	x, err := export.NewWriter(w, format, dims, metrics)
 	if err != nil {
 		// the handlers check the format first; this is a mistake of ours
-		s.Log.Error("export", "err", err)
+		s.Log.ErrorContext(r.Context(), "export", "err", err)
 		w.Header().Del("Content-Disposition")
 		http.Error(w, "the export failed", 500)
 		return
@@ -78,9 +78,9 @@ func (s *Server) sendRows(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return
 	}
 	if r.Context().Err() != nil {
-		s.Log.Info("export broke off: the client went away", "what", what, "rows", n, "bytes", x.Bytes())
+		s.Log.InfoContext(r.Context(), "export broke off: the client went away", "what", what, "rows", n, "bytes", x.Bytes())
 	} else {
-		s.Log.Error("export", "what", what, "rows", n, "bytes", x.Bytes(), "err", err)
+		s.Log.ErrorContext(r.Context(), "export", "what", what, "rows", n, "bytes", x.Bytes(), "err", err)
 	}
 	if x.Bytes() == 0 {
 		w.Header().Del("Content-Disposition")
@@ -115,7 +115,7 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, q *report.Que
 	w.WriteHeader(http.StatusOK)
 	err := json.NewEncoder(cw).Encode(v)
 	if err != nil && r.Context().Err() == nil {
-		s.Log.Error("api answer", "err", err)
+		s.Log.ErrorContext(r.Context(), "api answer", "err", err)
 	}
 	target := fmt.Sprintf("site:%d", q.Site.ID)
 	if reportID != 0 {
@@ -176,10 +176,10 @@ func (s *Server) exported(r *http.Request, rec export.Record, target string) {
 	}
 	_, crossed, err := s.Exports.Record(context.WithoutCancel(r.Context()), rec)
 	if err != nil {
-		s.Log.Error("record export", "account", rec.Account, "err", err)
+		s.Log.ErrorContext(r.Context(), "record export", "account", rec.Account, "err", err)
 	}
 	for _, c := range crossed {
-		s.Log.Warn("export threshold crossed", "account", c.Account, "actor", c.Actor, "threshold", c.Threshold)
+		s.Log.WarnContext(r.Context(), "export threshold crossed", "account", c.Account, "actor", c.Actor, "threshold", c.Threshold)
 		s.securityEvent(r, secmon.Event{Kind: secmon.ExportLarge, Account: c.Account, Actor: c.Actor, Detail: c.Detail()})
 	}
 }
@@ -242,7 +242,7 @@ func (s *Server) renderExports(w http.ResponseWriter, r *http.Request, code int,
 	}
 	d, err := s.exportsData(r.Context(), viewerOf(r).user.AccountID)
 	if err != nil {
-		s.Log.Error("exports page", "err", err)
+		s.Log.ErrorContext(r.Context(), "exports page", "err", err)
 		http.Error(w, "reading the exports failed", 500)
 		return
 	}
@@ -421,7 +421,7 @@ func (s *Server) exportsSettings(w http.ResponseWriter, r *http.Request) {
 		err = s.Exports.Store.SetExportThresholds(r.Context(), v.user.AccountID, th)
 	}
 	if err != nil {
-		s.Log.Error("export thresholds", "err", err)
+		s.Log.ErrorContext(r.Context(), "export thresholds", "err", err)
 		http.Error(w, "the change failed", 500)
 		return
 	}

@@ -68,7 +68,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("datafeed lookup", "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed lookup", "err", err)
 		http.Error(w, "looking up the datafeed failed", 500)
 		return
 	}
@@ -85,7 +85,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		if _, err := s.Feeds.StartFeedUse(context.WithoutCancel(ctx), use); err != nil {
-			s.Log.Error("datafeed use", "feed", f.ID, "err", err)
+			s.Log.ErrorContext(r.Context(), "datafeed use", "feed", f.ID, "err", err)
 		}
 		return true
 	}
@@ -109,7 +109,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := s.judgeFeed(r, f, &use)
 	if err != nil {
-		s.Log.Error("datafeed limits", "feed", f.ID, "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed limits", "feed", f.ID, "err", err)
 		http.Error(w, "checking the datafeed's limits failed", 500)
 		return
 	}
@@ -118,7 +118,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 			use.Status = 500 // ended without an answer (a panic)
 		}
 		if err := s.Feeds.FinishFeedUse(context.WithoutCancel(ctx), use); err != nil {
-			s.Log.Error("datafeed use", "feed", f.ID, "err", err)
+			s.Log.ErrorContext(r.Context(), "datafeed use", "feed", f.ID, "err", err)
 		}
 	}()
 	if v.Throttle {
@@ -152,7 +152,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.Log.Error("datafeed report", "feed", f.ID, "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed report", "feed", f.ID, "err", err)
 		refuse(500, "looking up the datafeed's report failed")
 		return
 	}
@@ -165,7 +165,7 @@ func (s *Server) feedAnswer(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, err.Error())
 		return
 	case err != nil:
-		s.Log.Error("datafeed", "feed", f.ID, "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed", "feed", f.ID, "err", err)
 		refuse(500, "the datafeed's report could not be answered")
 		return
 	case feed.Days(a.q.Range) > f.Limits.MaxDays:
@@ -289,7 +289,7 @@ func (s *Server) ownerReads(ctx context.Context, f feed.Feed, site store.Site, r
 func (s *Server) disableFeed(r *http.Request, f feed.Feed, why string) bool {
 	ok, err := s.Feeds.DisableFeed(context.WithoutCancel(r.Context()), f.ID, why, s.now())
 	if err != nil {
-		s.Log.Error("disable datafeed", "feed", f.ID, "err", err)
+		s.Log.ErrorContext(r.Context(), "disable datafeed", "feed", f.ID, "err", err)
 		return false
 	}
 	if ok {
@@ -509,7 +509,7 @@ func (s *Server) managedFeed(w http.ResponseWriter, r *http.Request) (feed.Feed,
 		http.NotFound(w, r)
 		return f, rep, site, false
 	case err != nil:
-		s.Log.Error("datafeed", "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed", "err", err)
 		http.Error(w, "looking up the datafeed failed", 500)
 		return f, rep, site, false
 	}
@@ -552,7 +552,7 @@ func (s *Server) renderFeeds(w http.ResponseWriter, r *http.Request, code int, m
 		}
 	}
 	if err != nil {
-		s.Log.Error("datafeeds page", "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeeds page", "err", err)
 		http.Error(w, "listing the datafeeds failed", 500)
 		return
 	}
@@ -577,7 +577,7 @@ func (s *Server) feedCreate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v, p, err := s.feedViewer(ctx, r)
 	if err != nil {
-		s.Log.Error("datafeed", "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed", "err", err)
 		http.Error(w, "publishing failed", 500)
 		return
 	}
@@ -599,7 +599,7 @@ func (s *Server) feedCreate(w http.ResponseWriter, r *http.Request) {
 			Ranges: ranges, Limits: feed.Limits{MaxDays: ff.MaxDays, PerHour: ff.PerHour, Addresses: ff.Addresses}, Created: s.now()})
 	}
 	if err != nil {
-		s.Log.Error("datafeed", "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed", "err", err)
 		http.Error(w, "publishing failed", 500)
 		return
 	}
@@ -640,7 +640,7 @@ func (s *Server) renderFeed(w http.ResponseWriter, r *http.Request, code int, ms
 	}
 	uses, err := s.Feeds.FeedUses(r.Context(), f.ID, 200)
 	if err != nil {
-		s.Log.Error("datafeed page", "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed page", "err", err)
 		http.Error(w, "reading the datafeed's use failed", 500)
 		return
 	}
@@ -674,7 +674,7 @@ func (s *Server) feedAction(w http.ResponseWriter, r *http.Request, do func(f fe
 	case errors.Is(err, errOnlyAdmins):
 		s.renderFeed(w, r, http.StatusForbidden, err.Error(), "", d)
 	case err != nil:
-		s.Log.Error("datafeed", "feed", f.ID, "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed", "feed", f.ID, "err", err)
 		http.Error(w, "the change failed", 500)
 	default:
 		s.renderFeed(w, r, 200, "", notice, d)
@@ -744,7 +744,7 @@ func (s *Server) feedDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Feeds.DeleteFeed(r.Context(), f.ID); err != nil {
-		s.Log.Error("datafeed", "feed", f.ID, "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed", "feed", f.ID, "err", err)
 		http.Error(w, "deleting the datafeed failed", 500)
 		return
 	}
@@ -762,7 +762,7 @@ func (s *Server) feedAccountSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	allow := formValue(r, "users_publish") == "1"
 	if err := s.Feeds.SetUsersPublishFeeds(r.Context(), v.user.AccountID, allow); err != nil {
-		s.Log.Error("datafeed settings", "err", err)
+		s.Log.ErrorContext(r.Context(), "datafeed settings", "err", err)
 		http.Error(w, "the change failed", 500)
 		return
 	}

@@ -64,7 +64,7 @@ func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, code
 	v := viewerOf(r)
 	d, err := s.integrationsData(r.Context(), v)
 	if err != nil {
-		s.Log.Error("integrations", "err", err)
+		s.Log.ErrorContext(r.Context(), "integrations", "err", err)
 		http.Error(w, "reading the integrations failed", 500)
 		return
 	}
@@ -135,7 +135,7 @@ func (s *Server) addIntegration(w http.ResponseWriter, r *http.Request) {
 	}
 	in, err := s.Accounts.AddIntegration(r.Context(), store.Integration{AccountID: v.user.AccountID, SiteID: st.ID, Kind: "webhook", URL: addr, CreatedBy: v.user.ID, Created: s.Now()})
 	if err != nil {
-		s.Log.Error("add integration", "err", err)
+		s.Log.ErrorContext(r.Context(), "add integration", "err", err)
 		http.Error(w, "adding the integration failed", 500)
 		return
 	}
@@ -195,7 +195,7 @@ func (s *Server) changeApproval(w http.ResponseWriter, r *http.Request, approve 
 		return
 	}
 	if err != nil {
-		s.Log.Error("integration approval", "err", err)
+		s.Log.ErrorContext(r.Context(), "integration approval", "err", err)
 		http.Error(w, "changing the approval failed", 500)
 		return
 	}
@@ -213,7 +213,7 @@ func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Accounts.DeleteIntegration(r.Context(), i.ID, viewerOf(r).user.ID, s.Now()); err != nil {
-		s.Log.Error("delete integration", "err", err)
+		s.Log.ErrorContext(r.Context(), "delete integration", "err", err)
 		http.Error(w, "deleting the integration failed", 500)
 		return
 	}

@@ -46,7 +46,7 @@ func (s *Server) guardAPIKey(h http.Handler) http.Handler {
 		k, u, err := s.Auth.CheckKey(r.Context(), tok)
 		if errors.Is(err, auth.ErrBadKey) {
 			// the reason names the key's id at most, never the key
-			s.Log.Debug("API key refused", "reason", err.Error())
+			s.Log.DebugContext(r.Context(), "API key refused", "reason", err.Error())
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fjord", error="invalid_token"`)
 			s.writeError(w, http.StatusUnauthorized, auth.ErrBadKey.Error())
 			return
@@ -61,7 +61,7 @@ func (s *Server) guardAPIKey(h http.Handler) http.Handler {
 			acc, err = s.Accounts.Account(r.Context(), u.AccountID)
 		}
 		if err != nil {
-			s.Log.Error("API key", "err", err)
+			s.Log.ErrorContext(r.Context(), "API key", "err", err)
 			s.writeError(w, 500, "checking the API key failed")
 			return
 		}
@@ -254,7 +254,7 @@ func (s *Server) renderKeys(w http.ResponseWriter, r *http.Request, code int, d 
 		all, err = s.Accounts.Sites(ctx)
 	}
 	if err != nil {
-		s.Log.Error("keys page", "err", err)
+		s.Log.ErrorContext(r.Context(), "keys page", "err", err)
 		http.Error(w, "listing the keys failed", 500)
 		return
 	}
@@ -318,11 +318,11 @@ func (s *Server) keysCreate(w http.ResponseWriter, r *http.Request) {
 		s.renderKeys(w, r, http.StatusBadRequest, keysPageData{Error: "The key was not made: " + bad.Msg + "."}, kf)
 		return
 	case err != nil:
-		s.Log.Error("create API key", "err", err)
+		s.Log.ErrorContext(r.Context(), "create API key", "err", err)
 		http.Error(w, "making the key failed", 500)
 		return
 	}
-	s.Log.Info("API key created", "user", v.user.ID, "key", k.ID)
+	s.Log.InfoContext(r.Context(), "API key created", "user", v.user.ID, "key", k.ID)
 	s.record(r, v.user.AccountID, "apikey.create", fmt.Sprintf("apikey:%d", k.ID), fmt.Sprintf("%d sites, expires %s", len(k.Sites), k.Expires.Format(time.DateOnly)))
 	s.renderKeys(w, r, http.StatusCreated, keysPageData{Token: tok, TokenName: k.Name}, keyForm{})
 }
@@ -342,11 +342,11 @@ func (s *Server) keysRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("revoke API key", "err", err)
+		s.Log.ErrorContext(r.Context(), "revoke API key", "err", err)
 		http.Error(w, "revoking the key failed", 500)
 		return
 	}
-	s.Log.Info("API key revoked", "user", v.user.ID, "key", id)
+	s.Log.InfoContext(r.Context(), "API key revoked", "user", v.user.ID, "key", id)
 	s.record(r, v.user.AccountID, "apikey.revoke", fmt.Sprintf("apikey:%d", id), "")
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)
 }
@@ -517,7 +517,7 @@ func (s *Server) ctlCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.operatorError(w, "creating an API key", err)
 		return
 	}
-	s.Log.Info("API key created", "user", out.Key.User, "key", out.Key.ID)
+	s.Log.InfoContext(r.Context(), "API key created", "user", out.Key.User, "key", out.Key.ID)
 	s.writeJSON(w, 201, out)
 }
 
@@ -534,6 +534,6 @@ func (s *Server) ctlRevokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.operatorError(w, "revoking the API key", err)
 		return
 	}
-	s.Log.Info("API key revoked", "key", id)
+	s.Log.InfoContext(r.Context(), "API key revoked", "key", id)
 	w.WriteHeader(http.StatusNoContent)
 }

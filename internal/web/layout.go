@@ -57,6 +57,6 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, code int, t 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if err := t.Execute(w, p); err != nil {
-		s.Log.Error("render", "page", p.Title, "err", err)
+		s.Log.ErrorContext(r.Context(), "render", "page", p.Title, "err", err)
 	}
 }

@@ -163,7 +163,7 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
 	rep, site, ok, err := s.readableReport(r.Context(), v, r.PathValue("id"))
 	if err != nil {
-		s.Log.Error("saved report", "err", err)
+		s.Log.ErrorContext(r.Context(), "saved report", "err", err)
 		http.Error(w, "looking up the report failed", 500)
 		return
 	}
@@ -190,7 +190,7 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 	if format != "" {
 		a, err := s.reportSource(ctx, rep, site, periodRange(period))
 		if err != nil {
-			s.Log.Error("saved report", "id", rep.ID, "err", err)
+			s.Log.ErrorContext(r.Context(), "saved report", "id", rep.ID, "err", err)
 			http.Error(w, "the report could not be answered: "+err.Error(), 500)
 			return
 		}
@@ -207,7 +207,7 @@ func (s *Server) savedReportPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := s.runReport(ctx, rep, site, period)
 	if err != nil {
-		s.Log.Error("saved report", "id", rep.ID, "err", err)
+		s.Log.ErrorContext(r.Context(), "saved report", "id", rep.ID, "err", err)
 		http.Error(w, "the report could not be answered: "+err.Error(), 500)
 		return
 	}
@@ -298,7 +298,7 @@ func (s *Server) saveView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("save report", "err", err)
+		s.Log.ErrorContext(r.Context(), "save report", "err", err)
 		http.Error(w, "saving the report failed", 500)
 		return
 	}

@@ -146,7 +146,7 @@ func (s *Server) schedulesPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderSchedules(w http.ResponseWriter, r *http.Request, code int, msg string, form scheduleForm) {
 	d, err := s.schedulesData(r.Context(), viewerOf(r))
 	if err != nil {
-		s.Log.Error("schedules", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedules", "err", err)
 		http.Error(w, "reading the schedules failed", 500)
 		return
 	}
@@ -330,7 +330,7 @@ func (s *Server) scheduleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("schedule", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule", "err", err)
 		http.Error(w, "scheduling failed", 500)
 		return
 	}
@@ -351,7 +351,7 @@ func (s *Server) scheduleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("schedule", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule", "err", err)
 		http.Error(w, "scheduling failed", 500)
 		return
 	}
@@ -379,7 +379,7 @@ func (s *Server) scheduleSettings(w http.ResponseWriter, r *http.Request) {
 		err = s.Schedules.SetHardBounces(ctx, v.user.AccountID, n)
 	}
 	if err != nil {
-		s.Log.Error("schedule settings", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule settings", "err", err)
 		http.Error(w, "saving failed", 500)
 		return
 	}
@@ -411,7 +411,7 @@ func (s *Server) managedSchedule(w http.ResponseWriter, r *http.Request) (schedu
 	case err == nil, errors.Is(err, store.ErrNotFound), errors.Is(err, strconv.ErrSyntax), errors.Is(err, strconv.ErrRange):
 		http.NotFound(w, r)
 	default:
-		s.Log.Error("schedule", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule", "err", err)
 		http.Error(w, "reading the schedule failed", 500)
 	}
 	return sc, rep, site, false
@@ -426,7 +426,7 @@ func (s *Server) schedulePage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderSchedule(w http.ResponseWriter, r *http.Request, code int, msg, notice string, sc schedule.Schedule, rep store.SavedReport, site store.Site) {
 	d, err := s.scheduleData(r.Context(), viewerOf(r), sc, rep, site)
 	if err != nil {
-		s.Log.Error("schedule", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule", "err", err)
 		http.Error(w, "reading the schedule failed", 500)
 		return
 	}
@@ -493,7 +493,7 @@ func (s *Server) scheduleTiming(w http.ResponseWriter, r *http.Request) {
 	sc.Frequency, sc.Weekday, sc.Day, sc.Hour = nsc.Frequency, nsc.Weekday, nsc.Day, nsc.Hour
 	sc.Next = sc.NextAfter(s.now(), loc)
 	if err := s.Schedules.SetScheduleTiming(r.Context(), sc); err != nil {
-		s.Log.Error("schedule timing", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule timing", "err", err)
 		http.Error(w, "saving failed", 500)
 		return
 	}
@@ -526,7 +526,7 @@ func (s *Server) scheduleAddRecipient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("schedule recipient", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule recipient", "err", err)
 		http.Error(w, "saving failed", 500)
 		return
 	}
@@ -566,7 +566,7 @@ func (s *Server) scheduleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Schedules.DeleteSchedule(r.Context(), sc.ID); err != nil {
-		s.Log.Error("schedule delete", "err", err)
+		s.Log.ErrorContext(r.Context(), "schedule delete", "err", err)
 		http.Error(w, "deleting failed", 500)
 		return
 	}
@@ -648,7 +648,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := s.Schedules.Unsubscribe(ctx, rc.ID, s.now())
 	if err != nil {
-		s.Log.Error("unsubscribe", "err", err)
+		s.Log.ErrorContext(r.Context(), "unsubscribe", "err", err)
 		http.Error(w, "unsubscribing failed; try again", 500)
 		return
 	}

@@ -34,6 +34,6 @@ func (s *Server) staffEvent(r *http.Request, kind string, account int64, actor, 
 	if actor == "" && s.Security != nil {
 		actor = s.network(r)
 	}
-	s.Log.Warn("security event", "kind", kind, "account", account, "actor", actor, "detail", detail)
+	s.Log.WarnContext(r.Context(), "security event", "kind", kind, "account", account, "actor", actor, "detail", detail)
 	s.securityEvent(r, secmon.Event{Kind: kind, Account: account, Actor: actor, Detail: detail})
 }

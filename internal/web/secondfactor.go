@@ -26,7 +26,7 @@ func (s *Server) guardPending(h http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		v, err := s.signedIn(r, true)
 		if err != nil {
-			s.Log.Error("session", "err", err)
+			s.Log.ErrorContext(r.Context(), "session", "err", err)
 			http.Error(w, "checking the session failed", 500)
 			return
 		}
@@ -65,7 +65,7 @@ func (s *Server) codePost(w http.ResponseWriter, r *http.Request) {
 		s.renderSignin(w, http.StatusTooManyRequests, signinPage{Title: "Sign in", CSRF: s.preToken(w, r), Next: page.Next, Error: locked.Error() + "."})
 		return
 	case err != nil:
-		s.Log.Error("second factor", "err", err)
+		s.Log.ErrorContext(r.Context(), "second factor", "err", err)
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
@@ -123,7 +123,7 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, code int, msg,
 	if d.Enrolled {
 		n, err := s.Accounts.RecoveryCodesLeft(r.Context(), v.user.ID)
 		if err != nil {
-			s.Log.Error("recovery codes", "err", err)
+			s.Log.ErrorContext(r.Context(), "recovery codes", "err", err)
 			http.Error(w, "reading the recovery codes failed", 500)
 			return
 		}
@@ -135,7 +135,7 @@ func (s *Server) security(w http.ResponseWriter, r *http.Request, code int, msg,
 		}
 		png, err := qrcode.Encode(auth.TOTPURL("Fjord", v.user.Email, d.Secret), qrcode.Medium, 220)
 		if err != nil {
-			s.Log.Error("qr code", "err", err)
+			s.Log.ErrorContext(r.Context(), "qr code", "err", err)
 			http.Error(w, "making the QR code failed", 500)
 			return
 		}
@@ -164,19 +164,19 @@ func (s *Server) enrolPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("enrol second factor", "err", err)
+		s.Log.ErrorContext(r.Context(), "enrol second factor", "err", err)
 		http.Error(w, "turning the second factor on failed", 500)
 		return
 	}
 	// every other session of the user signed in without it: end them
 	if err := s.Accounts.DeleteSessions(r.Context(), v.user.ID); err != nil {
-		s.Log.Error("enrol second factor", "err", err)
+		s.Log.ErrorContext(r.Context(), "enrol second factor", "err", err)
 		http.Error(w, "turning the second factor on failed", 500)
 		return
 	}
 	tok, sess, err := s.Auth.StartSession(r.Context(), v.user.ID, false)
 	if err != nil {
-		s.Log.Error("enrol second factor", "err", err)
+		s.Log.ErrorContext(r.Context(), "enrol second factor", "err", err)
 		http.Error(w, "turning the second factor on failed", 500)
 		return
 	}
@@ -186,7 +186,7 @@ func (s *Server) enrolPost(w http.ResponseWriter, r *http.Request) {
 	// the page shows the user as they are now
 	v.session = sess
 	if v.user, err = s.Accounts.UserByID(r.Context(), v.user.ID); err != nil {
-		s.Log.Error("enrol second factor", "err", err)
+		s.Log.ErrorContext(r.Context(), "enrol second factor", "err", err)
 		http.Error(w, "reading the user failed", 500)
 		return
 	}
@@ -200,7 +200,7 @@ func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("recovery codes", "err", err)
+		s.Log.ErrorContext(r.Context(), "recovery codes", "err", err)
 		http.Error(w, "making recovery codes failed", 500)
 		return
 	}
@@ -239,7 +239,7 @@ func (s *Server) disablePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("disable second factor", "err", err)
+		s.Log.ErrorContext(r.Context(), "disable second factor", "err", err)
 		http.Error(w, "turning the second factor off failed", 500)
 		return
 	}

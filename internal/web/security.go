@@ -28,7 +28,7 @@ func (s *Server) securityEvent(r *http.Request, e secmon.Event) {
 		return
 	}
 	if err := s.Security.Record(context.WithoutCancel(r.Context()), e); err != nil {
-		s.Log.Error("security event", "kind", e.Kind, "err", err)
+		s.Log.ErrorContext(r.Context(), "security event", "kind", e.Kind, "err", err)
 	}
 }
 
@@ -76,7 +76,7 @@ func (s *Server) signinRefused(r *http.Request, email string, err error) {
 			e.Detail = "an unknown e-mail address, locked like a person"
 		}
 	default:
-		s.Log.Error("security event: look up the user", "err", uerr)
+		s.Log.ErrorContext(r.Context(), "security event: look up the user", "err", uerr)
 	}
 	s.securityEvent(r, e)
 }
@@ -153,7 +153,7 @@ func (s *Server) adminResolveAlert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("resolve alert", "err", err)
+		s.Log.ErrorContext(r.Context(), "resolve alert", "err", err)
 		http.Error(w, "resolving the alert failed", 500)
 		return
 	}
@@ -177,7 +177,7 @@ func (s *Server) incidentsPage(w http.ResponseWriter, r *http.Request) {
 	if s.Security != nil {
 		var err error
 		if l, err = s.Security.Store.Incidents(r.Context(), v.user.AccountID); err != nil {
-			s.Log.Error("incidents", "err", err)
+			s.Log.ErrorContext(r.Context(), "incidents", "err", err)
 			http.Error(w, "reading the incidents failed", 500)
 			return
 		}

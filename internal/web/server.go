@@ -326,7 +326,7 @@ func (s *Server) writeError(w http.ResponseWriter, code int, msg string) {
 func (s *Server) ctlSites(w http.ResponseWriter, r *http.Request) {
 	sites, err := s.Accounts.Sites(r.Context())
 	if err != nil {
-		s.Log.Error("list sites", "err", err)
+		s.Log.ErrorContext(r.Context(), "list sites", "err", err)
 		s.writeError(w, 500, "listing sites failed")
 		return
 	}
@@ -436,7 +436,7 @@ func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("stats: site", "err", err)
+		s.Log.ErrorContext(r.Context(), "stats: site", "err", err)
 		s.writeError(w, 500, "looking up the site failed")
 		return
 	}
@@ -450,7 +450,7 @@ func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := s.FlushCounts(ctx); err != nil {
-		s.Log.Error("stats: flush counters", "err", err)
+		s.Log.ErrorContext(r.Context(), "stats: flush counters", "err", err)
 	}
 	h, err := report.HeadlineOf(ctx, s.Events, site, period, s.Now())
 	if err != nil {
@@ -458,7 +458,7 @@ func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, 400, err.Error())
 			return
 		}
-		s.Log.Error("stats", "err", err)
+		s.Log.ErrorContext(r.Context(), "stats", "err", err)
 		s.writeError(w, 500, "computing the numbers failed")
 		return
 	}
@@ -496,19 +496,19 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r)
 	sites, err := s.readableSites(r.Context(), v)
 	if err != nil {
-		s.Log.Error("overview", "err", err)
+		s.Log.ErrorContext(r.Context(), "overview", "err", err)
 		http.Error(w, "listing sites failed", 500)
 		return
 	}
 	reps, err := s.readableReports(r.Context(), v)
 	if err != nil {
-		s.Log.Error("overview", "err", err)
+		s.Log.ErrorContext(r.Context(), "overview", "err", err)
 		http.Error(w, "listing reports failed", 500)
 		return
 	}
 	alerts, err := s.openAlerts(r.Context(), v)
 	if err != nil {
-		s.Log.Error("overview: alerts", "err", err)
+		s.Log.ErrorContext(r.Context(), "overview: alerts", "err", err)
 		http.Error(w, "listing alerts failed", 500)
 		return
 	}
@@ -516,7 +516,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	for _, site := range sites {
 		h, err := report.HeadlineOf(r.Context(), s.Events, site, "30d", s.Now())
 		if err != nil {
-			s.Log.Error("overview", "site", site.Domain, "err", err)
+			s.Log.ErrorContext(r.Context(), "overview", "site", site.Domain, "err", err)
 			http.Error(w, "computing the numbers failed", 500)
 			return
 		}

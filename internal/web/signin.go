@@ -107,7 +107,7 @@ func (s *Server) guardSignedIn(site, staffOK bool, h http.Handler) http.Handler 
 		poll := r.Header.Get("X-Fjord-Poll") == "1"
 		v, err := s.signedIn(r, !poll)
 		if err != nil {
-			s.Log.Error("session", "err", err)
+			s.Log.ErrorContext(r.Context(), "session", "err", err)
 			http.Error(w, "checking the session failed", 500)
 			return
 		}
@@ -144,7 +144,7 @@ func (s *Server) guardSignedIn(site, staffOK bool, h http.Handler) http.Handler 
 		if site {
 			st, err := s.Accounts.SiteByDomain(ctx, r.PathValue("domain"))
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				s.Log.Error("site", "err", err)
+				s.Log.ErrorContext(r.Context(), "site", "err", err)
 				http.Error(w, "looking up the site failed", 500)
 				return
 			}
@@ -350,7 +350,7 @@ func (s *Server) signinPost(w http.ResponseWriter, r *http.Request) {
 		s.renderSignin(w, http.StatusTooManyRequests, page)
 		return
 	case err != nil:
-		s.Log.Error("sign-in", "err", err)
+		s.Log.ErrorContext(r.Context(), "sign-in", "err", err)
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
@@ -371,7 +371,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 	}
 	tok, _, err := s.Auth.StartSession(r.Context(), u.ID, pending)
 	if err != nil {
-		s.Log.Error("start session", "err", err)
+		s.Log.ErrorContext(r.Context(), "start session", "err", err)
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
@@ -393,7 +393,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 		err = s.Accounts.DeleteSession(r.Context(), v.session.TokenHash)
 	}
 	if err != nil {
-		s.Log.Error("sign-out", "err", err)
+		s.Log.ErrorContext(r.Context(), "sign-out", "err", err)
 		http.Error(w, "sign-out failed", 500)
 		return
 	}
@@ -472,7 +472,7 @@ func (s *Server) linkPost(w http.ResponseWriter, r *http.Request) {
 		err = s.Accounts.SigninSucceeded(r.Context(), u.ID)
 	}
 	if err != nil {
-		s.Log.Error("set password", "err", err)
+		s.Log.ErrorContext(r.Context(), "set password", "err", err)
 		http.Error(w, "setting the password failed", 500)
 		return
 	}

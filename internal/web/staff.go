@@ -87,7 +87,7 @@ func (s *Server) guardStaff(h http.Handler) http.Handler {
 	return s.guardStaffRange(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sv, err := s.staffSignedIn(r)
 		if err != nil {
-			s.Log.Error("staff session", "err", err)
+			s.Log.ErrorContext(r.Context(), "staff session", "err", err)
 			http.Error(w, "checking the session failed", 500)
 			return
 		}
@@ -149,7 +149,7 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 	}
 	sv, err := s.staffSignedIn(r)
 	if err != nil {
-		s.Log.Error("staff session", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff session", "err", err)
 		http.Error(w, "checking the session failed", 500)
 		return nil, true
 	}
@@ -158,7 +158,7 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 	}
 	g, err := s.Staff.Acting(r.Context(), sv.member, sv.session.Acting)
 	if err != nil && !errors.Is(err, staff.ErrNoGrant) && !errors.Is(err, staff.ErrUntrained) {
-		s.Log.Error("access grant", "err", err)
+		s.Log.ErrorContext(r.Context(), "access grant", "err", err)
 		http.Error(w, "checking the access grant failed", 500)
 		return nil, true
 	}
@@ -170,7 +170,7 @@ func (s *Server) actingStaff(w http.ResponseWriter, r *http.Request) (*viewer, b
 	}
 	acc, err := s.Accounts.Account(r.Context(), g.Account)
 	if err != nil {
-		s.Log.Error("access grant", "err", err)
+		s.Log.ErrorContext(r.Context(), "access grant", "err", err)
 		http.Error(w, "reading the account failed", 500)
 		return nil, true
 	}
@@ -319,7 +319,7 @@ func (s *Server) renderStaff(w http.ResponseWriter, r *http.Request, code int, t
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	if err := t.Execute(w, p); err != nil {
-		s.Log.Error("render", "page", p.Title, "err", err)
+		s.Log.ErrorContext(r.Context(), "render", "page", p.Title, "err", err)
 	}
 }
 
@@ -376,7 +376,7 @@ func (s *Server) staffSigninPost(w http.ResponseWriter, r *http.Request) {
 		s.renderStaff(w, r, http.StatusTooManyRequests, staffSigninTmpl, page)
 		return
 	case err != nil:
-		s.Log.Error("staff sign-in", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff sign-in", "err", err)
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
@@ -385,7 +385,7 @@ func (s *Server) staffSigninPost(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, _, err := s.StaffSignin.StartSession(r.Context(), m.ID)
 	if err != nil {
-		s.Log.Error("staff session", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff session", "err", err)
 		http.Error(w, "sign-in failed", 500)
 		return
 	}
@@ -397,7 +397,7 @@ func (s *Server) staffSigninPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) staffSignout(w http.ResponseWriter, r *http.Request) {
 	sv := staffViewerOf(r)
 	if err := s.StaffSignin.Store.DeleteStaffSession(r.Context(), sv.session.TokenHash); err != nil {
-		s.Log.Error("staff sign-out", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff sign-out", "err", err)
 		http.Error(w, "sign-out failed", 500)
 		return
 	}
@@ -413,7 +413,7 @@ func (s *Server) staffSetupForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("staff set-up", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff set-up", "err", err)
 		http.Error(w, "reading the link failed", 500)
 		return
 	}
@@ -423,7 +423,7 @@ func (s *Server) staffSetupForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderSetup(w http.ResponseWriter, r *http.Request, code int, msg, tok, email, secret string) {
 	png, err := qrcode.Encode(auth.TOTPURL("Fjord staff", email, secret), qrcode.Medium, 220)
 	if err != nil {
-		s.Log.Error("qr code", "err", err)
+		s.Log.ErrorContext(r.Context(), "qr code", "err", err)
 		http.Error(w, "making the QR code failed", 500)
 		return
 	}
@@ -460,7 +460,7 @@ func (s *Server) staffSetupPost(w http.ResponseWriter, r *http.Request) {
 		s.renderSetup(w, r, http.StatusBadRequest, "That code does not fit the key: enter the code your app shows now.", tok, m.Email, secret)
 		return
 	case err != nil:
-		s.Log.Error("staff set-up", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff set-up", "err", err)
 		http.Error(w, "setting up failed", 500)
 		return
 	}
@@ -518,7 +518,7 @@ func (s *Server) staffHome(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderStaffHome(w http.ResponseWriter, r *http.Request, code int, msg, notice string) {
 	d, err := s.staffHomeData(r.Context(), staffViewerOf(r))
 	if err != nil {
-		s.Log.Error("staff console", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff console", "err", err)
 		http.Error(w, "reading the grants failed", 500)
 		return
 	}
@@ -608,7 +608,7 @@ func (s *Server) staffRequest(w http.ResponseWriter, r *http.Request) {
 		s.renderStaffHome(w, r, http.StatusBadRequest, "Not asked: "+err.Error()+".", "")
 		return
 	case err != nil:
-		s.Log.Error("access request", "err", err)
+		s.Log.ErrorContext(r.Context(), "access request", "err", err)
 		http.Error(w, "asking failed", 500)
 		return
 	}
@@ -644,7 +644,7 @@ func (s *Server) staffApprove(w http.ResponseWriter, r *http.Request) {
 		s.renderStaffHome(w, r, http.StatusNotFound, "No such grant.", "")
 		return
 	case err != nil:
-		s.Log.Error("approve grant", "err", err)
+		s.Log.ErrorContext(r.Context(), "approve grant", "err", err)
 		http.Error(w, "approving failed", 500)
 		return
 	}
@@ -664,7 +664,7 @@ func (s *Server) staffRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.Log.Error("revoke grant", "err", err)
+		s.Log.ErrorContext(r.Context(), "revoke grant", "err", err)
 		http.Error(w, "ending the grant failed", 500)
 		return
 	}
@@ -694,7 +694,7 @@ func (s *Server) staffAct(w http.ResponseWriter, r *http.Request) {
 		err = s.Staff.Store.SetActing(r.Context(), sv.session.TokenHash, g.ID)
 	}
 	if err != nil {
-		s.Log.Error("act under grant", "err", err)
+		s.Log.ErrorContext(r.Context(), "act under grant", "err", err)
 		http.Error(w, "acting failed", 500)
 		return
 	}
@@ -704,7 +704,7 @@ func (s *Server) staffAct(w http.ResponseWriter, r *http.Request) {
 func (s *Server) staffActStop(w http.ResponseWriter, r *http.Request) {
 	sv := staffViewerOf(r)
 	if err := s.Staff.Store.SetActing(r.Context(), sv.session.TokenHash, 0); err != nil {
-		s.Log.Error("stop acting", "err", err)
+		s.Log.ErrorContext(r.Context(), "stop acting", "err", err)
 		http.Error(w, "stopping failed", 500)
 		return
 	}

@@ -61,7 +61,7 @@ func (s *Server) renderStaffIncidents(w http.ResponseWriter, r *http.Request, co
 		incs, err = s.Security.Store.Incidents(r.Context(), 0)
 	}
 	if err != nil {
-		s.Log.Error("staff incidents", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff incidents", "err", err)
 		http.Error(w, "reading the incidents failed", 500)
 		return
 	}
@@ -122,7 +122,7 @@ func (s *Server) staffIncidentError(w http.ResponseWriter, r *http.Request, err 
 	case errors.Is(err, store.ErrConflict):
 		s.renderStaffIncidents(w, r, http.StatusConflict, "The incident is closed: it takes no more entries.", "")
 	default:
-		s.Log.Error("staff incident", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff incident", "err", err)
 		http.Error(w, "recording the incident failed", 500)
 	}
 	return true

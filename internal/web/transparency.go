@@ -97,7 +97,7 @@ var accessTmpl = pageTemplate(`{{with .Data}}<section class="card"><h2>Staff acc
 func (s *Server) accessRowsOf(w http.ResponseWriter, r *http.Request) ([]accessRow, bool) {
 	rows, err := s.staffAccessRows(r.Context(), viewerOf(r).user.AccountID)
 	if err != nil {
-		s.Log.Error("staff access", "err", err)
+		s.Log.ErrorContext(r.Context(), "staff access", "err", err)
 		http.Error(w, "reading the staff access failed", 500)
 		return nil, false
 	}
