@@ -362,7 +362,7 @@ func TestLeaverOverHTTP(t *testing.T) {
 // form, as Acme's Administrator and as Other's:
 // answers are the pages' statuses, never a panic or a 5xx, and Other's
 // Administrator never changes anything of Acme's.
-// fuzz-count: 8000x
+// fuzz-count: 2000x
 func FuzzAdminForms(f *testing.F) {
 	e := newEnv(f, journal.Options{})
 	ctx := context.Background()

@@ -184,7 +184,7 @@ func TestRequiredSecondFactor(t *testing.T) {
 // code form signs no one in. Sessions and failure counts start again
 // every fourth input and each input comes from its own loopback address,
 // so lock-outs do not turn the later inputs into no-ops.
-// fuzz-count: 8000x
+// fuzz-count: 2000x
 func FuzzSecondFactorForms(f *testing.F) {
 	e := newEnv(f, journal.Options{})
 	ctx := context.Background()

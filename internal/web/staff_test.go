@@ -477,7 +477,7 @@ func TestAccessTransparency(t *testing.T) {
 // are the pages' statuses, never a panic or a 5xx; no grant is ever
 // approved by its asker, longer than the role's limit, or without a reason.
 // Every sign-in input hashes a password, so it runs fewer inputs.
-// fuzz-count: 2000x
+// fuzz-count: 1000x
 func FuzzStaffForms(f *testing.F) {
 	e := newEnv(f, journal.Options{})
 	ctx := context.Background()

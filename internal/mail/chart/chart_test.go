@@ -282,7 +282,7 @@ func BenchmarkPNG(b *testing.B) {
 // FuzzPNG: any values, labels and sizes give an error or a PNG of the
 // size asked for, and an error exactly when an argument is out of the
 // limits.
-// fuzz-count: 300x
+// fuzz-count: 100x
 func FuzzPNG(f *testing.F) {
 	f.Add(600, 200, "Mon ", []byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0x40})
 	f.Add(100, 100, "", []byte{})
