@@ -291,3 +291,35 @@ func TestSlowClients(t *testing.T) {
 		t.Errorf("the server closed only %d of the slow connections: the 236 over the 64 allowed should have been closed at once", refused.Load())
 	}
 }
+
+// TestServerTimeouts crosses the public port's header limits: 16 KiB of
+// headers, and 5 seconds to send them.
+func TestServerTimeouts(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	req, _ := http.NewRequest("GET", "http://"+srv.Addr+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 24<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("24 KiB of headers (net/http allows 4 KiB over MaxHeaderBytes): %d, want 431", resp.StatusCode)
+	}
+	c, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("a request whose headers never end: %v after %s (not closed by the server)", err, time.Since(start))
+	}
+	if d := time.Since(start); d < 4*time.Second || d > 15*time.Second {
+		t.Fatalf("the server closed the unfinished request after %s (%q), want its 5-second header timeout", d, b)
+	}
+}
