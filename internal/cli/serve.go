@@ -67,7 +67,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		Log: log, Accounts: eng.st.Accounts, Events: eng.st.Events, Collector: eng.collector,
 		Journal: eng.j, Loader: eng.loader, Salts: eng.salts, TrustedProxies: cfg.TrustedProxies,
 		Reports: eng.reports, Now: time.Now, Version: Version,
-		Auth: &auth.Service{Store: eng.st.Accounts}, Limits: limits(cfg),
+		Auth: &auth.Service{Store: eng.st.Accounts}, Limits: limits(cfg), ReadyCache: time.Second,
 	}
 	srv.Metrics = metrics.New()
 	srv.Reports = srv.Metrics.Engine(eng.reports)

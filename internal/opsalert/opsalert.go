@@ -153,7 +153,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		{secmon.OpsErrorRate, "system", reqs >= th.MinRequests && float64(errs) > th.ErrorRate*float64(reqs),
 			fmt.Sprintf("%d of %d requests answered 5xx within %s (alert above %.1f%% of at least %d)", errs, reqs, span, th.ErrorRate*100, th.MinRequests)},
 		{secmon.OpsShedding, "system", shed > 0,
-			fmt.Sprintf("%d collection requests refused with queue_full within %s: raise queue-size or add capacity", shed, span)},
+			fmt.Sprintf("%d collection requests refused with queue_full within %s: raise queue-size and collect-in-flight, or add capacity", shed, span)},
 	}
 	if e.Disk != nil {
 		free, size, err := e.Disk()

@@ -32,11 +32,6 @@ func (s *Server) collectPreflight(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) collectPost(w http.ResponseWriter, r *http.Request) {
 	cors(w)
-	leave, ok := s.shed(w)
-	if !ok {
-		return
-	}
-	defer leave()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, collect.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -47,6 +42,12 @@ func (s *Server) collectPost(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusBadRequest, "bad_body", "could not read the body")
 		return
 	}
+	// a slot only once the body is in: slow senders must not hold them
+	leave, ok := s.shed(w)
+	if !ok {
+		return
+	}
+	defer leave()
 	now := s.Now()
 	hit, err := collect.DecodeJSON(body, now)
 	s.collect(w, r, hit, err, now, false)
@@ -113,14 +114,23 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 			s.perDay.add(d.Site.ID, day, d.Reason)
 		}
 	}
-	// one hit may name several sites (domain "a.example,b.example")
-	for i := range events {
-		if !s.siteAllows(events[i].SiteID, 1, now) {
-			w.Header().Set("Retry-After", "1")
-			s.refuse(w, http.StatusTooManyRequests, "site_rate_limited", "this site sends more events than its limit; retry later")
-			return
+	// one hit may name several sites (domain "a.example,b.example"):
+	// only the events of a site over its limit are left out
+	kept := events[:0]
+	for _, ev := range events {
+		if s.siteAllows(ev.SiteID, 1, now) {
+			kept = append(kept, ev)
 		}
 	}
+	if len(kept) < len(events) && len(kept) == 0 {
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, http.StatusTooManyRequests, "site_rate_limited", "this site sends more events than its limit; retry later")
+		return
+	}
+	if len(kept) < len(events) {
+		s.Metrics.EventRefused("site_rate_limited")
+	}
+	events = kept
 	if len(events) == 0 {
 		s.Metrics.EventDropped()
 		w.Header().Set("X-Plausible-Dropped", "1")
@@ -169,18 +179,18 @@ func (s *Server) countAccepted(ctx context.Context, hit collect.Hit, events []st
 	if s.Metrics == nil {
 		return
 	}
+	// by the events' own sites: a hit may name a site twice
+	n := map[int64]int{}
+	for i := range events {
+		n[events[i].SiteID]++
+	}
 	for _, d := range hit.Domains {
 		site, err := s.Collector.Sites.Lookup(ctx, d)
-		if err != nil {
+		if err != nil || n[site.ID] == 0 {
 			continue
 		}
-		n := 0
-		for i := range events {
-			if events[i].SiteID == site.ID {
-				n++
-			}
-		}
-		s.Metrics.EventsAccepted(site.AccountID, site.Domain, n)
+		s.Metrics.EventsAccepted(site.AccountID, site.Domain, n[site.ID])
+		delete(n, site.ID)
 	}
 }
 

@@ -27,7 +27,7 @@ const (
 	ClassAPI     = "api"     // the Stats API
 	ClassFeeds   = "feeds"   // datafeed answers
 	ClassPages   = "pages"   // everything else people look at
-	ClassOps     = "ops"     // health, readiness, metrics: never limited
+	ClassOps     = "ops"     // health and readiness: never limited
 )
 
 // routeClass is the class of a route by its pattern and permission.
@@ -37,6 +37,8 @@ func routeClass(pattern string, perm Permission) string {
 		path = pattern
 	}
 	switch {
+	// /metrics is a page: refused, it must look like a path that does
+	// not exist, headers and all
 	case path == "/api/event" || path == "/js/fjord.js":
 		return ClassCollect
 	case perm == PermStatsAPI:
@@ -45,7 +47,7 @@ func routeClass(pattern string, perm Permission) string {
 		return ClassFeeds
 	case strings.HasPrefix(path, "/signin") || strings.HasPrefix(path, "/staff/signin") || strings.HasPrefix(path, "/staff/setup"):
 		return ClassSignin
-	case path == "/healthz" || path == "/readyz" || path == "/metrics":
+	case path == "/healthz" || path == "/readyz":
 		return ClassOps
 	}
 	return ClassPages
@@ -134,10 +136,11 @@ type buckets[K comparable] struct {
 	lastSweep time.Time
 }
 
-// allow takes n tokens of key's bucket. Full buckets (idle keys) are
-// swept when the table is full or a minute passed, so the table holds
-// only keys that spent tokens lately.
-func (b *buckets[K]) allow(key K, n int, l Limit, max int, now time.Time) bool {
+// allow takes n tokens of key's bucket; shared says the key had no
+// bucket of its own (the table was full). Full buckets (idle keys) are
+// swept once a minute, and when the table is full at most once a second:
+// a sweep walks the whole table under the lock.
+func (b *buckets[K]) allow(key K, n int, l Limit, max int, now time.Time) (ok, shared bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	lim := b.m[key]
@@ -145,20 +148,19 @@ func (b *buckets[K]) allow(key K, n int, l Limit, max int, now time.Time) bool {
 		if b.m == nil {
 			b.m = map[K]*rate.Limiter{}
 		}
-		if len(b.m) >= max || now.Sub(b.lastSweep) > time.Minute {
+		if since := now.Sub(b.lastSweep); since > time.Minute || (len(b.m) >= max && since > time.Second) {
 			b.sweep(l, now)
 		}
 		if len(b.m) >= max {
 			if b.shared == nil {
 				b.shared = rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst)
 			}
-			lim = b.shared
-		} else {
-			lim = rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst)
-			b.m[key] = lim
+			return b.shared.AllowN(now, n), true
 		}
+		lim = rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst)
+		b.m[key] = lim
 	}
-	return lim.AllowN(now, n)
+	return lim.AllowN(now, n), false
 }
 
 func (b *buckets[K]) sweep(l Limit, now time.Time) {
@@ -189,6 +191,11 @@ type edge struct {
 
 	inFlight chan struct{}
 	once     sync.Once
+	// blocks: the security events of blocks, recorded by one goroutine
+	// from a bounded queue (a flood from many addresses must not start a
+	// goroutine per block)
+	blocks     chan secmon.Event
+	blocksOnce sync.Once
 }
 
 func (s *Server) classBuckets(class string) *buckets[netip.Addr] {
@@ -215,12 +222,16 @@ func (s *Server) blockedFor(key netip.Addr, now time.Time) time.Duration {
 }
 
 // strike counts a refusal of addr; at the limit's Strikes within its
-// window the address is blocked, which is a security event.
+// window the address is blocked, which is a security event. A trusted
+// proxy is never blocked (every client behind it would be), and both
+// tables are bounded: when full of live entries, an address is not
+// counted (it is still limited).
 func (s *Server) strike(addr, key netip.Addr, class string, now time.Time) {
 	l := s.Limits
-	if l.Strikes <= 0 || l.Block <= 0 {
+	if l.Strikes <= 0 || l.Block <= 0 || s.trusted(addr) {
 		return
 	}
+	max := l.maxAddresses()
 	s.edge.mu.Lock()
 	if s.edge.strikes == nil {
 		s.edge.strikes = map[netip.Addr]*strike{}
@@ -228,11 +239,15 @@ func (s *Server) strike(addr, key netip.Addr, class string, now time.Time) {
 	}
 	st := s.edge.strikes[key]
 	if st == nil || now.Sub(st.start) > l.StrikeWindow {
-		if st == nil && len(s.edge.strikes) >= l.maxAddresses() {
+		if st == nil && len(s.edge.strikes) >= max {
 			for k, v := range s.edge.strikes {
 				if now.Sub(v.start) > l.StrikeWindow {
 					delete(s.edge.strikes, k)
 				}
+			}
+			if len(s.edge.strikes) >= max {
+				s.edge.mu.Unlock()
+				return
 			}
 		}
 		st = &strike{start: now}
@@ -242,7 +257,18 @@ func (s *Server) strike(addr, key netip.Addr, class string, now time.Time) {
 	block := st.n >= l.Strikes
 	if block {
 		delete(s.edge.strikes, key)
-		s.edge.blocked[key] = now.Add(l.Block)
+		if len(s.edge.blocked) >= max {
+			for k, until := range s.edge.blocked {
+				if !now.Before(until) {
+					delete(s.edge.blocked, k)
+				}
+			}
+		}
+		if len(s.edge.blocked) >= max {
+			block = false
+		} else {
+			s.edge.blocked[key] = now.Add(l.Block)
+		}
 	}
 	s.edge.mu.Unlock()
 	if !block {
@@ -253,14 +279,33 @@ func (s *Server) strike(addr, key netip.Addr, class string, now time.Time) {
 		network = s.Security.Network(addr)
 	}
 	s.Log.Warn("address blocked", "network", network, "class", class, "refused", l.Strikes, "within", l.StrikeWindow.String(), "for", l.Block.String())
-	detail := fmt.Sprintf("blocked for %s after %d refused requests within %s (last: %s)", l.Block, l.Strikes, l.StrikeWindow, class)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.Security.Record(ctx, secmon.Event{Kind: secmon.AddressBlocked, Actor: network, Detail: detail}); err != nil {
-			s.Log.Error("record blocked address", "err", err)
-		}
-	}()
+	s.recordBlock(secmon.Event{Kind: secmon.AddressBlocked, Actor: network,
+		Detail: fmt.Sprintf("blocked for %s after %d refused requests within %s (last: %s)", l.Block, l.Strikes, l.StrikeWindow, class)})
+}
+
+// recordBlock queues a block's security event; a full queue drops it
+// (the block stands, and the log has it).
+func (s *Server) recordBlock(e secmon.Event) {
+	if s.Security == nil {
+		return
+	}
+	s.edge.blocksOnce.Do(func() {
+		s.edge.blocks = make(chan secmon.Event, 1000)
+		go func() {
+			for e := range s.edge.blocks {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if err := s.Security.Record(ctx, e); err != nil {
+					s.Log.Error("record blocked address", "err", err)
+				}
+				cancel()
+			}
+		}()
+	})
+	select {
+	case s.edge.blocks <- e:
+	default:
+		s.Log.Warn("too many blocks at once: a block's security event was not recorded", "network", e.Actor)
+	}
 }
 
 // retryAfter is the whole seconds, at least 1, of d.
@@ -287,10 +332,17 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, class string, now
 		http.Error(w, "too many requests from this address: blocked for a while", http.StatusTooManyRequests)
 		return false
 	}
-	if !l.on() || s.classBuckets(class).allow(key, 1, l, s.Limits.maxAddresses(), now) {
+	if !l.on() {
 		return true
 	}
-	s.strike(addr, key, class, now)
+	ok, shared := s.classBuckets(class).allow(key, 1, l, s.Limits.maxAddresses(), now)
+	if ok {
+		return true
+	}
+	if !shared {
+		// refusals of the shared bucket are no sign of this address's abuse
+		s.strike(addr, key, class, now)
+	}
 	w.Header().Set("Retry-After", retryAfter(time.Duration(float64(time.Second)/l.PerSecond)))
 	if class == ClassCollect {
 		s.refuse(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address; retry later")
@@ -307,7 +359,8 @@ func (s *Server) siteAllows(site int64, n int, now time.Time) bool {
 		return true
 	}
 	// one bucket per site: the sites are few and known
-	return s.edge.sites.allow(site, n, l, 1<<20, now)
+	ok, _ := s.edge.sites.allow(site, n, l, 1<<20, now)
+	return ok
 }
 
 // enterCollect takes a collection slot; false: all are taken (shed).
@@ -316,13 +369,19 @@ func (s *Server) enterCollect() (leave func(), ok bool) {
 	if n <= 0 {
 		return func() {}, true
 	}
-	s.edge.once.Do(func() { s.edge.inFlight = make(chan struct{}, n) })
+	slots := s.collectSlots()
 	select {
-	case s.edge.inFlight <- struct{}{}:
-		return func() { <-s.edge.inFlight }, true
+	case slots <- struct{}{}:
+		return func() { <-slots }, true
 	default:
 		return nil, false
 	}
+}
+
+// collectSlots is the semaphore of collection requests in flight.
+func (s *Server) collectSlots() chan struct{} {
+	s.edge.once.Do(func() { s.edge.inFlight = make(chan struct{}, max(s.Limits.CollectInFlight, 1)) })
+	return s.edge.inFlight
 }
 
 // dataCSP is the policy of answers that are not pages (JSON, CSV,
@@ -382,10 +441,22 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request, class, patter
 	d := time.Since(start)
 	s.Metrics.ObserveRequest(class, sw.status, d)
 	level := slog.LevelInfo
-	if class == ClassCollect && sw.status < 500 {
-		level = slog.LevelDebug // thousands a second: only errors by default
+	if (class == ClassCollect || class == ClassOps || sw.status == http.StatusTooManyRequests) && sw.status < 500 {
+		// thousands a second under load or a flood, and probes: only
+		// errors by default
+		level = slog.LevelDebug
 	}
-	s.Log.Log(r.Context(), level, "request", "method", r.Method, "route", pattern, "class", class, "status", sw.status, "ms", float64(d.Microseconds())/1000)
+	s.Log.Log(r.Context(), level, "request", "method", logMethod(r.Method), "route", pattern, "class", class, "status", sw.status, "ms", float64(d.Microseconds())/1000)
+}
+
+// logMethod is a request's method for the log: a client may send any
+// token of any length as its method.
+func logMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "other"
 }
 
 // Listener wraps the public port's listener: connections from blocked

@@ -89,9 +89,10 @@ const pageview = `{"n":"pageview","u":"https://site.test/a","d":"site.test"}`
 
 func TestLimitPerAddressAndBlock(t *testing.T) {
 	e := edgeEnv(t, Limits{
-		Collect: Limit{PerSecond: 1, Burst: 3},
-		Signin:  Limit{PerSecond: 1, Burst: 2},
-		Strikes: 5, StrikeWindow: time.Minute, Block: 10 * time.Minute,
+		// a token every 1000 s: only the test's clock refills the buckets
+		Collect: Limit{PerSecond: 0.001, Burst: 3},
+		Signin:  Limit{PerSecond: 0.001, Burst: 2},
+		Strikes: 5, StrikeWindow: time.Hour, Block: 10 * time.Minute,
 	})
 	const flooder, other = "203.0.113.7", "198.51.100.9"
 	for i := 0; i < 3; i++ {
@@ -100,8 +101,8 @@ func TestLimitPerAddressAndBlock(t *testing.T) {
 		}
 	}
 	code, retry := e.from(t, flooder, "POST", "/api/event", pageview)
-	if code != 429 || retry != "1" {
-		t.Fatalf("over the limit: %d, Retry-After %q; want 429 and 1", code, retry)
+	if code != 429 || retry != "1000" {
+		t.Fatalf("over the limit: %d, Retry-After %q; want 429 and 1000", code, retry)
 	}
 	if n := e.refused(t)["rate_limited"]; n != 1 {
 		t.Fatalf("refused rate_limited = %d, want 1", n)
@@ -114,10 +115,10 @@ func TestLimitPerAddressAndBlock(t *testing.T) {
 	if code, _ := e.from(t, flooder, "GET", "/signin", ""); code != 200 {
 		t.Fatalf("the sign-in page for the collection's flooder: %d", code)
 	}
-	// a second passes: one more token
-	e.clock.advance(time.Second)
+	// 1000 s pass: one more token
+	e.clock.advance(1000 * time.Second)
 	if code, _ := e.from(t, flooder, "POST", "/api/event", pageview); code != 202 {
-		t.Fatalf("a second later: %d", code)
+		t.Fatalf("1000 s later: %d", code)
 	}
 	// four more refusals make five: blocked, for every class
 	for i := 0; i < 4; i++ {
@@ -138,7 +139,8 @@ func TestLimitPerAddressAndBlock(t *testing.T) {
 	if strings.Contains(e.logs.String(), flooder) {
 		t.Fatalf("the log names the address:\n%s", e.logs.String())
 	}
-	// blocked again later: the same alert counts it, no second one
+	// blocked again later: the same alert counts it, no second one (the
+	// clock moves less than the quiet hour since the block)
 	e.clock.advance(11 * time.Minute)
 	if code, _ := e.from(t, flooder, "GET", "/signin", ""); code != 200 {
 		t.Fatalf("after the block: %d", code)
@@ -156,7 +158,7 @@ func TestLimitPerAddressAndBlock(t *testing.T) {
 }
 
 func TestLimitIPv6PerSlash64(t *testing.T) {
-	e := edgeEnv(t, Limits{Pages: Limit{PerSecond: 1, Burst: 2}})
+	e := edgeEnv(t, Limits{Pages: Limit{PerSecond: 0.001, Burst: 2}})
 	if c, _ := e.from(t, "2001:db8:1:2::1", "GET", "/signin/reset", ""); c != 200 {
 		t.Fatal(c)
 	}
@@ -182,7 +184,7 @@ func TestLimitIPv6PerSlash64(t *testing.T) {
 }
 
 func TestLimitPerSite(t *testing.T) {
-	e := edgeEnv(t, Limits{SiteEvents: Limit{PerSecond: 1, Burst: 2}})
+	e := edgeEnv(t, Limits{SiteEvents: Limit{PerSecond: 0.001, Burst: 2}})
 	for i := 0; i < 2; i++ {
 		if c, _ := e.from(t, fmt.Sprintf("203.0.113.%d", i+1), "POST", "/api/event", pageview); c != 202 {
 			t.Fatalf("event %d: %d", i+1, c)
@@ -205,7 +207,7 @@ func TestLimitPerSite(t *testing.T) {
 }
 
 func TestLimitTablesBounded(t *testing.T) {
-	e := edgeEnv(t, Limits{Collect: Limit{PerSecond: 1, Burst: 1}, MaxAddresses: 10})
+	e := edgeEnv(t, Limits{Collect: Limit{PerSecond: 0.001, Burst: 1}, MaxAddresses: 10})
 	// 50 addresses: the table keeps 10, the rest share one bucket, so
 	// only one of them gets through
 	ok := 0
@@ -221,7 +223,7 @@ func TestLimitTablesBounded(t *testing.T) {
 		t.Fatalf("%d addresses got through, want 10 in the table and 1 on the shared bucket", ok)
 	}
 	// once their buckets are full again, the addresses are swept
-	e.clock.advance(2 * time.Minute)
+	e.clock.advance(1001 * time.Second)
 	if c, _ := e.from(t, "192.0.2.1", "POST", "/api/event", pageview); c != 202 {
 		t.Fatalf("a new address after the sweep: %d", c)
 	}
@@ -232,9 +234,11 @@ func TestLimitTablesBounded(t *testing.T) {
 
 func TestCollectSheds(t *testing.T) {
 	e := edgeEnv(t, Limits{CollectInFlight: 1})
-	// one request holds the only slot while its body trickles in
+	// a request whose body trickles in holds no slot: slow senders
+	// cannot shut collection down
 	pr, pw := io.Pipe()
-	done := make(chan int)
+	defer pw.Close()
+	done := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest("POST", e.http.URL+"/api/event", pr)
 		req.Header.Set("User-Agent", ffUA)
@@ -247,16 +251,29 @@ func TestCollectSheds(t *testing.T) {
 		done <- resp.StatusCode
 	}()
 	pw.Write([]byte(`{"n":"pageview",`))
-	waitFor(t, "the slot taken", func() bool { return len(e.srv.edge.inFlight) == 1 })
-	code, retry := e.from(t, "203.0.113.1", "POST", "/api/event", pageview)
-	if code != 503 || retry != "1" {
-		t.Fatalf("while the slot is taken: %d, Retry-After %q; want 503 and 1", code, retry)
+	if code, _ := e.from(t, "203.0.113.1", "POST", "/api/event", pageview); code != 202 {
+		t.Fatalf("while another body trickles in: %d", code)
 	}
 	pw.Write([]byte(`"u":"https://site.test/","d":"site.test"}`))
 	pw.Close()
 	if c := <-done; c != 202 {
 		t.Fatalf("the slow request: %d", c)
 	}
+	// with the only slot taken by a request being processed, the next
+	// one is shed, the pixel too
+	slots := e.srv.collectSlots()
+	slots <- struct{}{}
+	code, retry := e.from(t, "203.0.113.1", "POST", "/api/event", pageview)
+	if code != 503 || retry != "1" {
+		t.Fatalf("while the slot is taken: %d, Retry-After %q; want 503 and 1", code, retry)
+	}
+	if code, _ := e.from(t, "203.0.113.1", "GET", "/api/event?n=pageview&u=https%3A%2F%2Fsite.test%2F&d=site.test", ""); code != 503 {
+		t.Fatalf("the pixel while the slot is taken: %d", code)
+	}
+	if n := e.refused(t)["queue_full"]; n != 2 {
+		t.Fatalf("refused queue_full = %d, want 2", n)
+	}
+	<-slots
 	if c, _ := e.from(t, "203.0.113.1", "POST", "/api/event", pageview); c != 202 {
 		t.Fatalf("after the slot is free: %d", c)
 	}
@@ -300,17 +317,22 @@ func TestConnsPerAddress(t *testing.T) {
 		t.Fatal("the third connection reached the server")
 	default:
 	}
-	// a closed connection frees its place
+	// a closed connection frees its place, once however often closed
 	sc.Close()
-	sc.Close() // twice: counted once
+	sc.Close()
 	fourth := dial()
 	select {
 	case c := <-accepted:
-		c.Close()
+		defer c.Close()
 	case <-time.After(5 * time.Second):
 		t.Fatal("a connection after one closed was not accepted")
 	}
-	for _, c := range []net.Conn{a, b, third, fourth} {
+	fifth := dial()
+	fifth.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fifth.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a third open connection after a double close: read %v, want EOF", err)
+	}
+	for _, c := range []net.Conn{a, b, third, fourth, fifth} {
 		c.Close()
 	}
 }
@@ -387,4 +409,30 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("waited 10 s for %s", what)
+}
+
+// TestMetricsHidden: refused, /metrics answers exactly as a path that
+// does not exist, for every method.
+func TestMetricsHidden(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	e.srv.MetricsToken = strings.Repeat("m", 40)
+	ask := func(method, path string) (int, http.Header, string) {
+		req, _ := http.NewRequest(method, e.http.URL+path, nil)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Header.Del("X-Request-Id")
+		resp.Header.Del("Date")
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	for _, method := range []string{"GET", "HEAD", "POST", "DELETE"} {
+		c1, h1, b1 := ask(method, "/metrics")
+		c2, h2, b2 := ask(method, "/metricz")
+		if c1 != 404 || c1 != c2 || b1 != b2 || fmt.Sprint(h1) != fmt.Sprint(h2) {
+			t.Errorf("%s /metrics: %d %v %q; a path that does not exist: %d %v %q", method, c1, h1, b1, c2, h2, b2)
+		}
+	}
 }

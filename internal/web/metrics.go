@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"fjord/internal/metrics"
@@ -85,7 +86,7 @@ func DefaultMinFreeDisk(size uint64) uint64 {
 // and the data dir's disk is not nearly full. Each refusal is 503 with a
 // short reason naming the part, never a connection string or an address.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if reason := s.notReady(r.Context()); reason != "" {
+	if reason := s.readiness(r.Context()); reason != "" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -94,6 +95,21 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ok\n"))
+}
+
+// readiness is notReady's answer, kept for ReadyCache: /readyz is
+// public and unlimited (probes), and each answer asks both stores.
+// Concurrent requests wait for one answer.
+func (s *Server) readiness(ctx context.Context) string {
+	if s.ReadyCache <= 0 {
+		return s.notReady(ctx)
+	}
+	s.readyMemo.mu.Lock()
+	defer s.readyMemo.mu.Unlock()
+	if now := time.Now(); now.Sub(s.readyMemo.at) >= s.ReadyCache {
+		s.readyMemo.reason, s.readyMemo.at = s.notReady(ctx), now
+	}
+	return s.readyMemo.reason
 }
 
 func (s *Server) notReady(ctx context.Context) string {
@@ -152,4 +168,11 @@ func errClass(err error) string {
 		return "unreachable"
 	}
 	return "does not answer"
+}
+
+// readyMemo is the last answer of notReady and when it was found.
+type readyMemo struct {
+	mu     sync.Mutex
+	at     time.Time
+	reason string
 }

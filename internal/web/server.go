@@ -70,6 +70,8 @@ type Server struct {
 	Version       string
 	// Limits defend the public port against abuse (zero: no limits).
 	Limits Limits
+	// ReadyCache is how long an answer of /readyz is kept (zero: none).
+	ReadyCache time.Duration
 
 	// Metrics is the server's Prometheus registry (nil: none; /metrics
 	// answers 404). On the public port /metrics answers a bearer
@@ -96,6 +98,7 @@ type Server struct {
 	feedGate   feedGate
 	mailKeys   mailKeyCache
 	edge       edge
+	readyMemo  readyMemo
 }
 
 // SetReady marks the server ready for /readyz and /healthz.
@@ -108,6 +111,9 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /healthz", PermPublic, s.healthz)
 	m.Handle("GET /readyz", PermPublic, s.readyz)
 	m.Handle("GET /metrics", PermMetrics, s.metrics)
+	// other methods: 404 as for a path that does not exist (a 405 would
+	// tell that /metrics is there)
+	m.Handle("/metrics", PermPublic, http.NotFound)
 	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)
 	m.Handle("POST /api/event", PermPublic, s.collectPost)
 	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
