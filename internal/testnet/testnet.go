@@ -129,7 +129,7 @@ func NewCA(t testing.TB, dir string) *CA {
 		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: "fjord test CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(30 * 24 * time.Hour),
+		NotAfter:              time.Now().Add(366 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
