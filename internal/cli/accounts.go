@@ -171,12 +171,7 @@ func UserGrant(args []string, stdout, stderr io.Writer) error {
 }
 
 // baseURL is the start of links made with no server running.
-func baseURL(cfg *config.Config) string {
-	if cfg.PublicURL != "" {
-		return cfg.PublicURL
-	}
-	return "http://" + linkHost(cfg.Listen)
-}
+func baseURL(cfg *config.Config) string { return publicURL(cfg, cfg.Listen) }
 
 // UserRemove runs `fjord user remove --id N`: the user leaves at once
 // (sessions, links and keys end; saved reports move to the account) and

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -148,39 +147,27 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	pl, err := listenPublic(ctx, cfg, log, srv.Listener)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return err
 	}
-	ln = srv.Listener(ln)
-	srv.PublicURL = cfg.PublicURL
-	if srv.PublicURL == "" {
-		srv.PublicURL = "http://" + linkHost(ln.Addr().String())
-	}
+	ln := pl.ln
+	srv.PublicURL = publicURL(cfg, ln.Addr().String())
 	if srv.Security != nil {
 		srv.Security.PublicURL = srv.PublicURL
 	}
 	ctl, err := listenControl(cfg.SocketPath())
 	if err != nil {
-		ln.Close()
+		pl.close()
 		return err
 	}
 	defer os.Remove(cfg.SocketPath())
 
-	pub := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		// net/http's own messages name the client's address; none of
-		// them may reach the log.
-		ErrorLog: stdlog.New(io.Discard, "", 0),
-	}
+	pub := pl.server(srv.Handler())
 	ctlSrv := &http.Server{Handler: srv.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- pub.Serve(ln) }()
+	pl.serveRedirect(errc)
 	go func() { errc <- ctlSrv.Serve(ctl) }()
 	go runJobs(ctx, srv, eng)
 	go mailReports(ctx, srv)
@@ -208,8 +195,8 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		if demoFeed != "" {
 			fmt.Fprintf(stdout, "  Datafeed:  %s/feeds/%s.csv  (or .json; the blog's top pages, ?period=7d for another period)\n", srv.PublicURL, demoFeed)
 		}
-		fmt.Fprintf(stdout, "  (new passwords, key and datafeed address at every start)\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   http://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
-			cfg.DataDir, ln.Addr().String())
+		fmt.Fprintf(stdout, "  (new passwords, key and datafeed address at every start)\n  Numbers:   fjord stats --data-dir %s --site demo-shop.example --period 30d\n  Tracker:   %s://%s/js/fjord.js\nStop with Ctrl-C.\n\n",
+			cfg.DataDir, pl.scheme, ln.Addr().String())
 	}
 	// Ready only after the banner: whoever waits on /healthz (a script, the
 	// e2e tests) can then rely on the address having been printed.
@@ -227,6 +214,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	pub.Shutdown(sctx)
+	pl.shutdown(sctx)
 	ctlSrv.Shutdown(sctx)
 	if srv.Mail != nil {
 		srv.Mail.Close(sctx) // what is queued goes out, within the 15 s
@@ -500,7 +488,7 @@ func serveMetricsPort(cfg *config.Config, srv *web.Server, log *slog.Logger) (st
 	if err != nil {
 		return nil, fmt.Errorf("metrics-listen %s: %w", cfg.MetricsListen, err)
 	}
-	hs := &http.Server{Handler: srv.MetricsPortHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: stdlog.New(io.Discard, "", 0)}
+	hs := newHTTPServer(srv.MetricsPortHandler())
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics port stopped", "err", err)

@@ -2,16 +2,21 @@ package config
 
 import (
 	"context"
-	"fjord/internal/audit"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"fjord/internal/audit"
 	"fjord/internal/mail"
 )
 
@@ -52,10 +57,8 @@ func Check(c *Config) []string {
 			out = append(out, fmt.Sprintf("geoip-database %q cannot be read: %v", c.GeoIPDatabase, err))
 		}
 	}
-	host, _, _ := net.SplitHostPort(c.Listen)
-	if a, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !a.IsLoopback()) {
-		out = append(out, fmt.Sprintf("listen %q is not a loopback address: serve plain HTTP only on loopback, behind a TLS proxy on the same host (set trusted-proxies to it)", c.Listen))
-	}
+	// A non-loopback listen without TLS never gets here: Load refuses it.
+	out = append(out, checkTLS(c, time.Now())...)
 	for _, p := range c.TrustedProxies {
 		if p.Bits() == 0 {
 			out = append(out, fmt.Sprintf("trusted-proxies contains %s, which trusts every address: any client could forge its address", p))
@@ -168,4 +171,114 @@ func checkSecurity(c *Config) []string {
 		out = append(out, "security-contact is set but public-url is not an https:// URL: security.txt must be served over HTTPS and names its Canonical place from public-url")
 	}
 	return out
+}
+
+// certMinDays: a certificate that expires sooner is reported, while there
+// is time to renew it.
+const certMinDays = 14
+
+// checkTLS: certificate files that cannot be read, are not a pair, expire
+// soon or do not cover public-url's host; a key others can read; an ACME
+// cache that cannot be written.
+func checkTLS(c *Config, now time.Time) []string {
+	var out []string
+	if c.TLSOn() && strings.HasPrefix(c.PublicURL, "http://") {
+		out = append(out, fmt.Sprintf("public-url %q is http:// but listen serves HTTPS: links would point at plain HTTP; make it https://", c.PublicURL))
+	}
+	publicHost := ""
+	if u, err := url.Parse(c.PublicURL); err == nil && c.PublicURL != "" {
+		publicHost = u.Hostname()
+	}
+	if len(c.ACMEDomains) > 0 {
+		out = append(out, checkACME(c, publicHost)...)
+	}
+	if c.TLSCert == "" {
+		return out
+	}
+	certPEM, err := os.ReadFile(c.TLSCert)
+	if err != nil {
+		return append(out, fmt.Sprintf("tls-cert %q cannot be read: %v", c.TLSCert, unwrapPath(err)))
+	}
+	if _, err := os.ReadFile(c.TLSKey); err != nil {
+		return append(out, fmt.Sprintf("tls-key %q cannot be read: %v", c.TLSKey, unwrapPath(err)))
+	}
+	if fi, err := os.Stat(c.TLSKey); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		out = append(out, fmt.Sprintf("tls-key %q is readable by other users (mode %v); run chmod 600 on it", c.TLSKey, fi.Mode().Perm()))
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return append(out, fmt.Sprintf("tls-cert %q holds no PEM certificate (-----BEGIN CERTIFICATE-----)", c.TLSCert))
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return append(out, fmt.Sprintf("tls-cert %q: the first certificate does not parse: %v", c.TLSCert, err))
+	}
+	if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+		// tls's errors never quote the key
+		out = append(out, fmt.Sprintf("tls-cert %q and tls-key %q are not a certificate and its key: %v", c.TLSCert, c.TLSKey, err))
+	}
+	day := leaf.NotAfter.UTC().Format("2006-01-02")
+	switch {
+	case now.After(leaf.NotAfter):
+		out = append(out, fmt.Sprintf("tls-cert %q expired on %s: renew it", c.TLSCert, day))
+	case leaf.NotAfter.Sub(now) < certMinDays*24*time.Hour:
+		out = append(out, fmt.Sprintf("tls-cert %q expires on %s, in less than %d days: renew it (fjord serve loads the new files without a restart)", c.TLSCert, day, certMinDays))
+	case now.Before(leaf.NotBefore):
+		out = append(out, fmt.Sprintf("tls-cert %q is not valid before %s: check the clock of this machine or the certificate", c.TLSCert, leaf.NotBefore.UTC().Format(time.RFC3339)))
+	}
+	if publicHost != "" {
+		if err := leaf.VerifyHostname(publicHost); err != nil {
+			out = append(out, fmt.Sprintf("tls-cert %q does not cover %q, the host of public-url (it covers %s): browsers would refuse it", c.TLSCert, publicHost, covers(leaf)))
+		}
+	}
+	return out
+}
+
+// checkACME: the cache must be writable (and private: it holds the
+// account key and the certificates' keys), the CA must be able to reach
+// the server, and public-url's host must be one it gets a certificate for.
+func checkACME(c *Config, publicHost string) []string {
+	var out []string
+	dir := c.ACMECacheDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		out = append(out, fmt.Sprintf("acme-cache %q cannot be created: %v", dir, unwrapPath(err)))
+	} else {
+		probe := filepath.Join(dir, ".fjord-write-check")
+		if err := os.WriteFile(probe, nil, 0o600); err != nil {
+			out = append(out, fmt.Sprintf("acme-cache %q is not writable: %v", dir, unwrapPath(err)))
+		}
+		os.Remove(probe)
+		if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			out = append(out, fmt.Sprintf("acme-cache %q is open to other users (mode %v) and holds private keys; run chmod 700 on it", dir, fi.Mode().Perm()))
+		}
+	}
+	if _, port, _ := net.SplitHostPort(c.Listen); c.HTTPListen == "" && port != "443" {
+		out = append(out, fmt.Sprintf("acme-domains is set but http-listen is empty and listen %q is not port 443: the CA validates a domain on port 80 (http-listen) or 443 (listen); set http-listen = :80, unless a port forward does it", c.Listen))
+	}
+	if publicHost != "" && !slices.Contains(c.ACMEDomains, strings.ToLower(publicHost)) {
+		out = append(out, fmt.Sprintf("public-url's host %q is not in acme-domains, so it would get no certificate: add it to acme-domains", publicHost))
+	}
+	return out
+}
+
+// covers lists the names and addresses a certificate is for.
+func covers(leaf *x509.Certificate) string {
+	var names []string
+	names = append(names, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		return "no names"
+	}
+	return strings.Join(names, ", ")
+}
+
+// unwrapPath drops the path from a file error: the sentence names it.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -28,7 +28,16 @@ import (
 
 // Config is every setting of the fjord binary.
 type Config struct {
-	Listen            string
+	Listen string
+	// HTTPS (PRODUCT §9.1): certificate files, or ACME for the domains;
+	// HTTPListen is the plain-HTTP port that only redirects and answers
+	// ACME challenges.
+	TLSCert           string
+	TLSKey            string
+	ACMEDomains       []string
+	ACMEEmail         string
+	ACMECache         string // "": DATA_DIR/acme
+	HTTPListen        string
 	DataDir           string
 	ConfigFile        string
 	Demo              bool
@@ -40,7 +49,7 @@ type Config struct {
 	DuckDBThreads     int
 	QueueSize         int
 	LogLevel          string
-	PublicURL         string // how users reach the server; "" is http://LISTEN
+	PublicURL         string // how users reach the server; "" is http(s)://LISTEN
 	AuditKey          string // file of the audit log's checkpoint signing key
 	// The staff console (PRODUCT §7): the ranges it answers from (none:
 	// it answers nobody) and the limits of training and grants.
@@ -101,11 +110,56 @@ type Setting struct {
 // Settings lists every setting; the README's configuration reference is
 // generated from the same list by `fjord config help`.
 var Settings = []Setting{
-	{"listen", "127.0.0.1:8080", "address to serve HTTP on", func(c *Config, v string) error {
+	{"listen", "127.0.0.1:8080", "address to serve on: HTTPS with tls-cert and tls-key or acme-domains; plain HTTP only on a loopback address (local use, or behind a TLS proxy on the same host)", func(c *Config, v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("want HOST:PORT: %v", err)
 		}
 		c.Listen = v
+		return nil
+	}},
+	{"tls-cert", "", "PEM file of the TLS certificate (and its chain) for listen, read again when it changes; needs tls-key", func(c *Config, v string) error {
+		c.TLSCert = v
+		return nil
+	}},
+	{"tls-key", "", "PEM file of the certificate's private key (mode 0600)", func(c *Config, v string) error {
+		c.TLSKey = v
+		return nil
+	}},
+	{"acme-domains", "", "comma-separated domain names to get certificates for from Let's Encrypt (ACME; setting it accepts the CA's terms of service); instead of tls-cert and tls-key", func(c *Config, v string) error {
+		c.ACMEDomains = nil
+		for _, d := range strings.Split(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if d == "" {
+				continue
+			}
+			if !domainName(d) {
+				return fmt.Errorf("%q is not a domain name a public CA issues certificates for (like analytics.example.com)", d)
+			}
+			c.ACMEDomains = append(c.ACMEDomains, d)
+		}
+		return nil
+	}},
+	{"acme-email", "", "e-mail address the ACME CA writes to about the certificates (expiry, problems); empty: none", func(c *Config, v string) error {
+		if v != "" {
+			a, err := netmail.ParseAddress(v)
+			if err != nil || a.Address != v {
+				return errors.New("want one plain e-mail address, e.g. ops@example.com")
+			}
+		}
+		c.ACMEEmail = v
+		return nil
+	}},
+	{"acme-cache", "", "directory where ACME keeps the account key and the certificates; empty: acme in the data dir", func(c *Config, v string) error {
+		c.ACMECache = v
+		return nil
+	}},
+	{"http-listen", "", "address of the plain-HTTP port (e.g. :80), which only redirects to HTTPS and answers ACME challenges; needs TLS; empty: none", func(c *Config, v string) error {
+		if v != "" {
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return errors.New("want host:port or :port, e.g. :80")
+			}
+		}
+		c.HTTPListen = v
 		return nil
 	}},
 	{"data-dir", "data", "directory for the embedded databases, the journal and the control socket", func(c *Config, v string) error {
@@ -201,7 +255,7 @@ var Settings = []Setting{
 		c.CollectInFlight = n
 		return nil
 	}},
-	{"public-url", "", "the server's address as users reach it, for the links it hands out (https://analytics.example.com); empty: http:// and the listen address", func(c *Config, v string) error {
+	{"public-url", "", "the server's address as users reach it, for the links it hands out (https://analytics.example.com); empty: https:// (http:// without TLS) and the listen address, or the first of acme-domains", func(c *Config, v string) error {
 		if v == "" {
 			c.PublicURL = ""
 			return nil
@@ -630,6 +684,9 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := c.checkTLS(); err != nil {
+		return nil, err
+	}
 	if c.SMTPHost != "" {
 		if err := c.Mail().Validate(); err != nil {
 			return nil, fmt.Errorf("mail: %w", err)
@@ -642,6 +699,65 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		return nil, errors.New("bounce-listen or imap-addr is set but bounce-address is empty: bounces are recognised by their VERP address")
 	}
 	return c, nil
+}
+
+// checkTLS: HTTPS unless listen is loopback, from one source only, and a
+// plain-HTTP port only in front of HTTPS.
+func (c *Config) checkTLS() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls-cert and tls-key go together: set both (the certificate and its private key) or neither")
+	}
+	if c.TLSCert != "" && len(c.ACMEDomains) > 0 {
+		return errors.New("tls-cert and acme-domains are both set: certificates come from files or from ACME, not both; remove one")
+	}
+	if len(c.ACMEDomains) == 0 && (c.ACMEEmail != "" || c.ACMECache != "") {
+		return errors.New("acme-email or acme-cache is set but acme-domains is empty: set acme-domains, or remove them")
+	}
+	if !c.TLSOn() && !IsLoopbackAddr(c.Listen) {
+		return fmt.Errorf("listen %q is not a loopback address: set tls-cert and tls-key, or acme-domains (plain HTTP only on loopback, e.g. behind a TLS proxy on the same host)", c.Listen)
+	}
+	if c.HTTPListen != "" && !c.TLSOn() {
+		return fmt.Errorf("http-listen %q is set but TLS is not: the plain-HTTP port only redirects to HTTPS; set tls-cert and tls-key, or acme-domains, or remove http-listen", c.HTTPListen)
+	}
+	return nil
+}
+
+// TLSOn reports whether listen serves HTTPS.
+func (c *Config) TLSOn() bool { return c.TLSCert != "" || len(c.ACMEDomains) > 0 }
+
+// ACMECacheDir is where ACME keeps its account key and certificates.
+func (c *Config) ACMECacheDir() string {
+	if c.ACMECache != "" {
+		return c.ACMECache
+	}
+	return filepath.Join(c.DataDir, "acme")
+}
+
+// IsLoopbackAddr reports whether a host:port listens on loopback only
+// ("localhost", 127.0.0.0/8, ::1); an empty host (":8080") is every
+// interface.
+func IsLoopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	return err == nil && host != "" && mail.IsLoopback(host)
+}
+
+// domainName: a name a public CA would issue for: letters, digits and
+// hyphens in dot-separated labels, at least two labels, not an address.
+func domainName(s string) bool {
+	if len(s) > 253 || !strings.Contains(s, ".") || net.ParseIP(s) != nil {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // MailOn reports whether mail is configured (smtp-host is set).

@@ -2,13 +2,16 @@ package config
 
 import (
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"fjord/internal/mail/mailpit"
+	"fjord/internal/testnet"
 )
 
 func TestPrecedence(t *testing.T) {
@@ -361,4 +364,143 @@ func TestMetricsSettings(t *testing.T) {
 	if p := strings.Join(Check(c), "\n"); !strings.Contains(p, "metrics-ranges contains 0.0.0.0/0") {
 		t.Fatalf("check: %s", p)
 	}
+}
+
+// TestTLSSettings: serving anywhere but loopback needs TLS; certificates
+// come from one source; the plain-HTTP port exists only in front of HTTPS.
+func TestTLSSettings(t *testing.T) {
+	none := func(string) string { return "" }
+	for name, f := range map[string]struct {
+		flags map[string]string
+		want  string
+	}{
+		"plain HTTP on every interface": {map[string]string{"listen": "0.0.0.0:443"}, `listen "0.0.0.0:443" is not a loopback address: set tls-cert and tls-key, or acme-domains`},
+		"plain HTTP, empty host":        {map[string]string{"listen": ":8080"}, `listen ":8080" is not a loopback address`},
+		"plain HTTP on a LAN address":   {map[string]string{"listen": "192.168.1.10:80"}, "not a loopback address"},
+		"certificate without key":       {map[string]string{"tls-cert": "c.pem"}, "tls-cert and tls-key go together"},
+		"key without certificate":       {map[string]string{"tls-key": "k.pem"}, "tls-cert and tls-key go together"},
+		"files and ACME":                {map[string]string{"tls-cert": "c.pem", "tls-key": "k.pem", "acme-domains": "a.example.com"}, "tls-cert and acme-domains are both set"},
+		"ACME for an address":           {map[string]string{"acme-domains": "192.0.2.1"}, "acme-domains"},
+		"ACME for a wildcard":           {map[string]string{"acme-domains": "*.example.com"}, "acme-domains"},
+		"ACME for a bare name":          {map[string]string{"acme-domains": "localhost"}, "acme-domains"},
+		"ACME e-mail alone":             {map[string]string{"acme-email": "ops@example.com"}, "acme-domains is empty"},
+		"bad ACME e-mail":               {map[string]string{"acme-domains": "a.example.com", "acme-email": "Ops <ops@example.com>"}, "acme-email"},
+		"redirect port without TLS":     {map[string]string{"http-listen": "127.0.0.1:8081"}, "http-listen"},
+		"redirect port without a port":  {map[string]string{"http-listen": "0.0.0.0", "acme-domains": "a.example.com"}, "http-listen"},
+	} {
+		if _, err := Load("", f.flags, none); err == nil || !strings.Contains(err.Error(), f.want) {
+			t.Errorf("%s: %v, want it to say %q", name, err, f.want)
+		}
+	}
+	for name, flags := range map[string]map[string]string{
+		"plain HTTP on loopback":          {"listen": "127.0.0.1:8080"},
+		"plain HTTP on IPv6 loopback":     {"listen": "[::1]:8080"},
+		"plain HTTP on localhost":         {"listen": "localhost:8080"},
+		"files on every interface":        {"listen": ":443", "tls-cert": "c.pem", "tls-key": "k.pem", "http-listen": ":80"},
+		"TLS on loopback (the tests)":     {"listen": "127.0.0.1:8443", "tls-cert": "c.pem", "tls-key": "k.pem"},
+		"ACME on every interface":         {"listen": ":443", "acme-domains": "A.example.com, b.example.com", "acme-email": "ops@example.com", "http-listen": ":80"},
+		"ACME with its own cache":         {"listen": ":443", "acme-domains": "a.example.com", "acme-cache": "/var/cache/fjord-acme"},
+		"plain HTTP on loopback, no TLS ": {"listen": "127.0.0.1:8080", "http-listen": ""},
+	} {
+		c, err := Load("", flags, none)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if wantTLS := flags["tls-cert"] != "" || flags["acme-domains"] != ""; c.TLSOn() != wantTLS {
+			t.Errorf("%s: TLSOn %v", name, c.TLSOn())
+		}
+	}
+	c, _ := Load("", map[string]string{"listen": ":443", "acme-domains": "A.example.com, b.example.com", "data-dir": "/d"}, none)
+	if strings.Join(c.ACMEDomains, " ") != "a.example.com b.example.com" || c.ACMECacheDir() != "/d/acme" {
+		t.Fatalf("ACME: %q, cache %s", c.ACMEDomains, c.ACMECacheDir())
+	}
+}
+
+// TestCheckTLS: config check explains certificate files that would fail
+// or soon fail: missing, not a pair, expired or expiring, not for
+// public-url's host, a key others can read; and an ACME cache it cannot
+// write. A good setup has no problems.
+func TestCheckTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testnet.NewCA(t, dir)
+	good, goodKey, _ := ca.Issue(t, dir, "good", testnet.Leaf{Hosts: []string{"analytics.example.com", "127.0.0.1"}})
+	expired, expiredKey, _ := ca.Issue(t, dir, "expired", testnet.Leaf{NotBefore: time.Now().Add(-90 * 24 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	soon, soonKey, _ := ca.Issue(t, dir, "soon", testnet.Leaf{NotAfter: time.Now().Add(5 * 24 * time.Hour)})
+	other, otherKey, _ := ca.Issue(t, dir, "other", testnet.Leaf{Hosts: []string{"other.example.com"}})
+	open, openKey, _ := ca.Issue(t, dir, "open", testnet.Leaf{})
+	os.Chmod(openKey, 0o644)
+	keyBytes, _ := os.ReadFile(goodKey)
+
+	check := func(flags map[string]string) string {
+		t.Helper()
+		flags["data-dir"] = filepath.Join(t.TempDir(), "d")
+		if flags["listen"] == "" {
+			flags["listen"] = "0.0.0.0:443"
+		}
+		c, err := Load("", flags, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(Check(c), "\n")
+	}
+	pub := "https://analytics.example.com"
+	if p := check(map[string]string{"tls-cert": good, "tls-key": goodKey, "public-url": pub}); p != "" {
+		t.Fatalf("good files: %s", p)
+	}
+	for name, f := range map[string]struct {
+		flags map[string]string
+		want  string
+	}{
+		"missing certificate": {map[string]string{"tls-cert": filepath.Join(dir, "none.crt"), "tls-key": goodKey}, `tls-cert "` + filepath.Join(dir, "none.crt") + `" cannot be read: no such file`},
+		"missing key":         {map[string]string{"tls-cert": good, "tls-key": filepath.Join(dir, "none.key")}, `tls-key "` + filepath.Join(dir, "none.key") + `" cannot be read`},
+		"not a pair":          {map[string]string{"tls-cert": good, "tls-key": otherKey}, `tls-cert "` + good + `" and tls-key "` + otherKey + `" are not a certificate and its key`},
+		"key as certificate":  {map[string]string{"tls-cert": goodKey, "tls-key": goodKey}, "holds no PEM certificate"},
+		"expired":             {map[string]string{"tls-cert": expired, "tls-key": expiredKey}, `tls-cert "` + expired + `" expired on ` + time.Now().Add(-24*time.Hour).UTC().Format("2006-01-02")},
+		"expiring":            {map[string]string{"tls-cert": soon, "tls-key": soonKey}, "in less than 14 days: renew it"},
+		"key open to others":  {map[string]string{"tls-cert": open, "tls-key": openKey}, `tls-key "` + openKey + `" is readable by other users (mode -rw-r--r--)`},
+		"another host":        {map[string]string{"tls-cert": other, "tls-key": otherKey, "public-url": pub}, `does not cover "analytics.example.com", the host of public-url (it covers other.example.com)`},
+		"http public-url":     {map[string]string{"tls-cert": good, "tls-key": goodKey, "public-url": "http://analytics.example.com"}, "public-url \"http://analytics.example.com\" is http://"},
+		"ACME, other host":    {map[string]string{"acme-domains": "a.example.com", "public-url": pub, "http-listen": ":80"}, `public-url's host "analytics.example.com" is not in acme-domains`},
+		"ACME, no way in":     {map[string]string{"acme-domains": "a.example.com", "listen": "0.0.0.0:8443"}, "http-listen is empty"},
+		"ACME cache a file":   {map[string]string{"acme-domains": "a.example.com", "acme-cache": good}, `acme-cache "` + good + `" cannot be created`},
+	} {
+		p := check(f.flags)
+		if !strings.Contains(p, f.want) {
+			t.Errorf("%s: %q, want it to say %q", name, p, f.want)
+		}
+		if strings.Contains(p, strings.Split(string(keyBytes), "\n")[1][:20]) {
+			t.Errorf("%s: key material in the problems", name)
+		}
+	}
+	ro := filepath.Join(dir, "ro")
+	os.Mkdir(ro, 0o500)
+	if os.Getuid() != 0 { // root writes anywhere
+		if p := check(map[string]string{"acme-domains": "analytics.example.com", "acme-cache": ro, "public-url": pub}); !strings.Contains(p, `acme-cache "`+ro+`" is not writable`) {
+			t.Errorf("read-only ACME cache: %s", p)
+		}
+	}
+	if p := check(map[string]string{"acme-domains": "analytics.example.com", "public-url": pub}); p != "" {
+		t.Errorf("good ACME setup: %s", p)
+	}
+}
+
+// FuzzACMEDomains: a domain the setting accepts is a plain lower-case DNS
+// name, never an address, a wildcard or something with a path or port.
+func FuzzACMEDomains(f *testing.F) {
+	f.Add("analytics.example.com, b.example.com")
+	f.Add("*.example.com")
+	f.Add("127.0.0.1,::1")
+	f.Add("a.example.com/x:80")
+	f.Fuzz(func(t *testing.T, v string) {
+		c, err := Load("", map[string]string{"listen": ":443", "acme-domains": v}, func(string) string { return "" })
+		if err != nil {
+			return
+		}
+		for _, d := range c.ACMEDomains {
+			if strings.Trim(d, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" || !strings.Contains(d, ".") || net.ParseIP(d) != nil {
+				t.Fatalf("%q accepted from %q", d, v)
+			}
+		}
+	})
 }
