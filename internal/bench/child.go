@@ -190,7 +190,8 @@ func (c *controlClient) getJSON(ctx context.Context, path string, out any) error
 }
 
 // metrics reads the control socket's Prometheus text into name -> value
-// (labelled series keep their labels in the name).
+// (labelled series keep their labels in the name, and their sum is under
+// the bare name: fjord_events_accepted_total counts per account and site).
 func (c *controlClient) metrics(ctx context.Context) (map[string]float64, error) {
 	data, err := c.get(ctx, "/metrics")
 	if err != nil {
@@ -208,6 +209,9 @@ func (c *controlClient) metrics(ctx context.Context) (map[string]float64, error)
 		var v float64
 		if _, err := fmt.Sscan(line[i+1:], &v); err == nil {
 			out[line[:i]] = v
+			if name, _, labelled := strings.Cut(line[:i], "{"); labelled {
+				out[name] += v
+			}
 		}
 	}
 	return out, nil
