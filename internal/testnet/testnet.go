@@ -91,17 +91,7 @@ func SelfSigned(t testing.TB, dir, name string) (certFile, keyFile string, pool 
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile = writePair(t, dir, name, der, key)
 	cert, _ := x509.ParseCertificate(der)
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
@@ -207,17 +197,7 @@ func (ca *CA) Issue(t testing.TB, dir, name string, l Leaf) (certFile, keyFile s
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile = writePair(t, dir, name, der, priv)
 	cert, err = x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
@@ -231,4 +211,22 @@ func serial(t testing.TB) *big.Int {
 		t.Fatal(err)
 	}
 	return n.Add(n, big.NewInt(1))
+}
+
+// writePair writes a certificate and its key as PEM files NAME.crt and
+// NAME.key in dir, readable by the owner only.
+func writePair(t testing.TB, dir, name string, der []byte, key any) (certFile, keyFile string) {
+	t.Helper()
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
