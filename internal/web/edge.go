@@ -491,15 +491,7 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (s *Server) trusted(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range s.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (s *Server) trusted(a netip.Addr) bool { return inRanges(a.Unmap(), s.TrustedProxies) }
 
 func (s *Server) openConn(key netip.Addr) bool {
 	n := s.Limits.ConnsPerAddress

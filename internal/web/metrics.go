@@ -58,15 +58,7 @@ func (s *Server) metricsAllowed(r *http.Request) bool {
 			}
 		}
 	}
-	if len(s.MetricsRanges) > 0 {
-		ip := ClientIP(r, s.TrustedProxies)
-		for _, p := range s.MetricsRanges {
-			if p.Contains(ip) {
-				return true
-			}
-		}
-	}
-	return false
+	return len(s.MetricsRanges) > 0 && inRanges(ClientIP(r, s.TrustedProxies), s.MetricsRanges)
 }
 
 // ReadyTimeout bounds /readyz's questions to the stores: a store that

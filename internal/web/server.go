@@ -291,14 +291,7 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		return netip.Addr{}
 	}
 	addr := ap.Addr().Unmap()
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
+	isTrusted := func(a netip.Addr) bool { return inRanges(a, trusted) }
 	if !isTrusted(addr) {
 		return addr
 	}
@@ -315,6 +308,16 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		addr = a
 	}
 	return addr
+}
+
+// inRanges tells whether a is in one of ranges.
+func inRanges(a netip.Addr, ranges []netip.Prefix) bool {
+	for _, p := range ranges {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {

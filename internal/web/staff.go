@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +61,7 @@ type staffActor struct {
 // fromStaffRange tells whether the request comes from the console's ranges.
 func (s *Server) fromStaffRange(r *http.Request) bool {
 	a := ClientIP(r, s.TrustedProxies)
-	return a.IsValid() && slices.ContainsFunc(s.StaffRanges, func(p netip.Prefix) bool { return p.Contains(a) })
+	return a.IsValid() && inRanges(a, s.StaffRanges)
 }
 
 // guardStaffRange serves h only from the staff ranges; elsewhere it is the
