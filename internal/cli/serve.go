@@ -33,6 +33,7 @@ import (
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
 	"fjord/internal/store"
+	accountusage "fjord/internal/usage"
 	"fjord/internal/web"
 )
 
@@ -96,6 +97,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	if st, ok := eng.st.Accounts.(export.Store); ok {
 		srv.Exports = &export.Recorder{Store: st, Now: time.Now}
 	}
+	if st, ok := eng.st.Accounts.(accountusage.Store); ok {
+		srv.Usage = st
+	}
 	if cfg.MailOn() {
 		snd, err := mail.New(cfg.Mail())
 		if err != nil {
@@ -123,7 +127,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	var demoKey string
 	if cfg.Demo {
 		start := time.Now()
-		res, err := demo.Ensure(ctx, demo.Deps{Accounts: eng.st.Accounts, Collector: eng.collector, Journal: eng.j}, time.Now())
+		res, err := demo.Ensure(ctx, demo.Deps{Accounts: eng.st.Accounts, Collector: eng.collector, Journal: eng.j, Usage: srv.Usage}, time.Now())
 		if err != nil {
 			return fmt.Errorf("demo data: %w", err)
 		}

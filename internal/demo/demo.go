@@ -23,6 +23,7 @@ import (
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/store"
+	"fjord/internal/usage"
 )
 
 // Deps is what the generator writes through.
@@ -30,6 +31,9 @@ type Deps struct {
 	Accounts  store.AccountStore
 	Collector *collect.Collector
 	Journal   *journal.Journal
+	// Usage, when set, is given the demo's events as accepted on their
+	// days, so that the Usage page has something to show.
+	Usage usage.Store
 }
 
 // Result says what Ensure did.
@@ -147,6 +151,7 @@ func Ensure(ctx context.Context, d Deps, now time.Time) (Result, error) {
 	// memory, so nothing of the real salt store is touched.
 	col := *d.Collector
 	col.Salts = demoSalts{}
+	var used usage.Tally
 	for _, spec := range sites {
 		site, err := account.AddSite(ctx, d.Accounts, acc.ID, spec.domain, spec.tz)
 		if err != nil {
@@ -168,11 +173,14 @@ func Ensure(ctx context.Context, d Deps, now time.Time) (Result, error) {
 		}
 		d.Collector.Sites.Put(site) // col shares the cache
 		res.Sites = append(res.Sites, site)
-		n, err := generate(ctx, r, &col, d.Journal, site, spec, now)
+		n, err := generate(ctx, r, &col, d.Journal, &used, site, spec, now)
 		res.Events += n
 		if err != nil {
 			return res, err
 		}
+	}
+	if d.Usage != nil {
+		return res, used.Flush(ctx, d.Usage)
 	}
 	return res, nil
 }
@@ -261,7 +269,7 @@ func zipf(r *rand.Rand, n int) int {
 	return n - 1
 }
 
-func generate(ctx context.Context, r *rand.Rand, col *collect.Collector, j *journal.Journal, site store.Site, spec siteSpec, now time.Time) (int, error) {
+func generate(ctx context.Context, r *rand.Rand, col *collect.Collector, j *journal.Journal, used *usage.Tally, site store.Site, spec siteSpec, now time.Time) (int, error) {
 	loc, err := time.LoadLocation(spec.tz)
 	if err != nil {
 		return 0, err
@@ -325,7 +333,7 @@ func generate(ctx context.Context, r *rand.Rand, col *collect.Collector, j *jour
 					} else {
 						refURL = "https://" + spec.domain + "/"
 					}
-					if err := add(ctx, col, &batch, site, "pageview", u, refURL, nil, ip, ua, pl, t, now); err != nil {
+					if err := add(ctx, col, &batch, used, site, "pageview", u, refURL, nil, ip, ua, pl, t, now); err != nil {
 						return total, err
 					}
 					if r.Float64() < 0.04 {
@@ -333,7 +341,7 @@ func generate(ctx context.Context, r *rand.Rand, col *collect.Collector, j *jour
 						if spec.domain == "demo-shop.example" && r.Float64() < 0.6 {
 							name, props = "Purchase", map[string]string{"product": path, "currency": "EUR"}
 						}
-						if err := add(ctx, col, &batch, site, name, u, refURL, props, ip, ua, pl, t.Add(20*time.Second), now); err != nil {
+						if err := add(ctx, col, &batch, used, site, name, u, refURL, props, ip, ua, pl, t.Add(20*time.Second), now); err != nil {
 							return total, err
 						}
 					}
@@ -351,7 +359,7 @@ func generate(ctx context.Context, r *rand.Rand, col *collect.Collector, j *jour
 	return total, flush()
 }
 
-func add(ctx context.Context, col *collect.Collector, batch *[][]byte, site store.Site, name, u, refURL string, props map[string]string, ip netip.Addr, ua string, pl place, t, now time.Time) error {
+func add(ctx context.Context, col *collect.Collector, batch *[][]byte, used *usage.Tally, site store.Site, name, u, refURL string, props map[string]string, ip netip.Addr, ua string, pl place, t, now time.Time) error {
 	if t.After(now) {
 		return nil
 	}
@@ -371,6 +379,7 @@ func add(ctx context.Context, col *collect.Collector, batch *[][]byte, site stor
 		}
 		*batch = append(*batch, ingest.EncodeEvent(nil, &evs[i]))
 	}
+	used.Add(site.AccountID, site.ID, usage.Events, t, int64(len(evs)))
 	return nil
 }
 

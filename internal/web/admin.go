@@ -90,6 +90,7 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 <p><a href="/admin/integrations">Outbound integrations</a>: what sends data to third parties, and its approval.</p>
 <p><a href="/admin/staff-access">Staff access</a>: every access of our staff to this account, and why.</p>
 <p><a href="/admin/exports">Exports</a>: every download and API export of report data, who took it, and the thresholds that alert you.</p>
+<p><a href="/admin/usage">Usage</a>: events accepted, Stats API calls and exports of the last 30 days, by site and day.</p>
 <section class="card"><h2>Account settings</h2>
 <form class="stack" method="post" action="/admin/account"><input type="hidden" name="csrf" value="{{$.CSRF}}">
 <label><input type="checkbox" name="require_second_factor" value="1"{{if .RequireSecondFactor}} checked{{end}}> Everyone must sign in with a second factor</label>

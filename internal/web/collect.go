@@ -11,6 +11,7 @@ import (
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/store"
+	"fjord/internal/usage"
 )
 
 // The 1x1 transparent GIF of the pixel endpoint.
@@ -172,11 +173,12 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 	s.accepted(w, pixel)
 }
 
-// countAccepted counts acknowledged events by account and site. A hit may
-// name several sites (one event each); their settings are in the
-// collector's cache already, so this costs a map look-up per site.
+// countAccepted counts acknowledged events by account and site, in the
+// metrics and the usage. A hit may name several sites (one event each);
+// their settings are in the collector's cache already, so this costs a
+// map look-up per site.
 func (s *Server) countAccepted(ctx context.Context, hit collect.Hit, events []store.Event) {
-	if s.Metrics == nil {
+	if s.Metrics == nil && s.Usage == nil {
 		return
 	}
 	// by the events' own sites: a hit may name a site twice
@@ -190,6 +192,7 @@ func (s *Server) countAccepted(ctx context.Context, hit collect.Hit, events []st
 			continue
 		}
 		s.Metrics.EventsAccepted(site.AccountID, site.Domain, n[site.ID])
+		s.countUse(site.AccountID, site.ID, usage.Events, n[site.ID])
 		delete(n, site.ID)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fjord/internal/export"
 	"fjord/internal/report"
 	"fjord/internal/secmon"
+	"fjord/internal/usage"
 )
 
 // Exports (PRODUCT §5): every download of report data (a dashboard
@@ -155,6 +156,7 @@ func periodText(rg report.Range) string {
 // each threshold it took its person over.
 func (s *Server) exported(r *http.Request, rec export.Record, target string) {
 	s.Metrics.Export(rec.Account)
+	s.countUse(rec.Account, rec.Site, usage.Exports, 1)
 	what := rec.Via
 	if rec.Panel != "" {
 		what += " " + rec.Panel

@@ -15,6 +15,7 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/authz"
 	"fjord/internal/store"
+	"fjord/internal/usage"
 )
 
 // API keys (PRODUCT §3.4): the Stats API's guard, the signed-in user's
@@ -73,6 +74,7 @@ func (s *Server) guardAPIKey(h http.Handler) http.Handler {
 			return
 		}
 		s.Metrics.APIRequest(acc.ID)
+		s.countUse(acc.ID, 0, usage.APICalls, 1)
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), apiCallerKey{}, c)))
 	})
 }

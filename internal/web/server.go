@@ -32,6 +32,7 @@ import (
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
 	"fjord/internal/store"
+	"fjord/internal/usage"
 )
 
 // Server holds what the handlers need; tests build one with exactly the
@@ -53,6 +54,7 @@ type Server struct {
 	WebhookClient  *http.Client     // sends integrations' webhooks; nil: public addresses only (tests set their own)
 	Security       *secmon.Monitor  // security events, alerts, incidents; nil: none
 	Exports        *export.Recorder // the export record and its thresholds; nil: exports are not recorded
+	Usage          usage.Store      // each account's use per day; nil: not kept
 	SecurityTxt    SecurityTxt      // /.well-known/security.txt; no contact: 404
 	// The staff console and staff acting in accounts (nil Staff: none; the
 	// console answers only from StaffRanges).
@@ -87,6 +89,7 @@ type Server struct {
 
 	ready  atomic.Bool
 	perDay dayCounts
+	usage  usage.Tally // what is used since the last FlushCounts
 	resets resetLimits
 	// auditSeen: how far the audit log was verified (it must not shrink)
 	auditSeen auditMark
@@ -140,6 +143,7 @@ func (s *Server) Handler() *Mux {
 	m.Handle("GET /admin/staff-access", PermAdmin, s.staffAccessPage)
 	m.Handle("GET /admin/staff-access.csv", PermAdmin, s.staffAccessCSV)
 	m.Handle("GET /admin/exports", PermAdmin, s.exportsPage)
+	m.Handle("GET /admin/usage", PermAdmin, s.usagePage)
 	m.Handle("POST /admin/exports", PermAdmin, s.exportsSettings)
 	m.Handle("GET /admin/integrations", PermAdmin, s.integrationsPage)
 	m.Handle("POST /admin/integrations", PermAdmin, s.addIntegration)
@@ -598,8 +602,24 @@ func (d *dayCounts) add(site int64, day, name string) {
 	d.mu.Unlock()
 }
 
-// FlushCounts writes the buffered per-day counters to the event store.
+// countUse counts n of a kind of use by an account (of a site, or 0).
+func (s *Server) countUse(account, site int64, kind string, n int) {
+	if s.Usage != nil {
+		s.usage.Add(account, site, kind, s.Now(), int64(n))
+	}
+}
+
+// FlushCounts writes the buffered per-day counters to the event store and
+// the usage to the account store.
 func (s *Server) FlushCounts(ctx context.Context) error {
+	var used error
+	if s.Usage != nil {
+		used = s.usage.Flush(ctx, s.Usage)
+	}
+	return errors.Join(used, s.flushDayCounts(ctx))
+}
+
+func (s *Server) flushDayCounts(ctx context.Context) error {
 	s.perDay.mu.Lock()
 	m := s.perDay.m
 	s.perDay.m = nil

@@ -709,8 +709,10 @@ func (s *Server) staffActStop(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/staff/", http.StatusSeeOther)
 }
 
-var staffToolingTmpl = staffTemplate(`{{with .Data}}<section class="card"><h2>Audit log</h2><p id="audit-state">{{.Audit}}</p></section>
-<section class="card"><h2>Production tooling</h2><p>Backups, restores, configuration and the audit key are run with the fjord command on the server, as its system user; this page is for engineers and the head of development only.</p></section>{{end}}`)
+var staffToolingTmpl = template.Must(staffTemplate(`{{with .Data}}<section class="card"><h2>Audit log</h2><p id="audit-state">{{.Audit}}</p></section>
+<section class="card"><h2>Production tooling</h2><p>Backups, restores, configuration and the audit key are run with the fjord command on the server, as its system user; this page is for engineers and the head of development only.</p></section>
+{{with .Usage}}<section class="card"><h2>Usage, {{.From}} to {{.To}}</h2><p>Each account's events accepted, Stats API calls and exports, by site, in UTC days; the account's Administrators see the same on their Usage page.</p>
+{{template "usagetable" .}}</section>{{end}}{{end}}`).Parse(usageTableTmpl))
 
 // staffTooling is production tooling's page: engineers and the head of
 // development only (§7.6); anyone else gets the 404 of a page that does
@@ -734,7 +736,20 @@ func (s *Server) staffTooling(w http.ResponseWriter, r *http.Request) {
 			state = fmt.Sprintf("Verified: %d entries, the last signed checkpoint at entry %d.", rep.Entries, rep.LastSigned)
 		}
 	}
-	s.renderStaff(w, r, 200, staffToolingTmpl, staffPage{Title: "Tooling", Data: struct{ Audit string }{state}})
+	d := struct {
+		Audit string
+		Usage *usageData
+	}{Audit: state}
+	if s.Usage != nil {
+		u, err := s.usageOf(r.Context(), 0)
+		if err != nil {
+			s.Log.ErrorContext(r.Context(), "staff usage", "err", err)
+			http.Error(w, "reading the usage failed", 500)
+			return
+		}
+		d.Usage = &u
+	}
+	s.renderStaff(w, r, 200, staffToolingTmpl, staffPage{Title: "Tooling", Data: d})
 }
 
 // StaffJobs is the staff console's hourly work: ended sessions and spent

@@ -150,6 +150,7 @@ func newEnv(t testing.TB, opts journal.Options) *testEnv {
 	srv.Feeds = acc
 	srv.Security = &secmon.Monitor{Store: acc, Accounts: acc, Audit: srv.Audit, Log: log, Key: []byte("test pseudonym key"), Now: clock.now}
 	srv.Exports = &export.Recorder{Store: acc, Now: clock.now}
+	srv.Usage = acc
 	met.Watch(metrics.Sources{Journal: j, Loader: loader, DataDir: dir, OpenAlerts: srv.Security.OpenAlerts})
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler())

@@ -416,6 +416,7 @@ func Accounts(t *testing.T, open func(t *testing.T) store.AccountStore) {
 	t.Run("datafeeds", func(t *testing.T) { feeds(t, open) })
 	t.Run("exports: record, usage, thresholds, crossings", func(t *testing.T) { exports(t, open) })
 	t.Run("e-mail schedules, deliveries, bounces, suppression", func(t *testing.T) { schedules(t, open) })
+	t.Run("usage per account, site and day", func(t *testing.T) { usageCounts(t, open) })
 	t.Run("goals and saved reports", func(t *testing.T) {
 		s := open(t)
 		a, _ := s.AddSite(ctx, store.Site{Domain: "a.example", TimeZone: "UTC"})
