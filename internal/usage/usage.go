@@ -5,9 +5,9 @@
 // which forget a day once scraped, so these are kept in the account store.
 //
 // Days are UTC days, so that an account's sites in different time zones
-// add up. The counts are buffered in memory and written every minute and
-// at shutdown: a crash loses at most the last minute of usage, never an
-// event.
+// add up. The counts are buffered in memory and written with the other
+// counters (every 10 seconds in fjord serve, and at shutdown): a crash
+// loses at most those seconds of usage, never an event.
 package usage
 
 import (

@@ -22,7 +22,7 @@ const usageDays = 30
 var usageTmpl = template.Must(pageTemplate(`{{with .Data}}
 <p><a href="/admin">Administration</a> · Usage</p>
 <section class="card"><h2>Usage, {{.From}} to {{.To}}</h2>
-<p>Events accepted for each site, Stats API calls made with the account's keys, and exports of report data (downloads and API answers), by UTC day. The same counts are what the operator sees. Counts reach this page within a minute.</p>
+<p>Events accepted for each site, Stats API calls made with the account's keys, and exports of report data (downloads and API answers), by UTC day. The same counts are what the operator sees. Counts reach this page within seconds.</p>
 {{template "usagetable" .}}</section>
 <section class="card"><h2>By day</h2>
 <table class="admin" id="usage-days"><thead><tr><th scope="col">Day (UTC)</th><th scope="col">Events accepted</th><th scope="col">API calls</th><th scope="col">Exports</th></tr></thead><tbody>
