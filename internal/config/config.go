@@ -97,7 +97,26 @@ type Config struct {
 	MetricsToken  string
 	MetricsRanges []netip.Prefix
 	MetricsListen string
+	// Data residency (PRODUCT §9.7): where this node, its PostgreSQL
+	// database, the standby and the backups are, and where data may be.
+	Region         string   // "": not declared (only on loopback)
+	AllowedRegions []string // names, or prefixes ending in *
+	DatabaseRegion string   // "": Region
+	// The PostgreSQL standby (§9.4), watched for its replication lag.
+	StandbyURL    string
+	StandbyRegion string
+	// Backups (§9.6): off without BackupDir.
+	BackupDir        string
+	BackupRegion     string
+	BackupKey        string   // file of the age identity the backups are encrypted to and drilled with
+	BackupRecipients []string // more age recipients, e.g. an offline recovery key
+	BackupEvery      time.Duration
+	BackupKeep       Keep
 }
+
+// Keep is how many backups retention keeps: the newest of each of the
+// last Daily days, Weekly ISO weeks and Monthly months.
+type Keep struct{ Daily, Weekly, Monthly int }
 
 // Setting describes one setting.
 type Setting struct {
@@ -478,6 +497,102 @@ var Settings = []Setting{
 		c.MetricsListen = v
 		return nil
 	}},
+	{"region", "", "the region this node and its data dir are in, e.g. eu-fi-helsinki (lower-case letters, digits, hyphens); must match allowed-regions; required unless listen is a loopback address", optionalRegion(func(c *Config) *string { return &c.Region })},
+	{"allowed-regions", "eu-*", "comma-separated regions where data may be: names, or prefixes ending in * (the default: every region named eu-...)", func(c *Config, v string) error {
+		c.AllowedRegions = nil
+		for _, r := range strings.Split(v, ",") {
+			r = strings.TrimSpace(r)
+			if err := regionName(strings.TrimSuffix(r, "*")); err != nil {
+				return err
+			}
+			c.AllowedRegions = append(c.AllowedRegions, r)
+		}
+		return nil
+	}},
+	{"database-region", "", "the region of the PostgreSQL server(s) of database and events-database; empty: the same as region", optionalRegion(func(c *Config) *string { return &c.DatabaseRegion })},
+	{"standby-url", "", "postgres:// URL of the streaming-replication standby of the database, whose replication lag /readyz and /metrics report; empty: none", func(c *Config, v string) error {
+		if v != "" && !isPostgres(v) {
+			return errors.New("want a postgres:// or postgresql:// URL")
+		}
+		c.StandbyURL = v
+		return nil
+	}},
+	{"standby-region", "", "the region of the standby; required with standby-url", optionalRegion(func(c *Config) *string { return &c.StandbyRegion })},
+	{"backup-dir", "", "directory (local or mounted) where backups are stored; empty: no backups", func(c *Config, v string) error { c.BackupDir = v; return nil }},
+	{"backup-region", "", "the region of backup-dir's storage; required with backup-dir", optionalRegion(func(c *Config) *string { return &c.BackupRegion })},
+	{"backup-key", "", "file of the age identity (mode 0600) the backups are encrypted to and their drills decrypt with (make one with fjord backup keygen FILE); required with backup-dir", func(c *Config, v string) error { c.BackupKey = v; return nil }},
+	{"backup-recipients", "", "comma-separated age recipients (age1...) every backup is also encrypted to, e.g. an offline recovery key; empty: none", func(c *Config, v string) error {
+		c.BackupRecipients = nil
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			if !strings.HasPrefix(r, "age1") || len(r) < 20 {
+				return fmt.Errorf("%q is not an age recipient (age1...)", r)
+			}
+			c.BackupRecipients = append(c.BackupRecipients, r)
+		}
+		return nil
+	}},
+	{"backup-every", "24h", "how often fjord serve makes a backup (with backup-dir), e.g. 24h or 6h; off: only fjord backup create", func(c *Config, v string) error {
+		if v == "off" {
+			c.BackupEvery = 0
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour {
+			return errors.New("want a duration of at least 1h, e.g. 24h, or off")
+		}
+		c.BackupEvery = d
+		return nil
+	}},
+	{"backup-keep", "7:4:12", "retention DAILY:WEEKLY:MONTHLY: the newest backup of each of the last DAILY days, WEEKLY weeks and MONTHLY months is kept, the rest deleted", func(c *Config, v string) error {
+		k, err := ParseKeep(v)
+		c.BackupKeep = k
+		return err
+	}},
+}
+
+// ParseKeep reads DAILY:WEEKLY:MONTHLY, each 0 to 1000, not all 0.
+func ParseKeep(v string) (Keep, error) {
+	parts := strings.Split(v, ":")
+	var n [3]int
+	if len(parts) != 3 {
+		return Keep{}, errors.New("want DAILY:WEEKLY:MONTHLY, e.g. 7:4:12")
+	}
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 || x > 1000 {
+			return Keep{}, errors.New("want DAILY:WEEKLY:MONTHLY, each a whole number from 0 to 1000, e.g. 7:4:12")
+		}
+		n[i] = x
+	}
+	if n == [3]int{} {
+		return Keep{}, errors.New("0:0:0 would delete every backup: keep at least one")
+	}
+	return Keep{n[0], n[1], n[2]}, nil
+}
+
+// regionName: lower-case letters, digits and hyphens, starting with a
+// letter, e.g. eu-fi-helsinki.
+func regionName(v string) error {
+	if v == "" || len(v) > 63 || v[0] < 'a' || v[0] > 'z' || strings.Trim(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return fmt.Errorf("region %q: want lower-case letters, digits and hyphens, starting with a letter, e.g. eu-fi-helsinki", v)
+	}
+	return nil
+}
+
+// optionalRegion sets a region setting that may be empty.
+func optionalRegion(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v != "" {
+			if err := regionName(v); err != nil {
+				return err
+			}
+		}
+		*field(c) = v
+		return nil
+	}
 }
 
 // parsePrefixes reads a comma-separated list of CIDR ranges.
@@ -675,7 +790,7 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := s.set(c, values[s.Name]); err != nil {
 			shown := fmt.Sprintf("%q", values[s.Name])
 			switch s.Name {
-			case "database", "events-database", "smtp-password", "imap-password", "metrics-token":
+			case "database", "events-database", "standby-url", "smtp-password", "imap-password", "metrics-token":
 				shown = "(value hidden: it may hold a secret)"
 			}
 			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))
@@ -697,6 +812,12 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 	}
 	if (c.BounceListen != "" || c.IMAPAddr != "") && c.BounceAddress == "" {
 		return nil, errors.New("bounce-listen or imap-addr is set but bounce-address is empty: bounces are recognised by their VERP address")
+	}
+	if c.BackupDir != "" && c.BackupKey == "" {
+		return nil, errors.New("backup-dir is set but backup-key is empty: backups are encrypted, and drilled, with that key (make one with fjord backup keygen FILE)")
+	}
+	if c.BackupDir == "" && (c.BackupKey != "" || len(c.BackupRecipients) > 0) {
+		return nil, errors.New("backup-key or backup-recipients is set but backup-dir is empty: set where backups go")
 	}
 	return c, nil
 }
