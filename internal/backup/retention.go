@@ -29,7 +29,7 @@ func Prune(backups []Entry, k Keep, now time.Time) []string {
 	}
 	now = now.UTC()
 	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
-	monday := func(t time.Time) time.Time { d := day(t); return d.AddDate(0, 0, -((int(d.Weekday())+6)%7)) }
+	monday := func(t time.Time) time.Time { d := day(t); return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7)) }
 	month := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC) }
 	periods := []struct {
 		n     int
