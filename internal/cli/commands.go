@@ -113,6 +113,8 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: fjord audit verify | fjord audit keygen FILE")
 	case "staff":
 		return Staff(rest, stdout, stderr)
+	case "backup":
+		return Backup(rest, stdout, stderr)
 	case "alerts":
 		if len(rest) > 0 {
 			switch rest[0] {
@@ -188,6 +190,11 @@ Commands:
   fjord goal remove DOMAIN ID
   fjord audit verify                 check the audit log's chain and signed checkpoints
   fjord audit keygen FILE            a new key for the audit log's checkpoints
+  fjord backup keygen FILE           a new key for the backups (set backup-key to it)
+  fjord backup create                a backup now, drilled (restored into scratch and compared)
+  fjord backup list                  the backups in backup-dir, with their drills
+  fjord backup verify [ID]           drill a backup again (default: the newest)
+  fjord backup restore ID [--force]  restore into data-dir (and database, for PostgreSQL)
   fjord staff add --email ADDRESS --role ROLE --trained YYYY-MM-DD [--name NAME]
                                      a staff member (support, consultant, engineer, head-of-development, dpo) and their set-up link
   fjord staff list | remove --id N | link --id N | trained --id N --date YYYY-MM-DD

@@ -115,7 +115,22 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	if srv.Security, err = newMonitor(cfg, eng, srv.Mail, srv.Audit, log); err != nil {
 		return err
 	}
-	srv.Metrics.Watch(metrics.Sources{Journal: eng.j, Loader: eng.loader, DataDir: cfg.DataDir, OpenAlerts: srv.Security.OpenAlerts})
+	src := metrics.Sources{Journal: eng.j, Loader: eng.loader, DataDir: cfg.DataDir, OpenAlerts: srv.Security.OpenAlerts}
+	if cfg.BackupDir != "" {
+		if srv.Backups, err = newBackupService(cfg, eng.st); err != nil {
+			return fmt.Errorf("backups: %w", err)
+		}
+		if err := srv.Backups.Load(); err != nil {
+			return fmt.Errorf("backups: %w", err)
+		}
+		src.Backups = func() metrics.BackupStatus {
+			st := srv.Backups.Status()
+			return metrics.BackupStatus{LastGood: st.LastGood, LastRunOK: st.LastFailure == "", Size: st.LastSize}
+		}
+	} else {
+		log.Warn("backups are off (no backup-dir)")
+	}
+	srv.Metrics.Watch(src)
 	srv.SecurityTxt = web.SecurityTxt{Contact: cfg.SecurityContact, Policy: cfg.SecurityPolicy, Languages: cfg.SecurityLanguages}
 	// checked once the monitor runs, so that a break found at start alerts
 	if err := srv.CheckAudit(ctx); err != nil {
@@ -174,6 +189,9 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	pl.serveRedirect(errc)
 	go func() { errc <- ctlSrv.Serve(ctl) }()
 	go runJobs(ctx, srv, eng)
+	if srv.Backups != nil && cfg.BackupEvery > 0 {
+		go backupJob(ctx, srv, cfg.BackupEvery)
+	}
 	go mailReports(ctx, srv)
 	go opsAlerts(srv, cfg.DataDir).Run(ctx, time.Minute)
 	stopMetrics, err := serveMetricsPort(cfg, srv, log)

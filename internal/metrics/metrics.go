@@ -63,6 +63,15 @@ type Sources struct {
 	// OpenAlerts counts the open security alerts; it is asked at each
 	// scrape with a timeout of AlertsTimeout.
 	OpenAlerts func(ctx context.Context) (int, error)
+	// Backups is how backups have gone (nil: backups are off).
+	Backups func() BackupStatus
+}
+
+// BackupStatus is what the metrics show of backups.
+type BackupStatus struct {
+	LastGood  time.Time // the newest backup whose drill passed; zero: none
+	LastRunOK bool      // the last backup and its drill succeeded
+	Size      int64     // bytes of the newest good backup
 }
 
 // AlertsTimeout bounds the question of open alerts at a scrape: a slow

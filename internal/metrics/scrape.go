@@ -48,6 +48,9 @@ func (c *scrapeCollector) descs() []scrapeDesc {
 		newDesc("fjord_data_dir_free_bytes", "Bytes free for the server in the data dir's file system."),
 		newDesc("fjord_data_dir_size_bytes", "Size of the data dir's file system in bytes."),
 		newDesc("fjord_security_alerts_open", "Open security alerts (not the operations alerts), from the account store."),
+		newDesc("fjord_backup_last_success_timestamp_seconds", "Unix time of the newest backup whose restore drill passed (0: none yet)."),
+		newDesc("fjord_backup_last_run_ok", "1 when the last backup and its drill succeeded, 0 when either failed."),
+		newDesc("fjord_backup_last_size_bytes", "Bytes stored of the newest good backup."),
 	}
 }
 
@@ -118,6 +121,20 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		if err == nil {
 			gauge("fjord_security_alerts_open", float64(n))
 		}
+	}
+	if src.Backups != nil {
+		b := src.Backups()
+		var good float64
+		if !b.LastGood.IsZero() {
+			good = float64(b.LastGood.Unix())
+		}
+		gauge("fjord_backup_last_success_timestamp_seconds", good)
+		ok := 1.0
+		if !b.LastRunOK {
+			ok = 0
+		}
+		gauge("fjord_backup_last_run_ok", ok)
+		gauge("fjord_backup_last_size_bytes", float64(b.Size))
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"fjord/internal/account"
 	"fjord/internal/audit"
 	"fjord/internal/auth"
+	"fjord/internal/backup"
 	"fjord/internal/collect"
 	"fjord/internal/collect/tracker"
 	"fjord/internal/export"
@@ -55,6 +56,7 @@ type Server struct {
 	Security       *secmon.Monitor  // security events, alerts, incidents; nil: none
 	Exports        *export.Recorder // the export record and its thresholds; nil: exports are not recorded
 	Usage          usage.Store      // each account's use per day; nil: not kept
+	Backups        *backup.Service  // nil: backups are off
 	SecurityTxt    SecurityTxt      // /.well-known/security.txt; no contact: 404
 	// The staff console and staff acting in accounts (nil Staff: none; the
 	// console answers only from StaffRanges).
@@ -241,6 +243,8 @@ func (s *Server) ControlHandler() *Mux {
 	m.Handle("GET /staff", PermOperator, s.ctlStaffList)
 	m.Handle("POST /staff", PermOperator, s.ctlStaff)
 	m.Handle("GET /alerts", PermOperator, s.ctlAlerts)
+	m.Handle("POST /backups", PermOperator, s.ctlBackup)
+	m.Handle("POST /backups/{id}/verify", PermOperator, s.ctlVerifyBackup)
 	m.Handle("POST /alerts/{id}/resolve", PermOperator, s.ctlResolveAlert)
 	m.Handle("GET /incidents", PermOperator, s.ctlIncidents)
 	m.Handle("POST /incidents", PermOperator, s.ctlOpenIncident)

@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestBackupCommands: a running server under continuous ingest is backed
+// up with fjord backup create (through its control socket) and the
+// backup drilled; list shows it; restore fills a fresh data dir that
+// answers reports with the snapshot's events (never more than were
+// acknowledged, and at least those acknowledged before the backup began)
+// and refuses to replace it again without --force; a corrupted backup
+// fails verify with a reason and raises the operator's alert.
+func TestBackupCommands(t *testing.T) {
+	dir := t.TempDir()
+	keys := t.TempDir()
+	key := filepath.Join(keys, "backup.key")
+	if out := fjord(t, "backup", "keygen", key); !strings.Contains(out, "public key: age1") {
+		t.Fatalf("keygen: %s", out)
+	}
+	auditKey := filepath.Join(keys, "audit.key")
+	fjord(t, "audit", "keygen", auditKey)
+	bdir := filepath.Join(t.TempDir(), "backups")
+	conf := []string{"--backup-dir", bdir, "--backup-key", key, "--backup-region", "eu-test", "--audit-key", auditKey}
+	s := startServer(t, dir, append([]string{"--backup-every", "off"}, conf...)...)
+	fjord(t, "site", "add", "backup.test", "--data-dir", dir)
+
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if ok, err := send(c, s.Addr, "backup.test", eventID(w, i), i); err == nil && ok {
+					acked.Add(1)
+				}
+			}
+		}()
+	}
+	for acked.Load() < 200 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := acked.Load()
+	out := fjord(t, append([]string{"backup", "create", "--data-dir", dir}, conf...)...)
+	close(stop)
+	wg.Wait()
+	if !strings.Contains(out, "drill of fjord-") || !strings.Contains(out, "passed") {
+		t.Fatalf("backup create: %s", out)
+	}
+	list := fjord(t, append([]string{"backup", "list", "--data-dir", dir}, conf...)...)
+	lines := strings.Split(strings.TrimSpace(list), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "eu-test") || !strings.Contains(lines[1], "passed") {
+		t.Fatalf("backup list:\n%s", list)
+	}
+	id := strings.Fields(lines[1])[0]
+	s.Stop()
+
+	restored := t.TempDir()
+	out = fjord(t, append([]string{"backup", "restore", id, "--data-dir", restored}, conf...)...)
+	if !strings.Contains(out, "restored "+id) {
+		t.Fatalf("restore: %s", out)
+	}
+	got := stats(t, restored, "backup.test", "today").Pageviews
+	if got < before || got > acked.Load() {
+		t.Fatalf("the restored data dir counts %d pageviews; %d were acknowledged before the backup began, %d in all", got, before, acked.Load())
+	}
+	t.Logf("%d acknowledged before the backup, %d in all, %d in the backup", before, acked.Load(), got)
+	if out := fjordFails(t, nil, append([]string{"backup", "restore", id, "--data-dir", restored}, conf...)...); !strings.Contains(out, "--force") {
+		t.Fatalf("a second restore without --force: %s", out)
+	}
+
+	// a corrupted backup fails its drill, and the operator is alerted
+	s.Restart()
+	p := filepath.Join(bdir, id, "events.duckdb.zst.age")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	os.WriteFile(p, b, 0o600)
+	if out := fjordFails(t, nil, append([]string{"backup", "verify", id, "--data-dir", dir}, conf...)...); !strings.Contains(out, "FAILED") || !strings.Contains(out, "corrupted") {
+		t.Fatalf("verify of a corrupted backup: %s", out)
+	}
+	if out := fjord(t, "alerts", "list", "--open", "--data-dir", dir); !strings.Contains(out, "backup-drill-failed") {
+		t.Fatalf("no open backup alert:\n%s", out)
+	}
+	if out := fjord(t, append([]string{"backup", "list", "--data-dir", dir}, conf...)...); !strings.Contains(out, "FAILED") {
+		t.Fatalf("list after the failed drill:\n%s", out)
+	}
+}
