@@ -7,6 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -55,6 +58,33 @@ func backupKeygen(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "backup key written to %s: set backup-key to it, and keep a copy away from the backups (without it they cannot be restored)\npublic key: %s\n", pos[0], rcpt)
 	return nil
+}
+
+// checkBackups is config check's part on backups: the key opens, the
+// directory takes files, pg_dump is there for PostgreSQL.
+func checkBackups(cfg *config.Config) []string {
+	if cfg.BackupDir == "" {
+		return nil
+	}
+	var out []string
+	if _, err := backup.LoadKey(cfg.BackupKey, cfg.BackupRecipients); err != nil {
+		out = append(out, err.Error())
+	}
+	probe := filepath.Join(cfg.BackupDir, ".fjord-write-check")
+	if err := os.MkdirAll(cfg.BackupDir, 0o700); err != nil {
+		out = append(out, fmt.Sprintf("backup-dir %q cannot be created: %v", cfg.BackupDir, err))
+	} else if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		out = append(out, fmt.Sprintf("backup-dir %q is not writable: %v", cfg.BackupDir, err))
+	}
+	os.Remove(probe)
+	if config.IsPostgres(cfg.AccountsURL()) || config.IsPostgres(cfg.EventsURL()) {
+		for _, tool := range []string{"pg_dump", "pg_restore"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				out = append(out, fmt.Sprintf("backups of PostgreSQL need %s, which is not installed (Debian: postgresql-client)", tool))
+			}
+		}
+	}
+	return out
 }
 
 // backupConfig parses the flags and refuses a config without backups.

@@ -390,7 +390,7 @@ func ConfigCheck(args []string, stdout, stderr io.Writer) error {
 		}
 		return errors.New("configuration is not valid")
 	}
-	problems := config.Check(cfg)
+	problems := append(config.Check(cfg), checkBackups(cfg)...)
 	if len(problems) > 0 {
 		fmt.Fprintln(stdout, "configuration problems:")
 		for _, p := range problems {

@@ -103,3 +103,28 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatalf("list after the failed drill:\n%s", out)
 	}
 }
+
+// TestBackupConfigCheck: config check explains a backup set-up that
+// cannot work: no key, a key others can read, a key that is not one.
+func TestBackupConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "backup.key")
+	fjord(t, "backup", "keygen", key)
+	base := []string{"config", "check", "--data-dir", filepath.Join(dir, "d"), "--backup-dir", filepath.Join(dir, "b"), "--backup-region", "eu-test"}
+	if out := fjord(t, append(base, "--backup-key", key)...); !strings.Contains(out, "configuration is valid") {
+		t.Fatalf("a good backup set-up: %s", out)
+	}
+	if out := fjordFails(t, nil, base...); !strings.Contains(out, "backup-key is empty") {
+		t.Errorf("no key: %s", out)
+	}
+	os.Chmod(key, 0o644)
+	if out := fjordFails(t, nil, append(base, "--backup-key", key)...); !strings.Contains(out, "readable by others") {
+		t.Errorf("a key others can read: %s", out)
+	}
+	notKey := filepath.Join(dir, "not.key")
+	os.WriteFile(notKey, []byte("AGE-SECRET-KEY-1NOTAKEY\n"), 0o600)
+	out := fjordFails(t, nil, append(base, "--backup-key", notKey)...)
+	if !strings.Contains(out, "not an age identity") || strings.Contains(out, "NOTAKEY") {
+		t.Errorf("a file that is no key (and must not be repeated): %s", out)
+	}
+}
