@@ -799,7 +799,9 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if err := c.checkTLS(); err != nil {
+	// every problem of both at once: a node to be moved to TLS usually
+	// needs its region declared too
+	if err := errors.Join(c.checkTLS(), c.checkResidency()); err != nil {
 		return nil, err
 	}
 	if c.SMTPHost != "" {
