@@ -23,6 +23,7 @@ func TestPublicURL(t *testing.T) {
 		{map[string]string{"tls-cert": "c", "tls-key": "k", "listen": ":8443", "public-url": "https://a.example.com"}, "[::]:8443", "https://a.example.com", "443"},
 		{map[string]string{"tls-cert": "c", "tls-key": "k", "listen": ":8443", "public-url": "https://a.example.com:9443"}, "[::]:8443", "https://a.example.com:9443", "9443"},
 	} {
+		c.flags["region"] = "eu-fi-helsinki" // a node others reach declares it
 		cfg, err := config.Load("", c.flags, func(string) string { return "" })
 		if err != nil {
 			t.Fatal(err)

@@ -72,6 +72,8 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	srv.Metrics = metrics.New()
 	srv.Reports = srv.Metrics.Engine(eng.reports)
 	srv.MetricsToken, srv.MetricsRanges, srv.DataDir = cfg.MetricsToken, cfg.MetricsRanges, cfg.DataDir
+	res := cfg.Residency()
+	srv.Residency = web.Residency{Node: res.Node, Database: res.Database, Standby: res.Standby, Backups: res.Backups, Allowed: res.Allowed}
 	if st, ok := eng.st.Accounts.(audit.Store); ok {
 		srv.Audit = &audit.Log{Store: st}
 		if cfg.AuditKey != "" {

@@ -509,7 +509,7 @@ var Settings = []Setting{
 		}
 		return nil
 	}},
-	{"database-region", "", "the region of the PostgreSQL server(s) of database and events-database; empty: the same as region", optionalRegion(func(c *Config) *string { return &c.DatabaseRegion })},
+	{"database-region", "", "the region of the PostgreSQL server(s) of database and events-database (only with PostgreSQL); empty: the same as region", optionalRegion(func(c *Config) *string { return &c.DatabaseRegion })},
 	{"standby-url", "", "postgres:// URL of the streaming-replication standby of the database, whose replication lag /readyz and /metrics report; empty: none", func(c *Config, v string) error {
 		if v != "" && !isPostgres(v) {
 			return errors.New("want a postgres:// or postgresql:// URL")
@@ -517,9 +517,9 @@ var Settings = []Setting{
 		c.StandbyURL = v
 		return nil
 	}},
-	{"standby-region", "", "the region of the standby; required with standby-url", optionalRegion(func(c *Config) *string { return &c.StandbyRegion })},
+	{"standby-region", "", "the region of the standby; required with standby-url, refused without it", optionalRegion(func(c *Config) *string { return &c.StandbyRegion })},
 	{"backup-dir", "", "directory (local or mounted) where backups are stored; empty: no backups", func(c *Config, v string) error { c.BackupDir = v; return nil }},
-	{"backup-region", "", "the region of backup-dir's storage; required with backup-dir", optionalRegion(func(c *Config) *string { return &c.BackupRegion })},
+	{"backup-region", "", "the region of backup-dir's storage; required with backup-dir, refused without it", optionalRegion(func(c *Config) *string { return &c.BackupRegion })},
 	{"backup-key", "", "file of the age identity (mode 0600) the backups are encrypted to and their drills decrypt with (make one with fjord backup keygen FILE); required with backup-dir", func(c *Config, v string) error { c.BackupKey = v; return nil }},
 	{"backup-recipients", "", "comma-separated age recipients (age1...) every backup is also encrypted to, e.g. an offline recovery key; empty: none", func(c *Config, v string) error {
 		c.BackupRecipients = nil
@@ -799,7 +799,9 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if err := c.checkTLS(); err != nil {
+	// every problem of both at once: a node to be moved to TLS usually
+	// needs its region declared too
+	if err := errors.Join(c.checkTLS(), c.checkResidency()); err != nil {
 		return nil, err
 	}
 	if c.SMTPHost != "" {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -396,10 +397,10 @@ func TestTLSSettings(t *testing.T) {
 		"plain HTTP on loopback":          {"listen": "127.0.0.1:8080"},
 		"plain HTTP on IPv6 loopback":     {"listen": "[::1]:8080"},
 		"plain HTTP on localhost":         {"listen": "localhost:8080"},
-		"files on every interface":        {"listen": ":443", "tls-cert": "c.pem", "tls-key": "k.pem", "http-listen": ":80"},
+		"files on every interface":        {"listen": ":443", "region": "eu-fi-helsinki", "tls-cert": "c.pem", "tls-key": "k.pem", "http-listen": ":80"},
 		"TLS on loopback (the tests)":     {"listen": "127.0.0.1:8443", "tls-cert": "c.pem", "tls-key": "k.pem"},
-		"ACME on every interface":         {"listen": ":443", "acme-domains": "A.example.com, b.example.com", "acme-email": "ops@example.com", "http-listen": ":80"},
-		"ACME with its own cache":         {"listen": ":443", "acme-domains": "a.example.com", "acme-cache": "/var/cache/fjord-acme"},
+		"ACME on every interface":         {"listen": ":443", "region": "eu-fi-helsinki", "acme-domains": "A.example.com, b.example.com", "acme-email": "ops@example.com", "http-listen": ":80"},
+		"ACME with its own cache":         {"listen": ":443", "region": "eu-fi-helsinki", "acme-domains": "a.example.com", "acme-cache": "/var/cache/fjord-acme"},
 		"plain HTTP on loopback, no TLS ": {"listen": "127.0.0.1:8080", "http-listen": ""},
 	} {
 		c, err := Load("", flags, none)
@@ -411,7 +412,7 @@ func TestTLSSettings(t *testing.T) {
 			t.Errorf("%s: TLSOn %v", name, c.TLSOn())
 		}
 	}
-	c, _ := Load("", map[string]string{"listen": ":443", "acme-domains": "A.example.com, b.example.com", "data-dir": "/d"}, none)
+	c, _ := Load("", map[string]string{"listen": ":443", "region": "eu-fi-helsinki", "acme-domains": "A.example.com, b.example.com", "data-dir": "/d"}, none)
 	if strings.Join(c.ACMEDomains, " ") != "a.example.com b.example.com" || c.ACMECacheDir() != "/d/acme" {
 		t.Fatalf("ACME: %q, cache %s", c.ACMEDomains, c.ACMECacheDir())
 	}
@@ -435,6 +436,7 @@ func TestCheckTLS(t *testing.T) {
 	check := func(flags map[string]string) string {
 		t.Helper()
 		flags["data-dir"] = filepath.Join(t.TempDir(), "d")
+		flags["region"] = "eu-fi-helsinki"
 		if flags["listen"] == "" {
 			flags["listen"] = "0.0.0.0:443"
 		}
@@ -493,7 +495,7 @@ func FuzzACMEDomains(f *testing.F) {
 	f.Add("127.0.0.1,::1")
 	f.Add("a.example.com/x:80")
 	f.Fuzz(func(t *testing.T, v string) {
-		c, err := Load("", map[string]string{"listen": ":443", "acme-domains": v}, func(string) string { return "" })
+		c, err := Load("", map[string]string{"listen": ":443", "region": "eu-fi-helsinki", "acme-domains": v}, func(string) string { return "" })
 		if err != nil {
 			return
 		}
@@ -503,4 +505,108 @@ func FuzzACMEDomains(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestResidency: every place of the data (the node, a PostgreSQL
+// database, the standby, the backups) declares a region within
+// allowed-regions (default eu-*), or Load refuses the configuration with
+// a message naming the setting and the region; every problem is reported
+// at once, and database URLs never appear. Only a node on loopback may
+// leave its region out.
+func TestResidency(t *testing.T) {
+	none := func(string) string { return "" }
+	const pg = "postgres://fjord:hunter2@db.internal/fjord"
+	// a node others reach: TLS, so that what Load says is about residency
+	public := map[string]string{"listen": ":443", "tls-cert": "c.pem", "tls-key": "k.pem"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	backups := []string{"backup-dir", "/backups", "backup-key", "backup.key"}
+	for name, f := range map[string]struct {
+		flags map[string]string
+		want  []string
+	}{
+		"node outside the default":        {with(public, "region", "us-east-1"), []string{`region = "us-east-1" is outside allowed-regions (eu-*): this node and its data dir would place data there`}},
+		"node on loopback outside":        {with(nil, "region", "us-east-1"), []string{`region = "us-east-1" is outside allowed-regions (eu-*)`}},
+		"node not in the exact names":     {with(public, "allowed-regions", "eu-fi-helsinki, ch-zurich", "region", "eu-se-stockholm"), []string{`region = "eu-se-stockholm" is outside allowed-regions (eu-fi-helsinki, ch-zurich)`}},
+		"an exact name is no prefix":      {with(public, "allowed-regions", "eu-fi", "region", "eu-fi-helsinki"), []string{`region = "eu-fi-helsinki" is outside allowed-regions (eu-fi)`}},
+		"node outside the prefix":         {with(public, "allowed-regions", "eu-fi-*", "region", "eu-fin"), []string{`region = "eu-fin" is outside allowed-regions (eu-fi-*)`}},
+		"node others reach, no region":    {with(public), []string{`region is empty but listen ":443" is not a loopback address`}},
+		"no region, no TLS: both said":    {with(nil, "listen", "0.0.0.0:80"), []string{`listen "0.0.0.0:80" is not a loopback address: set tls-cert`, `region is empty but listen "0.0.0.0:80"`}},
+		"database outside":                {with(public, "region", "eu-fi-helsinki", "database", pg, "database-region", "us-east-1"), []string{`database-region = "us-east-1" is outside allowed-regions (eu-*): the PostgreSQL database would place data there`}},
+		"events database outside":         {with(public, "region", "eu-fi-helsinki", "events-database", pg, "database-region", "us-east-1"), []string{`database-region = "us-east-1" is outside`}},
+		"database in the node's region":   {with(public, "region", "us-east-1", "database", pg), []string{`region = "us-east-1" is outside`}},
+		"database region, embedded store": {with(public, "region", "eu-fi-helsinki", "database-region", "eu-fi-helsinki"), []string{"database-region is set but neither database nor events-database is PostgreSQL"}},
+		"standby outside":                 {with(public, "region", "eu-fi-helsinki", "database", pg, "standby-url", pg, "standby-region", "us-west-2"), []string{`standby-region = "us-west-2" is outside allowed-regions (eu-*): the standby would place data there`}},
+		"standby without a region":        {with(public, "region", "eu-fi-helsinki", "database", pg, "standby-url", pg), []string{"standby-url is set but standby-region is empty"}},
+		"standby region, no standby":      {with(public, "region", "eu-fi-helsinki", "standby-region", "eu-se-stockholm"), []string{"standby-region is set but standby-url is empty"}},
+		"backups outside":                 {with(public, append(backups, "region", "eu-fi-helsinki", "backup-region", "us-east-1")...), []string{`backup-region = "us-east-1" is outside allowed-regions (eu-*): backups would place data there`}},
+		"backups on loopback outside":     {with(nil, append(backups, "backup-region", "us-east-1")...), []string{`backup-region = "us-east-1" is outside allowed-regions (eu-*)`}},
+		"backups without a region":        {with(public, append(backups, "region", "eu-fi-helsinki")...), []string{"backup-dir is set but backup-region is empty"}},
+		"backup region, no backups":       {with(public, "region", "eu-fi-helsinki", "backup-region", "eu-fi-helsinki"), []string{"backup-region is set but backup-dir is empty"}},
+		"every problem at once": {with(public, append(backups, "region", "us-east-1", "database", pg, "database-region", "ap-south-1", "standby-url", pg, "standby-region", "us-west-2", "backup-region", "sa-east-1")...), []string{
+			`region = "us-east-1"`, `database-region = "ap-south-1"`, `standby-region = "us-west-2"`, `backup-region = "sa-east-1"`}},
+	} {
+		_, err := Load("", f.flags, none)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		for _, w := range f.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q, want it to say %q", name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the database password is in %q", name, err)
+		}
+	}
+
+	for name, f := range map[string]struct {
+		flags map[string]string
+		want  Residency
+	}{
+		"local use: nothing declared": {with(nil), Residency{Allowed: []string{"eu-*"}}},
+		"local use with backups":      {with(nil, append(backups, "backup-region", "eu-de-frankfurt")...), Residency{Backups: "eu-de-frankfurt", Allowed: []string{"eu-*"}}},
+		"node others reach":           {with(public, "region", "eu-fi-helsinki"), Residency{Node: "eu-fi-helsinki", Allowed: []string{"eu-*"}}},
+		"exact names":                 {with(public, append(backups, "allowed-regions", "eu-fi-helsinki, ch-zurich", "region", "ch-zurich", "backup-region", "eu-fi-helsinki")...), Residency{Node: "ch-zurich", Backups: "eu-fi-helsinki", Allowed: []string{"eu-fi-helsinki", "ch-zurich"}}},
+		"a narrower prefix":           {with(public, "allowed-regions", "eu-fi-*", "region", "eu-fi-helsinki"), Residency{Node: "eu-fi-helsinki", Allowed: []string{"eu-fi-*"}}},
+		"database in the node's":      {with(public, "region", "eu-fi-helsinki", "database", pg), Residency{Node: "eu-fi-helsinki", Database: "eu-fi-helsinki", Allowed: []string{"eu-*"}}},
+		"every place declared": {with(public, append(backups, "region", "eu-fi-helsinki", "events-database", pg, "database-region", "eu-se-stockholm", "standby-url", pg, "standby-region", "eu-se-gothenburg", "backup-region", "eu-de-frankfurt")...),
+			Residency{Node: "eu-fi-helsinki", Database: "eu-se-stockholm", Standby: "eu-se-gothenburg", Backups: "eu-de-frankfurt", Allowed: []string{"eu-*"}}},
+	} {
+		c, err := Load("", f.flags, none)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got := c.Residency(); fmt.Sprint(got) != fmt.Sprint(f.want) {
+			t.Errorf("%s: Residency %+v, want %+v", name, got, f.want)
+		}
+	}
+
+	for _, c := range []struct {
+		allowed []string
+		region  string
+		want    bool
+	}{
+		{[]string{"eu-*"}, "eu-fi-helsinki", true},
+		{[]string{"eu-*"}, "us-east-1", false},
+		{[]string{"eu-*"}, "", false},
+		{[]string{"eu-fi-helsinki"}, "eu-fi-helsinki", true},
+		{[]string{"eu-fi"}, "eu-fi-helsinki", false},
+		{[]string{"ch-zurich", "eu-fi-*"}, "eu-fi-espoo", true},
+		{[]string{"ch-zurich", "eu-fi-*"}, "eu-se-stockholm", false},
+	} {
+		if got := RegionAllowed(c.allowed, c.region); got != c.want {
+			t.Errorf("RegionAllowed(%q, %q) = %v", c.allowed, c.region, got)
+		}
+	}
 }

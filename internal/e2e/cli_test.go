@@ -66,6 +66,31 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// TestResidencyRefused: config check refuses a backup target outside
+// allowed-regions and serve refuses to start on a node outside them, each
+// saying which setting and region (PRODUCT §9.7).
+func TestResidencyRefused(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "fjord.conf")
+	os.WriteFile(conf, []byte("data-dir = "+filepath.Join(dir, "d")+"\nregion = eu-fi-helsinki\nbackup-dir = "+filepath.Join(dir, "backups")+
+		"\nbackup-key = "+filepath.Join(dir, "backup.key")+"\nbackup-region = us-east-1\n"), 0o600)
+	out := fjordFails(t, nil, "config", "check", "--config", conf)
+	if !strings.Contains(out, "configuration problems:") || !strings.Contains(out, `backup-region = "us-east-1" is outside allowed-regions (eu-*): backups would place data there`) {
+		t.Errorf("config check of backups in us-east-1:\n%s", out)
+	}
+	// the same target inside the allowed regions passes
+	if out := fjord(t, "config", "check", "--config", conf, "--allowed-regions", "eu-*, us-east-1"); !strings.Contains(out, "configuration is valid") {
+		t.Errorf("config check with us-east-1 allowed:\n%s", out)
+	}
+	out = fjordFails(t, nil, "serve", "--data-dir", filepath.Join(dir, "s"), "--listen", freePort(t), "--region", "us-east-1")
+	if !strings.Contains(out, `region = "us-east-1" is outside allowed-regions (eu-*): this node and its data dir would place data there`) {
+		t.Errorf("serve in us-east-1:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s", "journal")); err == nil {
+		t.Error("serve in us-east-1 created its journal: it went on before refusing")
+	}
+}
+
 func TestSiteCommandsWithoutServer(t *testing.T) {
 	dir := t.TempDir()
 	fjord(t, "site", "add", "One.Example", "--data-dir", dir, "--timezone", "Europe/Oslo")

@@ -91,6 +91,15 @@ var adminTmpl = pageTemplate(`{{with .Data}}
 <p><a href="/admin/staff-access">Staff access</a>: every access of our staff to this account, and why.</p>
 <p><a href="/admin/exports">Exports</a>: every download and API export of report data, who took it, and the thresholds that alert you.</p>
 <p><a href="/admin/usage">Usage</a>: events accepted, Stats API calls and exports of the last 30 days, by site and day.</p>
+{{with .Residency}}<section class="card" id="residency"><h2>Where your data lives</h2>
+{{if or .Node .Database .Standby .Backups}}<table class="admin"><tbody>
+<tr><th scope="row">This server and its data directory</th><td>{{or .Node "not declared"}}</td></tr>
+<tr><th scope="row">Database</th><td>{{if .Database}}{{.Database}} (PostgreSQL){{else if .Node}}{{.Node}}, in this server's data directory{{else}}not declared{{end}}</td></tr>
+{{if .Standby}}<tr><th scope="row">Standby database</th><td>{{.Standby}}</td></tr>{{end}}
+{{if .Backups}}<tr><th scope="row">Backups</th><td>{{.Backups}}</td></tr>{{end}}
+</tbody></table>
+{{else}}<p>No region is declared: this server is set up for local use or a demo (it answers on this computer only), so where its data lives is not checked.</p>{{end}}
+{{if .Allowed}}<p>Data may be kept only in {{range $i, $a := .Allowed}}{{if $i}}, {{end}}<code>{{$a}}</code>{{end}}{{if or .Node .Database .Standby .Backups}}: the server refuses to start with any of these places elsewhere{{end}}.</p>{{end}}</section>{{end}}
 <section class="card"><h2>Account settings</h2>
 <form class="stack" method="post" action="/admin/account"><input type="hidden" name="csrf" value="{{$.CSRF}}">
 <label><input type="checkbox" name="require_second_factor" value="1"{{if .RequireSecondFactor}} checked{{end}}> Everyone must sign in with a second factor</label>
@@ -134,6 +143,18 @@ type adminData struct {
 	Link, LinkFor       string
 	Alerts              []alertRow
 	Bouncing            []bouncingRow
+	Residency           Residency
+}
+
+// Residency is where the server keeps the data (PRODUCT §9.7), as the
+// configuration declares it: "" is a place not in use, or, for Node, not
+// declared (local use, on loopback only).
+type Residency struct {
+	Node     string // this server and its data dir (the journal, the embedded stores)
+	Database string // the PostgreSQL server(s); "": the stores are in the data dir
+	Standby  string
+	Backups  string
+	Allowed  []string // names, or prefixes ending in *
 }
 
 // bouncingRow is a suppressed address on the Administration page.
@@ -167,7 +188,7 @@ func (s *Server) adminData(ctx context.Context, v *viewer) (adminData, error) {
 	if err != nil {
 		return adminData{}, err
 	}
-	d := adminData{RequireSecondFactor: acc.RequireSecondFactor, Retention: acc.LeaverRetentionDays}
+	d := adminData{RequireSecondFactor: acc.RequireSecondFactor, Retention: acc.LeaverRetentionDays, Residency: s.Residency}
 	if d.Alerts, err = s.openAlerts(ctx, v); err != nil {
 		return d, err
 	}

@@ -485,3 +485,45 @@ func TestSiteSettings(t *testing.T) {
 		t.Fatalf("stored settings %+v", got)
 	}
 }
+
+// TestResidencyShown: the Administration page says where the data lives,
+// each place as the configuration declares it and the allowed regions;
+// a server with nothing declared (local use) says so.
+func TestResidencyShown(t *testing.T) {
+	e := newEnv(t, journal.Options{})
+	card := func() string {
+		t.Helper()
+		code, page := e.getAs(t, e.cookie, "/admin")
+		start := strings.Index(page, `<section class="card" id="residency">`)
+		if code != 200 || start < 0 {
+			t.Fatalf("no residency card: %d\n%s", code, page)
+		}
+		end := strings.Index(page[start:], "</section>")
+		return page[start : start+end]
+	}
+	e.srv.Residency = Residency{Node: "eu-fi-helsinki", Database: "eu-se-stockholm", Standby: "eu-se-gothenburg", Backups: "eu-de-frankfurt", Allowed: []string{"eu-*", "ch-zurich"}}
+	c := card()
+	for _, want := range []string{
+		`<h2>Where your data lives</h2>`,
+		`<th scope="row">This server and its data directory</th><td>eu-fi-helsinki</td>`,
+		`<th scope="row">Database</th><td>eu-se-stockholm (PostgreSQL)</td>`,
+		`<th scope="row">Standby database</th><td>eu-se-gothenburg</td>`,
+		`<th scope="row">Backups</th><td>eu-de-frankfurt</td>`,
+		`Data may be kept only in <code>eu-*</code>, <code>ch-zurich</code>: the server refuses`,
+	} {
+		if !strings.Contains(c, want) {
+			t.Errorf("every place declared: want %q in\n%s", want, c)
+		}
+	}
+	// embedded stores, no standby, no backups
+	e.srv.Residency = Residency{Node: "eu-fi-helsinki", Allowed: []string{"eu-*"}}
+	c = card()
+	if !strings.Contains(c, `<th scope="row">Database</th><td>eu-fi-helsinki, in this server's data directory</td>`) || strings.Contains(c, "Standby") || strings.Contains(c, "Backups") {
+		t.Errorf("node only:\n%s", c)
+	}
+	e.srv.Residency = Residency{Allowed: []string{"eu-*"}}
+	c = card()
+	if !strings.Contains(c, "No region is declared") || strings.Contains(c, "<table") || !strings.Contains(c, "<code>eu-*</code>") {
+		t.Errorf("nothing declared:\n%s", c)
+	}
+}

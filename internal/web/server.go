@@ -88,6 +88,9 @@ type Server struct {
 	// size (nil: DefaultMinFreeDisk). "": disk space is not checked.
 	DataDir     string
 	MinFreeDisk func(size uint64) uint64
+	// Residency is where the data lives (PRODUCT §9.7), shown to the
+	// account's Administrators.
+	Residency Residency
 
 	ready  atomic.Bool
 	perDay dayCounts
