@@ -71,6 +71,7 @@ func TestConfigCheck(t *testing.T) {
 // saying which setting and region (PRODUCT §9.7).
 func TestResidencyRefused(t *testing.T) {
 	dir := t.TempDir()
+	fjord(t, "backup", "keygen", filepath.Join(dir, "backup.key"))
 	conf := filepath.Join(dir, "fjord.conf")
 	os.WriteFile(conf, []byte("data-dir = "+filepath.Join(dir, "d")+"\nregion = eu-fi-helsinki\nbackup-dir = "+filepath.Join(dir, "backups")+
 		"\nbackup-key = "+filepath.Join(dir, "backup.key")+"\nbackup-region = us-east-1\n"), 0o600)
