@@ -290,6 +290,17 @@ func backupRestore(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The data dir's journal belongs to the stores just replaced: records
+	// the snapshot lacks may be gone from it already (applied segments are
+	// deleted), so it is not replayed onto the restored stores but kept
+	// aside for the operator.
+	if _, err := os.Stat(cfg.JournalDir()); err == nil {
+		aside := cfg.JournalDir() + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(cfg.JournalDir(), aside); err != nil {
+			return fmt.Errorf("restored %s, but moving the old journal aside failed (move it before starting the server): %w", m.ID, err)
+		}
+		fmt.Fprintf(stdout, "the data dir's journal was moved to %s\n", aside)
+	}
 	fmt.Fprintf(stdout, "restored %s (made %s) into %s\n", m.ID, m.Created.Format(time.RFC3339), cfg.DataDir)
 	return nil
 }
