@@ -48,6 +48,9 @@ func (c *scrapeCollector) descs() []scrapeDesc {
 		newDesc("fjord_data_dir_free_bytes", "Bytes free for the server in the data dir's file system."),
 		newDesc("fjord_data_dir_size_bytes", "Size of the data dir's file system in bytes."),
 		newDesc("fjord_security_alerts_open", "Open security alerts (not the operations alerts), from the account store."),
+		newDesc("fjord_standby_up", "1 when the PostgreSQL standby (standby-url) answered its last check and is replaying the primary's WAL, else 0."),
+		newDesc("fjord_standby_lag_bytes", "WAL bytes written on the primary that the standby had not replayed at its last check (0: caught up)."),
+		newDesc("fjord_standby_lag_seconds", "Age of the last transaction the standby replayed, when it is behind at all (0 when caught up, whatever the age)."),
 	}
 }
 
@@ -117,6 +120,23 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		// would read as "no alerts"
 		if err == nil {
 			gauge("fjord_security_alerts_open", float64(n))
+		}
+	}
+	if src.Standby != nil {
+		if st := src.Standby.Status(); !st.At.IsZero() {
+			up := 0.0
+			if st.Up {
+				up = 1
+			}
+			gauge("fjord_standby_up", up)
+			// unknown lags are left out rather than shown as 0, which
+			// would read as "caught up"
+			if st.Up && st.LagBytes >= 0 {
+				gauge("fjord_standby_lag_bytes", float64(st.LagBytes))
+			}
+			if st.Up && st.LagSeconds >= 0 {
+				gauge("fjord_standby_lag_seconds", st.LagSeconds)
+			}
 		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
+	"fjord/internal/standby"
 	"fjord/internal/store"
 	"fjord/internal/usage"
 )
@@ -86,6 +87,9 @@ type Server struct {
 	// size (nil: DefaultMinFreeDisk). "": disk space is not checked.
 	DataDir     string
 	MinFreeDisk func(size uint64) uint64
+	// Standby watches the PostgreSQL standby (nil: none); /readyz adds
+	// its last check as a second line.
+	Standby *standby.Watcher
 
 	ready  atomic.Bool
 	perDay dayCounts
