@@ -78,6 +78,12 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*en
 		log.Warn("journal: dropped a torn tail left by a crash (never acknowledged)", "bytes", st.TornBytesDropped)
 	}
 	e.loader = &ingest.Loader{J: e.j, Store: e.st.Events, Log: log, RejectFile: filepath.Join(cfg.DataDir, "rejected-events.log")}
+	if config.IsPostgres(cfg.EventsURL()) {
+		// A PostgreSQL event store can fail over to a standby that lacks
+		// the last batches; an embedded one lives and dies with the
+		// journal beside it, so keeping segments would only cost disk.
+		e.loader.KeepApplied = cfg.JournalKeep
+	}
 	lctx, cancel := context.WithCancel(context.Background())
 	e.stopLoader = cancel
 	e.loaderDone = make(chan error, 1)

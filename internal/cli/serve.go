@@ -32,6 +32,7 @@ import (
 	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
+	"fjord/internal/standby"
 	"fjord/internal/store"
 	accountusage "fjord/internal/usage"
 	"fjord/internal/web"
@@ -117,7 +118,14 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	if srv.Security, err = newMonitor(cfg, eng, srv.Mail, srv.Audit, log); err != nil {
 		return err
 	}
-	src := metrics.Sources{Journal: eng.j, Loader: eng.loader, DataDir: cfg.DataDir, OpenAlerts: srv.Security.OpenAlerts}
+	if srv.Standby, err = watchStandby(cfg, log); err != nil {
+		return err
+	}
+	if srv.Standby != nil {
+		defer srv.Standby.Close()
+		go srv.Standby.Run(ctx)
+	}
+	src := metrics.Sources{Journal: eng.j, Loader: eng.loader, DataDir: cfg.DataDir, OpenAlerts: srv.Security.OpenAlerts, Standby: srv.Standby}
 	if cfg.BackupDir != "" {
 		if srv.Backups, err = newBackupService(cfg, eng.st); err != nil {
 			return fmt.Errorf("backups: %w", err)
@@ -498,8 +506,29 @@ func bounceDomain(addr string) string {
 // opsAlerts is the built-in operator alerting on the server's metrics
 // (internal/opsalert), raised through the security monitor's alerts.
 func opsAlerts(srv *web.Server, dataDir string) *opsalert.Evaluator {
-	return &opsalert.Evaluator{Metrics: srv.Metrics, Monitor: srv.Security, Log: srv.Log, Now: time.Now,
+	e := &opsalert.Evaluator{Metrics: srv.Metrics, Monitor: srv.Security, Log: srv.Log, Now: time.Now,
 		Disk: func() (uint64, uint64, error) { return metrics.DiskSpace(dataDir) }}
+	if srv.Standby != nil {
+		e.Standby = srv.Standby.Status
+	}
+	return e
+}
+
+// watchStandby makes the watcher of standby-url (nil when it is not set).
+// The standby replicates the database: database when that is PostgreSQL,
+// else events-database.
+func watchStandby(cfg *config.Config, log *slog.Logger) (*standby.Watcher, error) {
+	if cfg.StandbyURL == "" {
+		return nil, nil
+	}
+	primary := cfg.AccountsURL()
+	if !config.IsPostgres(primary) {
+		primary = cfg.EventsURL()
+	}
+	if !config.IsPostgres(primary) {
+		return nil, errors.New("standby-url is set, but neither database nor events-database is PostgreSQL: there is nothing for it to be the standby of")
+	}
+	return standby.Open(primary, cfg.StandbyURL, log)
 }
 
 // serveMetricsPort serves /metrics alone on metrics-listen (a loopback

@@ -105,6 +105,10 @@ type Config struct {
 	// The PostgreSQL standby (§9.4), watched for its replication lag.
 	StandbyURL    string
 	StandbyRegion string
+	// JournalKeep: how long journal segments are kept after every event
+	// in them was applied to a PostgreSQL event store, so that a fail-over
+	// to a standby that had not received the last batches replays them.
+	JournalKeep time.Duration
 	// Backups (§9.6): off without BackupDir.
 	BackupDir        string
 	BackupRegion     string
@@ -234,6 +238,14 @@ var Settings = []Setting{
 			return errors.New("want a whole number from 1 to 1048576")
 		}
 		c.QueueSize = n
+		return nil
+	}},
+	{"journal-keep", "1h", "with the event store on PostgreSQL, how long journal segments are kept after their events were applied, so that a fail-over to a standby that had not yet received them replays them from the journal (longer than the standby can fall behind); 0: delete at once", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 30*24*time.Hour {
+			return errors.New("want a duration from 0 to 720h, e.g. 1h")
+		}
+		c.JournalKeep = d
 		return nil
 	}},
 	{"limit-collect", "50:500", "collection requests per client address: RATE:BURST, RATE a second with up to BURST at once (an IPv6 /64 counts as one address); off: no limit", rateSetting(func(c *Config) *Rate { return &c.LimitCollect })},

@@ -32,6 +32,18 @@ type Loader struct {
 	// (found by isolating a batch that keeps failing), so one bad record
 	// neither stops collection nor is lost.
 	RejectFile string
+	// KeepApplied is how long a journal segment is kept after all its
+	// records were applied (zero: released at once). The event store's
+	// copy can be lost after it was applied: a PostgreSQL primary that
+	// dies before its asynchronous standby received the last batches
+	// leaves a promoted standby whose recorded position is older than the
+	// primary's, and the loader then replays from that position. It can
+	// only if the journal still holds those records.
+	KeepApplied time.Duration
+
+	// held: the first position applied in each segment not yet released,
+	// and when; oldest first (one entry per segment, not per batch).
+	held []heldPos
 
 	mu      sync.Mutex
 	applied journal.Pos
@@ -43,6 +55,11 @@ type Loader struct {
 	Corrupt  atomic.Uint64 // records that passed the journal's CRC but not DecodeEvent
 	Failures atomic.Uint64 // failed Apply attempts (retried)
 	Rejected atomic.Uint64 // records set aside in RejectFile
+}
+
+type heldPos struct {
+	pos journal.Pos
+	at  time.Time
 }
 
 type waiter struct {
@@ -157,9 +174,7 @@ func (l *Loader) step(ctx context.Context, pos journal.Pos) (int, journal.Pos, e
 	l.Applied.Add(uint64(len(events)))
 	l.Batches.Add(1)
 	l.setApplied(next)
-	if err := l.J.Release(next); err != nil {
-		l.Log.Warn("loader: release journal segments", "err", err)
-	}
+	l.free(next)
 	return len(recs), next, nil
 }
 
@@ -202,7 +217,7 @@ func (l *Loader) isolate(ctx context.Context, pos journal.Pos) (int, journal.Pos
 	l.Applied.Add(uint64(len(good)))
 	l.Batches.Add(1)
 	l.setApplied(next)
-	l.J.Release(next)
+	l.free(next)
 	return len(recs), next, nil
 }
 
@@ -221,6 +236,32 @@ func writeRejects(path string, recs [][]byte, reasons []string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// free releases the journal segments applied at least KeepApplied ago,
+// now that everything before next is applied. Releasing up to the first
+// position applied in a segment frees the segments before it, whose
+// records were all applied by then.
+func (l *Loader) free(next journal.Pos) {
+	upTo := next
+	if l.KeepApplied > 0 {
+		now := time.Now()
+		if n := len(l.held); n == 0 || l.held[n-1].pos.Segment != next.Segment {
+			l.held = append(l.held, heldPos{next, now})
+		}
+		k := 0
+		for k < len(l.held) && now.Sub(l.held[k].at) >= l.KeepApplied {
+			k++
+		}
+		if k == 0 {
+			return
+		}
+		upTo = l.held[k-1].pos
+		l.held = l.held[k-1:] // the entry released up to stays: its segment is still held
+	}
+	if err := l.J.Release(upTo); err != nil {
+		l.Log.Warn("loader: release journal segments", "err", err)
+	}
 }
 
 func (l *Loader) setApplied(p journal.Pos) {

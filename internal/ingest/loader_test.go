@@ -140,3 +140,85 @@ func TestPoisonRecordIsSetAside(t *testing.T) {
 		t.Fatalf("the set-aside record does not decode back: %+v %v", e, err)
 	}
 }
+
+// TestKeepAppliedReplaysToAnOlderStore: a fail-over to a PostgreSQL standby
+// that had not received the last batches leaves the loader in front of a
+// store whose recorded position is older than what it applied. With
+// KeepApplied the journal still holds those segments and the loader
+// replays them into that store (here: a fresh one, a standby that had
+// received nothing); without it, the segments before the last are gone
+// and so are their events. Segments applied longer than KeepApplied ago
+// are released.
+func TestKeepAppliedReplaysToAnOlderStore(t *testing.T) {
+	ctx := context.Background()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	// run applies events from..from+n with a loader of its own; with a
+	// pause, it then waits that long and applies one more.
+	run := func(t *testing.T, dir, db string, keep time.Duration, from, n int, pause time.Duration) (int64, int) {
+		t.Helper()
+		st, err := duckdb.Open(ctx, filepath.Join(dir, db), duckdb.Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		j, err := journal.Open(journal.Options{Dir: filepath.Join(dir, "journal"), SegmentSize: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		l := &Loader{J: j, Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Interval: time.Millisecond, MaxBatch: 20, KeepApplied: keep}
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- l.Run(lctx) }()
+		apply := func(from, n int) {
+			for i := from; i < from+n; i++ {
+				e := store.Event{SiteID: 1, Time: day.Add(time.Duration(i) * time.Second), Name: "pageview", Path: "/", Interactive: true, ScrollDepth: -1}
+				e.ID[0], e.ID[1] = byte(i), byte(i>>8)
+				if err := j.Append(ctx, EncodeEvent(nil, &e)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+			defer fcancel()
+			if err := l.Flush(fctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(from, n)
+		if pause > 0 {
+			time.Sleep(pause)
+			apply(from+n, 1)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.CountEvents(ctx, 1, day, day.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, j.Stats().Segments
+	}
+	for _, c := range []struct {
+		keep time.Duration
+		all  bool
+	}{{time.Hour, true}, {0, false}} {
+		dir := t.TempDir()
+		if got, segs := run(t, dir, "primary.duckdb", c.keep, 0, 300, 0); got != 300 || (c.keep > 0 && segs < 3) {
+			t.Fatalf("keep %s: %d events in %d segments, want 300 in several", c.keep, got, segs)
+		}
+		got, _ := run(t, dir, "promoted.duckdb", c.keep, 300, 0, 0)
+		if c.all && got != 300 {
+			t.Errorf("keep %s: the store that had nothing got %d of 300 events from the journal", c.keep, got)
+		}
+		if !c.all && got >= 300 {
+			t.Errorf("keep 0: the journal still replays all %d events; is this test still showing the hole?", got)
+		}
+	}
+	// Segments applied longer ago than KeepApplied are released when the
+	// next batch is applied.
+	dir := t.TempDir()
+	if got, segs := run(t, dir, "events.duckdb", 100*time.Millisecond, 0, 300, 200*time.Millisecond); got != 301 || segs != 1 {
+		t.Fatalf("keep 100ms, one more event 200ms later: %d events, %d segments left, want 301 and 1", got, segs)
+	}
+}

@@ -23,6 +23,7 @@ import (
 
 	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
+	"fjord/internal/standby"
 )
 
 // Metrics holds one server's registry and its metrics.
@@ -63,6 +64,10 @@ type Sources struct {
 	// OpenAlerts counts the open security alerts; it is asked at each
 	// scrape with a timeout of AlertsTimeout.
 	OpenAlerts func(ctx context.Context) (int, error)
+	// Standby is the watcher of the PostgreSQL standby (nil: none
+	// configured); its last check is reported, nothing is asked at a
+	// scrape.
+	Standby *standby.Watcher
 	// Backups is how backups have gone (nil: backups are off).
 	Backups func() BackupStatus
 }

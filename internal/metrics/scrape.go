@@ -51,6 +51,9 @@ func (c *scrapeCollector) descs() []scrapeDesc {
 		newDesc("fjord_backup_last_success_timestamp_seconds", "Unix time of the newest backup whose restore drill passed (0: none yet)."),
 		newDesc("fjord_backup_last_run_ok", "1 when the last backup and its drill succeeded, 0 when either failed."),
 		newDesc("fjord_backup_last_size_bytes", "Bytes stored of the newest good backup."),
+		newDesc("fjord_standby_up", "1 when the PostgreSQL standby (standby-url) answered its last check and is replaying the primary's WAL, else 0."),
+		newDesc("fjord_standby_lag_bytes", "WAL bytes written on the primary that the standby had not replayed at its last check (0: caught up)."),
+		newDesc("fjord_standby_lag_seconds", "Age of the last transaction the standby replayed, when it is behind at all (0 when caught up, whatever the age)."),
 	}
 }
 
@@ -135,6 +138,23 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge("fjord_backup_last_run_ok", ok)
 		gauge("fjord_backup_last_size_bytes", float64(b.Size))
+	}
+	if src.Standby != nil {
+		if st := src.Standby.Status(); !st.At.IsZero() {
+			up := 0.0
+			if st.Up {
+				up = 1
+			}
+			gauge("fjord_standby_up", up)
+			// unknown lags are left out rather than shown as 0, which
+			// would read as "caught up"
+			if st.Up && st.LagBytes >= 0 {
+				gauge("fjord_standby_lag_bytes", float64(st.LagBytes))
+			}
+			if st.Up && st.LagSeconds >= 0 {
+				gauge("fjord_standby_lag_seconds", st.LagSeconds)
+			}
+		}
 	}
 }
 

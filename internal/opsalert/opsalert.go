@@ -1,7 +1,7 @@
 // Package opsalert is the built-in alerting of the operator on the
 // server's own health (PRODUCT §9.3): a sustained rate of server errors,
 // collection shedding load, a nearly full disk, a job failing again and
-// again. Prometheus with the shipped rules does the same and more; this
+// again, the PostgreSQL standby down for minutes. Prometheus with the shipped rules does the same and more; this
 // is for the operator who runs no Prometheus, and it needs nothing but
 // alert-email or alert-webhook.
 //
@@ -23,6 +23,7 @@ import (
 
 	"fjord/internal/metrics"
 	"fjord/internal/secmon"
+	"fjord/internal/standby"
 	"fjord/internal/store"
 )
 
@@ -40,11 +41,15 @@ type Thresholds struct {
 	DiskFree float64
 	// JobFailures: failed runs in a row after which a job alerts.
 	JobFailures int
+	// StandbyDown: how long the standby must have been down (or not
+	// replicating) before it alerts; a restart of the standby takes
+	// seconds and is no news.
+	StandbyDown time.Duration
 }
 
 // DefaultThresholds are the thresholds stated in the README.
 func DefaultThresholds() Thresholds {
-	return Thresholds{Window: 5 * time.Minute, ErrorRate: 0.05, MinRequests: 100, DiskFree: 0.05, JobFailures: 3}
+	return Thresholds{Window: 5 * time.Minute, ErrorRate: 0.05, MinRequests: 100, DiskFree: 0.05, JobFailures: 3, StandbyDown: 5 * time.Minute}
 }
 
 // Evaluator checks the conditions each time Evaluate is called (Run calls
@@ -55,7 +60,10 @@ type Evaluator struct {
 	Monitor *secmon.Monitor // nil: conditions are only logged
 	// Disk is the free space and size of the data dir's file system (nil:
 	// not checked); metrics.DiskSpace in production.
-	Disk       func() (free, size uint64, err error)
+	Disk func() (free, size uint64, err error)
+	// Standby is the last check of the PostgreSQL standby (nil: none
+	// configured); standby.Watcher.Status in production.
+	Standby    func() standby.Status
 	Now        func() time.Time
 	Log        *slog.Logger
 	Thresholds Thresholds
@@ -94,6 +102,9 @@ func (e *Evaluator) thresholds() Thresholds {
 	}
 	if t.JobFailures <= 0 {
 		t.JobFailures = d.JobFailures
+	}
+	if t.StandbyDown <= 0 {
+		t.StandbyDown = d.StandbyDown
 	}
 	return t
 }
@@ -162,6 +173,13 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		} else if size > 0 {
 			conds = append(conds, condition{secmon.OpsDisk, "system", float64(free) < th.DiskFree*float64(size),
 				fmt.Sprintf("%d MiB free of %d MiB in the data dir (alert below %.0f%%)", free>>20, size>>20, th.DiskFree*100)})
+		}
+	}
+	if e.Standby != nil {
+		if st := e.Standby(); !st.At.IsZero() {
+			down := !st.Up && st.At.Sub(st.DownSince) >= th.StandbyDown
+			conds = append(conds, condition{secmon.OpsStandby, "system", down,
+				fmt.Sprintf("the PostgreSQL standby has not been replicating since %s: %s", st.DownSince.UTC().Format(time.RFC3339), st.Problem)})
 		}
 	}
 	streaks := e.Metrics.JobStreaks()

@@ -16,6 +16,7 @@ import (
 	"fjord/internal/metrics"
 	"fjord/internal/opsalert"
 	"fjord/internal/secmon"
+	"fjord/internal/standby"
 	"fjord/internal/store/sqlite"
 )
 
@@ -209,5 +210,39 @@ func TestRestartKeepsOneAlert(t *testing.T) {
 	}
 	if got := e.hook.received(t); len(got) != 1 {
 		t.Fatalf("a second evaluator on the same open alert: %d posts, want 1", len(got))
+	}
+}
+
+// TestStandbyDownAlerts: a standby that stopped replicating alerts once it
+// has been down for 5 minutes (not before: a restart of the standby is no
+// news), once, and the alert is resolved when it replicates again.
+func TestStandbyDownAlerts(t *testing.T) {
+	e := newEnv(t)
+	st := standby.Status{At: e.now, Up: true}
+	e.ev.Standby = func() standby.Status { return st }
+	e.tick(t, 0)
+	down := e.now.Add(time.Minute)
+	for i := 0; i < 5; i++ {
+		e.tick(t, time.Minute)
+		st = standby.Status{At: e.now, Problem: "unreachable", DownSince: down}
+	}
+	e.tick(t, 0) // down for 4 minutes
+	if got := e.hook.received(t); len(got) != 0 {
+		t.Fatalf("standby down for %s: %+v", st.At.Sub(down), got)
+	}
+	e.tick(t, time.Minute)
+	st.At = e.now
+	e.tick(t, 0)
+	e.tick(t, time.Minute)
+	st.At = e.now
+	e.tick(t, 0)
+	got := e.hook.received(t)
+	if len(got) != 1 || got[0].Kind != secmon.OpsStandby || got[0].Subject != "system" {
+		t.Fatalf("standby down for 6 minutes: %+v", got)
+	}
+	st = standby.Status{At: e.now, Up: true}
+	e.tick(t, time.Minute)
+	if open := e.openAlerts(t); len(open) != 0 {
+		t.Fatalf("the standby replicates again, open alerts: %+v", open)
 	}
 }

@@ -58,6 +58,8 @@ var DefaultRules = []Rule{
 		"the data dir's disk is nearly full"},
 	{"ops-job-failed", OpsJobFailed, 1, time.Hour,
 		"a periodic job failed several times in a row"},
+	{"ops-standby", OpsStandby, 1, time.Hour,
+		"the PostgreSQL standby has not been replicating for 5 minutes: the database has no current second copy"},
 }
 
 // KnownKind reports whether a kind is one of the kinds above.
@@ -65,7 +67,7 @@ func KnownKind(k string) bool {
 	switch k {
 	case SigninFailed, SecondFactorFailed, SigninThrottled, StaffRefused, StaffOffHours, StaffVolume,
 		StaffConsoleOutside, IPRefused, AuditBroken, ExportLarge, FeedAbuse, BackupDrillFailed, AddressBlocked,
-		OpsErrorRate, OpsShedding, OpsDisk, OpsJobFailed:
+		OpsErrorRate, OpsShedding, OpsDisk, OpsJobFailed, OpsStandby:
 		return true
 	}
 	return false

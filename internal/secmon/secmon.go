@@ -79,6 +79,9 @@ const (
 	OpsDisk = "ops.disk"
 	// OpsJobFailed: a periodic job failed several times in a row.
 	OpsJobFailed = "ops.job_failed"
+	// OpsStandby: the PostgreSQL standby has not been replicating for
+	// minutes.
+	OpsStandby = "ops.standby"
 )
 
 // IsOps reports whether a kind is an operations kind, not a security one.

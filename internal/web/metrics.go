@@ -77,16 +77,28 @@ func DefaultMinFreeDisk(size uint64) uint64 {
 // readyz: started, both stores answer and are at this binary's schema,
 // and the data dir's disk is not nearly full. Each refusal is 503 with a
 // short reason naming the part, never a connection string or an address.
+//
+// With a standby configured, a second line reports it (its last check).
+// A standby that is down or behind does not make this server unready:
+// readiness tells a load balancer whether to send requests here, and the
+// primary serves them as well without its standby; taking the server out
+// of rotation would turn a lost copy into an outage. The line, the
+// metrics and the alerts are for the operator.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	var standbyLine string
+	if s.Standby != nil {
+		standbyLine = s.Standby.Status().String() + "\n"
+	}
 	if reason := s.readiness(r.Context()); reason != "" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: %s\n", reason)
+		fmt.Fprintf(w, "not ready: %s\n%s", reason, standbyLine)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, "ok\n%s", standbyLine)
 }
 
 // readiness is notReady's answer, kept for ReadyCache: /readyz is

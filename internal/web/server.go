@@ -32,6 +32,7 @@ import (
 	"fjord/internal/report"
 	"fjord/internal/secmon"
 	"fjord/internal/staff"
+	"fjord/internal/standby"
 	"fjord/internal/store"
 	"fjord/internal/usage"
 )
@@ -91,6 +92,9 @@ type Server struct {
 	// Residency is where the data lives (PRODUCT §9.7), shown to the
 	// account's Administrators.
 	Residency Residency
+	// Standby watches the PostgreSQL standby (nil: none); /readyz adds
+	// its last check as a second line.
+	Standby *standby.Watcher
 
 	ready  atomic.Bool
 	perDay dayCounts
