@@ -82,7 +82,18 @@ type Options struct {
 const auditTable = "audit_log"
 
 // NewID names a backup by its time, sortable.
-func NewID(t time.Time) string { return "fjord-" + t.UTC().Format("20060102T150405Z") }
+func NewID(t time.Time) string { return "fjord-" + t.UTC().Format(idLayout) }
+
+const idLayout = "20060102T150405Z"
+
+// ParseID is the time a backup's name says it was begun.
+func ParseID(id string) (time.Time, error) {
+	t, err := time.Parse("fjord-"+idLayout, id)
+	if err != nil {
+		return t, fmt.Errorf("%q is not a backup's name (fjord-YYYYMMDDTHHMMSSZ)", id)
+	}
+	return t, nil
+}
 
 // Create makes a backup of every source and returns its manifest.
 func Create(ctx context.Context, o Options) (Manifest, error) {
@@ -198,7 +209,8 @@ func ReadManifest(t Target, id string) (Manifest, error) {
 // Entry is a backup as List shows it.
 type Entry struct {
 	Manifest
-	Incomplete bool   // no manifest
+	Incomplete bool   // no manifest: it never finished (or it was lost)
+	Unreadable string // the manifest is there but does not read: kept, never pruned
 	Drill      *Drill // the last drill, if any
 }
 
@@ -213,7 +225,13 @@ func List(t Target) ([]Entry, error) {
 		m, err := ReadManifest(t, id)
 		e := Entry{Manifest: m}
 		if err != nil {
-			e.ID, e.Incomplete = id, true
+			e.ID = id
+			e.Created, _ = ParseID(id)
+			if errors.Is(err, ErrNoManifest) {
+				e.Incomplete = true
+			} else {
+				e.Unreadable = err.Error()
+			}
 		}
 		if b, err := t.Get(id, drillName); err == nil {
 			var d Drill

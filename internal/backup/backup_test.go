@@ -233,7 +233,7 @@ func TestPostgres(t *testing.T) {
 	check := backup.Check{Key: key, Scratch: t.TempDir(), AuditKey: s.auditPub, Postgres: acc.DB, PostgresURL: url}
 	restoreURL := scratchDB(t, url)
 	checkBackup(t, s, key, check, func(target backup.Target, m backup.Manifest) store.EventStore {
-		if _, err := backup.Restore(ctx, target, m.ID, key, backup.RestoreTo{Database: restoreURL, DataDir: t.TempDir()}); err != nil {
+		if _, err := backup.Restore(ctx, target, m.ID, key, backup.RestoreTo{Databases: map[string]string{"database": restoreURL}, DataDir: t.TempDir()}); err != nil {
 			t.Fatal(err)
 		}
 		rev, err := postgres.OpenEvents(ctx, restoreURL)
@@ -243,7 +243,7 @@ func TestPostgres(t *testing.T) {
 		t.Cleanup(func() { rev.Close() })
 		return rev
 	})
-	_, err = backup.Restore(ctx, backup.Dir("/nonexistent"), "fjord-x", key, backup.RestoreTo{Database: restoreURL})
+	_, err = backup.Restore(ctx, backup.Dir("/nonexistent"), "fjord-x", key, backup.RestoreTo{Databases: map[string]string{"database": restoreURL}})
 	if err == nil {
 		t.Fatal("a restore of a backup that is not there succeeded")
 	}

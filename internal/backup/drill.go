@@ -281,14 +281,18 @@ func scratchDatabase(ctx context.Context, db *sql.DB, dbURL string) (string, fun
 
 // RestoreTo is where Restore puts a backup.
 type RestoreTo struct {
-	DataDir  string // embedded stores: accounts.db and events.duckdb go here
-	Database string // a PostgreSQL dump goes into this database
+	DataDir string // embedded stores: accounts.db and events.duckdb go here
+	// Databases: the PostgreSQL database each dump goes into, by its
+	// source's name ("accounts", "events", or "database" for both).
+	Databases map[string]string
 	// Force: replace existing stores (never a running server's: the
 	// caller holds the data dir's lock).
 	Force bool
 }
 
-// Restore checks a backup's files and restores them.
+// Restore checks a backup's files and restores them: every place is
+// checked before anything is written, and the embedded files replace the
+// old ones only once all are decrypted.
 func Restore(ctx context.Context, t Target, id string, k Key, to RestoreTo) (Manifest, error) {
 	m, err := ReadManifest(t, id)
 	if err != nil {
@@ -297,6 +301,7 @@ func Restore(ctx context.Context, t Target, id string, k Key, to RestoreTo) (Man
 	if err := checkSums(t, m); err != nil {
 		return m, err
 	}
+	files := map[string]string{} // embedded file name -> destination
 	for _, f := range m.Files {
 		switch f.Engine {
 		case SQLite, DuckDB:
@@ -308,58 +313,85 @@ func Restore(ctx context.Context, t Target, id string, k Key, to RestoreTo) (Man
 				name = "events.duckdb"
 			}
 			dest := filepath.Join(to.DataDir, name)
-			if err := os.MkdirAll(to.DataDir, 0o700); err != nil {
-				return m, err
+			if _, err := os.Stat(dest); err == nil && !to.Force {
+				return m, fmt.Errorf("%s exists: restoring would replace it; give --force to replace it", dest)
 			}
-			if _, err := os.Stat(dest); err == nil {
-				if !to.Force {
-					return m, fmt.Errorf("%s exists: restoring would replace it; give --force to replace it", dest)
-				}
-			}
-			tmp := dest + ".restoring"
-			os.Remove(tmp)
-			if err := unsealTo(t, id, f, k, tmp); err != nil {
-				os.Remove(tmp)
-				return m, err
-			}
-			for _, side := range []string{"", "-wal", "-shm", ".wal"} {
-				os.Remove(dest + side)
-			}
-			if err := os.Rename(tmp, dest); err != nil {
-				return m, err
-			}
+			files[f.Name] = dest
 		case Postgres:
-			if to.Database == "" {
-				return m, fmt.Errorf("%s: restoring a PostgreSQL dump needs a database URL", f.Name)
+			u := to.Databases[f.Source]
+			if u == "" {
+				return m, fmt.Errorf("%s: restoring a PostgreSQL dump of %s needs its database URL", f.Name, f.Source)
 			}
-			if err := restorePostgres(ctx, t, id, f, k, to); err != nil {
+			if n, err := pgTables(ctx, u); err != nil {
 				return m, err
+			} else if n > 0 && !to.Force {
+				return m, fmt.Errorf("the %s database holds %d tables: restoring would replace them; give --force to replace them", f.Source, n)
 			}
 		default:
 			return m, fmt.Errorf("%s: unknown engine %q", f.Name, f.Engine)
 		}
 	}
+	if to.DataDir != "" {
+		if err := os.MkdirAll(to.DataDir, 0o700); err != nil {
+			return m, err
+		}
+	}
+	var tmps []string
+	defer func() {
+		for _, p := range tmps {
+			os.Remove(p)
+		}
+	}()
+	for _, f := range m.Files {
+		if dest, ok := files[f.Name]; ok {
+			tmp := dest + ".restoring"
+			os.Remove(tmp)
+			tmps = append(tmps, tmp)
+			if err := unsealTo(t, id, f, k, tmp); err != nil {
+				return m, err
+			}
+			continue
+		}
+		if err := restorePostgres(ctx, t, id, f, k, to.Databases[f.Source], to.DataDir); err != nil {
+			return m, err
+		}
+	}
+	for _, f := range m.Files {
+		dest, ok := files[f.Name]
+		if !ok {
+			continue
+		}
+		for _, side := range []string{"-wal", "-shm", ".wal"} {
+			os.Remove(dest + side)
+		}
+		if err := os.Rename(dest+".restoring", dest); err != nil {
+			return m, err
+		}
+	}
+	if to.DataDir != "" {
+		return m, syncDir(to.DataDir)
+	}
 	return m, nil
 }
 
-func restorePostgres(ctx context.Context, t Target, id string, f File, k Key, to RestoreTo) error {
-	db, err := sql.Open("pgx", to.Database)
+// pgTables counts the tables in the schema a database URL names.
+func pgTables(ctx context.Context, dbURL string) (int, error) {
+	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
-		return errors.New("the database URL does not parse")
+		return 0, errors.New("the database URL does not parse")
 	}
 	defer db.Close()
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() AND c.relkind IN ('r', 'p')`).Scan(&n); err != nil {
-		return fmt.Errorf("the database to restore into does not answer: %w", err)
+		return 0, fmt.Errorf("the database to restore into does not answer: %w", err)
 	}
-	args := []string{"--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"}
-	if n > 0 {
-		if !to.Force {
-			return fmt.Errorf("the database to restore into holds %d tables: restoring would replace them; give --force to replace them", n)
-		}
-		args = append(args, "--clean", "--if-exists")
-	}
-	tmp, err := os.CreateTemp(to.DataDir, "restore-*.pgdump")
+	return n, nil
+}
+
+// restorePostgres restores a dump with pg_restore, in one transaction,
+// replacing what is there (Restore has checked it may).
+func restorePostgres(ctx context.Context, t Target, id string, f File, k Key, dbURL, work string) error {
+	tmp, err := os.CreateTemp(work, "restore-*.pgdump")
 	if err != nil {
 		return err
 	}
@@ -369,5 +401,5 @@ func restorePostgres(ctx context.Context, t Target, id string, f File, k Key, to
 	if err := unsealTo(t, id, f, k, tmp.Name()); err != nil {
 		return err
 	}
-	return pgTool(ctx, "pg_restore", to.Database, append(args, tmp.Name())...)
+	return pgTool(ctx, "pg_restore", dbURL, "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", "--clean", "--if-exists", tmp.Name())
 }

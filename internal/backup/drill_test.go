@@ -125,3 +125,79 @@ func newAuditKey() ed25519.PublicKey {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	return pub
 }
+
+// TestServiceStatus: the failure shown is the newest backup's: drilling
+// an older good one again does not hide it, and a restart finds it; a
+// crash's scratch copies go at start; a restore that may not replace one
+// store writes none.
+func TestServiceStatus(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	acc, err := sqlite.Open(ctx, filepath.Join(dir, "accounts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	ev, err := duckdb.Open(ctx, filepath.Join(dir, "events.duckdb"), duckdb.Options{MemoryLimit: "256MB", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	s := &source{accounts: acc, events: ev}
+	s.fill(t)
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	flushed := 0
+	svc := &backup.Service{Target: backup.Dir(filepath.Join(t.TempDir(), "b")), Key: newKey(t), WorkDir: dir,
+		Keep: backup.Keep{Daily: 7}, Check: backup.Check{Scratch: dir, AuditKey: s.auditPub}, Now: func() time.Time { return at },
+		Before:  func(context.Context) error { flushed++; return nil },
+		Sources: []backup.Source{{Name: "accounts", Engine: backup.SQLite, DB: acc.DB}, {Name: "events", Engine: backup.DuckDB, DB: ev.DB}}}
+	stale := filepath.Join(dir, "backup-123")
+	os.Mkdir(stale, 0o700)
+	if err := svc.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a crash's scratch copy is still there after Load")
+	}
+	first, d, err := svc.Run(ctx)
+	if err != nil || !d.OK {
+		t.Fatalf("first backup: %v %+v", err, d)
+	}
+	at = at.Add(24 * time.Hour)
+	second, _, err := svc.Run(ctx)
+	if err != nil || flushed != 2 {
+		t.Fatalf("second backup: %v, Before ran %d times", err, flushed)
+	}
+	p := filepath.Join(string(svc.Target.(backup.Dir)), second.ID, "accounts.sqlite.zst.age")
+	b, _ := os.ReadFile(p)
+	b[len(b)/2] ^= 1
+	os.WriteFile(p, b, 0o600)
+	if d := svc.Verify(ctx, second.ID); d.OK {
+		t.Fatal("the drill of a corrupted backup passed")
+	}
+	if d := svc.Verify(ctx, first.ID); !d.OK {
+		t.Fatalf("the older backup's drill: %s", d.Reason)
+	}
+	st := svc.Status()
+	if st.LastFailure == "" || st.LastGoodID != first.ID {
+		t.Fatalf("status after drilling the older one: %+v", st)
+	}
+	again := &backup.Service{Target: svc.Target, WorkDir: dir, Check: backup.Check{Scratch: dir}}
+	if err := again.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if st := again.Status(); st.LastFailure == "" || st.LastGoodID != first.ID || st.LastSize == 0 {
+		t.Fatalf("status after a restart: %+v", st)
+	}
+
+	// a data dir that holds an event store: without --force nothing at all
+	// is restored, not even the accounts
+	dest := t.TempDir()
+	os.WriteFile(filepath.Join(dest, "events.duckdb"), []byte("mine"), 0o600)
+	if _, err := backup.Restore(ctx, svc.Target, first.ID, svc.Key, backup.RestoreTo{DataDir: dest}); err == nil {
+		t.Fatal("a restore over an event store without force succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dest, "accounts.db")); err == nil {
+		t.Fatal("a refused restore wrote the accounts")
+	}
+}

@@ -12,13 +12,14 @@ type Keep struct{ Daily, Weekly, Monthly int }
 
 // Prune returns the IDs of the backups the policy deletes at now. A
 // backup whose drill failed is never a period's keeper while a good one
-// of the period exists; the newest backup is always kept, so that a
-// failed drill never leaves the target empty; an incomplete backup goes
-// once it is a day old (a newer attempt has started since).
+// of the period exists; the newest backup and the newest that passed its
+// drill are always kept, so that failed drills never leave the target
+// without a good backup; a backup without a manifest goes once it is a
+// day old; one whose manifest does not read is never deleted.
 func Prune(backups []Entry, k Keep, now time.Time) []string {
 	var good []Entry
 	for _, b := range backups {
-		if !b.Incomplete {
+		if !b.Incomplete && b.Unreadable == "" {
 			good = append(good, b)
 		}
 	}
@@ -26,6 +27,12 @@ func Prune(backups []Entry, k Keep, now time.Time) []string {
 	keep := map[string]bool{}
 	if len(good) > 0 {
 		keep[good[0].ID] = true
+	}
+	for _, b := range good {
+		if b.Drill != nil && b.Drill.OK {
+			keep[b.ID] = true // the newest that passed its drill
+			break
+		}
 	}
 	now = now.UTC()
 	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
@@ -68,8 +75,10 @@ func Prune(backups []Entry, k Keep, now time.Time) []string {
 	var del []string
 	for _, b := range backups {
 		switch {
+		case b.Unreadable != "":
+			// a manifest of a newer version, or damaged: for people to look at
 		case b.Incomplete:
-			if t, err := time.Parse("fjord-20060102T150405Z", b.ID); err != nil || now.Sub(t) > 24*time.Hour {
+			if t, err := ParseID(b.ID); err == nil && now.Sub(t) > 24*time.Hour {
 				del = append(del, b.ID)
 			}
 		case !keep[b.ID]:

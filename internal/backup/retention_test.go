@@ -1,6 +1,8 @@
 package backup_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -56,5 +58,39 @@ func TestRetentionYear(t *testing.T) {
 	}
 	if del := backup.Prune(broken, keep, time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)); len(del) != 1 {
 		t.Fatalf("an incomplete backup two days old was kept")
+	}
+}
+
+// TestPruneKeepsWhatIsNotOurs: only backups' names are listed; a backup
+// whose manifest does not read is never pruned; the newest good backup
+// stays even when newer ones failed their drills.
+func TestPruneKeepsWhatIsNotOurs(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"lost+found", "fjord-20260101T020000Z", "fjord-20260102T020000Z", "fjord-20260103T020000Z"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o700)
+	}
+	os.WriteFile(filepath.Join(dir, "fjord-20260102T020000Z", "manifest.json"), []byte(`{"format":2,"id":"fjord-20260102T020000Z"}`), 0o600)
+	list, err := backup.List(backup.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].ID != "fjord-20260101T020000Z" {
+		t.Fatalf("list: %+v", list)
+	}
+	if list[1].Unreadable == "" || list[1].Incomplete {
+		t.Fatalf("a manifest of another format: %+v", list[1])
+	}
+	del := backup.Prune(list, backup.Keep{Daily: 1}, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	if !slices.Equal(del, []string{"fjord-20260101T020000Z", "fjord-20260103T020000Z"}) {
+		t.Fatalf("pruned %v: want only the two without a manifest", del)
+	}
+
+	at := func(d int) backup.Entry {
+		c := time.Date(2026, 3, d, 2, 0, 0, 0, time.UTC)
+		return backup.Entry{Manifest: backup.Manifest{ID: backup.NewID(c), Created: c}, Drill: &backup.Drill{OK: d == 1}}
+	}
+	del = backup.Prune([]backup.Entry{at(1), at(2), at(3)}, backup.Keep{Daily: 1}, time.Date(2026, 3, 3, 5, 0, 0, 0, time.UTC))
+	if !slices.Equal(del, []string{at(2).ID}) {
+		t.Fatalf("pruned %v: want only the failed one of 2 March (the 1st is the newest good, the 3rd the newest)", del)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -21,6 +23,10 @@ type Service struct {
 	Version string
 	WorkDir string
 	Now     func() time.Time
+	// Before runs before each snapshot: the server applies what the
+	// journal holds, so that a backup has every event acknowledged
+	// before it began (nil: nothing).
+	Before func(ctx context.Context) error
 
 	run sync.Mutex // one backup or drill at a time
 	mu  sync.Mutex
@@ -31,9 +37,10 @@ type Service struct {
 type Status struct {
 	LastGood    time.Time // the newest backup whose drill passed
 	LastGoodID  string
-	LastRun     time.Time
-	LastFailure string // of the last run or drill ("": it went well)
-	LastSize    int64
+	LastSize    int64     // of the newest good backup
+	Newest      time.Time // the newest backup made or attempted
+	LastRun     time.Time // when it was made or attempted
+	LastFailure string    // why it, or its last drill, failed ("": it went well)
 }
 
 func (s *Service) now() time.Time {
@@ -43,18 +50,37 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// Load reads the target's backups to know the newest good one (at start).
+// Load reads the target's backups to know how the newest went (at
+// start), and removes the scratch copies a crash left behind: they are
+// databases in clear.
 func (s *Service) Load() error {
+	for _, pattern := range []string{filepath.Join(s.WorkDir, "backup-*"), filepath.Join(s.Check.Scratch, "drill-*")} {
+		old, _ := filepath.Glob(pattern)
+		for _, p := range old {
+			os.RemoveAll(p)
+		}
+	}
+	if d, ok := s.Target.(Dir); ok {
+		old, _ := filepath.Glob(filepath.Join(string(d), ".fjord-*.partial"))
+		for _, p := range old {
+			os.RemoveAll(p)
+		}
+	}
 	list, err := List(s.Target)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, e := range list {
-		if !e.Incomplete && e.Drill != nil && e.Drill.OK && e.Created.After(s.st.LastGood) {
-			s.st.LastGood, s.st.LastGoodID = e.Created, e.ID
+		if e.Incomplete || e.Unreadable != "" {
+			continue
 		}
+		d := Drill{At: e.Created}
+		if e.Drill != nil {
+			d = *e.Drill
+		} else {
+			d.OK = true // not drilled (a drill that could not record itself): not known bad
+		}
+		s.record(d, e.Manifest)
 	}
 	return nil
 }
@@ -71,10 +97,17 @@ func (s *Service) Status() Status {
 func (s *Service) Run(ctx context.Context) (Manifest, Drill, error) {
 	s.run.Lock()
 	defer s.run.Unlock()
+	if s.Before != nil {
+		if err := s.Before(ctx); err != nil {
+			err = fmt.Errorf("backup: before the snapshot: %w", err)
+			s.record(Drill{At: s.now().UTC(), Reason: err.Error()}, Manifest{Created: s.now().UTC()})
+			return Manifest{}, Drill{}, err
+		}
+	}
 	m, err := Create(ctx, Options{Target: s.Target, Sources: s.Sources, Recipients: s.Key.Recipients,
 		Region: s.Region, Version: s.Version, WorkDir: s.WorkDir, Now: s.Now})
 	if err != nil {
-		s.record(Drill{At: s.now().UTC(), Reason: err.Error()}, m)
+		s.record(Drill{At: s.now().UTC(), Reason: err.Error()}, Manifest{Created: s.now().UTC()})
 		return m, Drill{}, err
 	}
 	d := s.drill(ctx, m.ID)
@@ -101,6 +134,19 @@ func (s *Service) Verify(ctx context.Context, id string) Drill {
 	if m, err := ReadManifest(s.Target, id); err == nil {
 		s.record(d, m)
 	}
+	if !d.OK && s.Status().LastGoodID == id {
+		// the newest good backup is not good any more: find the one before
+		s.mu.Lock()
+		s.st.LastGood, s.st.LastGoodID, s.st.LastSize = time.Time{}, "", 0
+		s.mu.Unlock()
+		if list, err := List(s.Target); err == nil {
+			for _, e := range list {
+				if !e.Incomplete && e.Unreadable == "" && e.Drill != nil && e.Drill.OK {
+					s.record(Drill{OK: true, At: e.Drill.At}, Manifest{ID: e.ID, Created: e.Created, Files: e.Files})
+				}
+			}
+		}
+	}
 	return d
 }
 
@@ -110,11 +156,14 @@ func (s *Service) drill(ctx context.Context, id string) Drill {
 	return Verify(ctx, s.Target, id, c)
 }
 
+// record notes a backup's drill (or a failed attempt, with the time it
+// began as m.Created): the failure shown is the newest backup's, so that
+// drilling an older one again neither hides nor raises it.
 func (s *Service) record(d Drill, m Manifest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d.At.After(s.st.LastRun) {
-		s.st.LastRun = d.At
+	if !m.Created.Before(s.st.Newest) {
+		s.st.Newest, s.st.LastRun = m.Created, d.At
 		s.st.LastFailure = ""
 		if !d.OK {
 			s.st.LastFailure = d.Reason
@@ -127,18 +176,4 @@ func (s *Service) record(d Drill, m Manifest) {
 			s.st.LastSize += f.Size
 		}
 	}
-}
-
-// Problem says what is wrong with the backups at now, for the operator's
-// alert: the last run or drill failed, or no backup is good for longer
-// than twice the schedule ("": nothing is wrong).
-func (s *Service) Problem(now time.Time, every time.Duration) string {
-	st := s.Status()
-	switch {
-	case st.LastFailure != "":
-		return "the last backup failed: " + st.LastFailure
-	case every > 0 && !st.LastGood.IsZero() && now.Sub(st.LastGood) > 2*every:
-		return fmt.Sprintf("no good backup since %s (%s ago; one is made every %s)", st.LastGood.UTC().Format(time.RFC3339), now.Sub(st.LastGood).Round(time.Minute), every)
-	}
-	return ""
 }

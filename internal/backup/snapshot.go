@@ -65,11 +65,16 @@ func duckCopy(ctx context.Context, db *sql.DB, path string) error {
 	if err := c.QueryRowContext(ctx, `SELECT current_database()`).Scan(&cur); err != nil {
 		return err
 	}
+	// a copy broken off before (a cancelled context) may have left it
+	// attached; the detach runs whatever becomes of ctx
+	if _, err := c.ExecContext(ctx, `DETACH DATABASE IF EXISTS fjord_snapshot`); err != nil {
+		return err
+	}
 	if _, err := c.ExecContext(ctx, `ATTACH `+sqlString(path)+` AS fjord_snapshot`); err != nil {
 		return err
 	}
 	_, err = c.ExecContext(ctx, `COPY FROM DATABASE `+ident(cur)+` TO fjord_snapshot`)
-	if _, derr := c.ExecContext(ctx, `DETACH fjord_snapshot`); err == nil {
+	if _, derr := c.ExecContext(context.WithoutCancel(ctx), `DETACH fjord_snapshot`); err == nil {
 		err = derr
 	}
 	return err
@@ -136,6 +141,11 @@ func pgTool(ctx context.Context, tool, dbURL string, args ...string) error {
 	if q := u.Query(); q.Has("search_path") {
 		q.Set("options", "-csearch_path="+q.Get("search_path"))
 		q.Del("search_path")
+		u.RawQuery = q.Encode()
+	}
+	if q := u.Query(); q.Has("password") {
+		env = append(env, "PGPASSWORD="+q.Get("password"))
+		q.Del("password")
 		u.RawQuery = q.Encode()
 	}
 	if pw, ok := u.User.Password(); ok {

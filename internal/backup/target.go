@@ -139,7 +139,9 @@ func (d Dir) List() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range es {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		// only backups' names: anything else in the directory (a mount's
+		// lost+found, the operator's own files) is not ours to list or prune
+		if _, err := ParseID(e.Name()); e.IsDir() && err == nil {
 			ids = append(ids, e.Name())
 		}
 	}

@@ -170,6 +170,7 @@ func backupCreate(args []string, stdout, stderr io.Writer) error {
 	}
 	var o web.BackupOutcome
 	err = withEngine(cfg, func(c *control) error {
+		c.hc.Timeout = 0 // a backup of a large store takes its time
 		return c.do("POST", "/backups", nil, &o)
 	}, func(e *engine) error {
 		svc, err := newBackupService(cfg, e.st)
@@ -196,6 +197,7 @@ func backupVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	var o web.BackupOutcome
 	err = withEngine(cfg, func(c *control) error {
+		c.hc.Timeout = 0
 		return c.do("POST", "/backups/"+id+"/verify", nil, &o)
 	}, func(e *engine) error {
 		svc, err := newBackupService(cfg, e.st)
@@ -282,9 +284,12 @@ func backupRestore(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: stop it before restoring into %s", err, cfg.DataDir)
 	}
 	defer lock.Close()
-	to := backup.RestoreTo{DataDir: cfg.DataDir, Force: force}
-	if config.IsPostgres(cfg.AccountsURL()) {
-		to.Database = cfg.AccountsURL()
+	to := backup.RestoreTo{DataDir: cfg.DataDir, Force: force, Databases: map[string]string{}}
+	if u := cfg.AccountsURL(); config.IsPostgres(u) {
+		to.Databases["accounts"], to.Databases["database"] = u, u
+	}
+	if u := cfg.EventsURL(); config.IsPostgres(u) {
+		to.Databases["events"] = u
 	}
 	m, err := backup.Restore(context.Background(), backup.Dir(cfg.BackupDir), pos[0], key, to)
 	if err != nil {
@@ -307,21 +312,36 @@ func backupRestore(args []string, stdout, stderr io.Writer) error {
 
 // backupJob is serve's schedule: a backup when the newest good one is
 // older than every (a minute after start at the soonest), drilled and
-// pruned; a failed one is tried again hourly, and alerts.
+// pruned; a failed one is tried again hourly, and alerts. It looks again
+// at least hourly, so a backup made meanwhile (fjord backup create) or a
+// clock set back is seen.
 func backupJob(ctx context.Context, srv *web.Server, every time.Duration) {
+	start := time.Now()
 	for {
 		st := srv.Backups.Status()
 		next := st.LastGood.Add(every)
 		if st.LastFailure != "" {
 			next = st.LastRun.Add(time.Hour)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(max(time.Until(next), time.Minute)):
+		if soonest := start.Add(time.Minute); next.Before(soonest) {
+			next = soonest
+		}
+		if st.LastGood.After(time.Now()) {
+			next = time.Now() // a backup from the future: the clock was set back
+		}
+		if wait := time.Until(next); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(min(wait, time.Hour)):
+			}
+			continue
 		}
 		if o := srv.RunBackup(ctx); o.Failure() == "" {
 			srv.Log.Info("backup made and drilled", "id", o.Manifest.ID, "seconds", o.Drill.Seconds)
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }

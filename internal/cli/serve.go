@@ -130,6 +130,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 		if srv.Backups, err = newBackupService(cfg, eng.st); err != nil {
 			return fmt.Errorf("backups: %w", err)
 		}
+		srv.Backups.Before = eng.loader.Flush
 		if err := srv.Backups.Load(); err != nil {
 			return fmt.Errorf("backups: %w", err)
 		}

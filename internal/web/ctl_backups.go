@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"fjord/internal/backup"
@@ -82,7 +83,8 @@ func (s *Server) ctlBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, "backups are off (no backup-dir)")
 		return
 	}
-	o := s.RunBackup(r.Context())
+	// the CLI may give up waiting; the backup is not left half made
+	o := s.RunBackup(context.WithoutCancel(r.Context()))
 	detail := "drill passed"
 	if f := o.Failure(); f != "" {
 		detail = truncate(f, 300)
@@ -97,5 +99,15 @@ func (s *Server) ctlVerifyBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, "backups are off (no backup-dir)")
 		return
 	}
-	s.writeJSON(w, http.StatusOK, BackupOutcome{Drill: s.VerifyBackup(r.Context(), r.PathValue("id"))})
+	id := r.PathValue("id")
+	ids, err := s.Backups.Target.List()
+	if err != nil {
+		s.writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if !slices.Contains(ids, id) {
+		s.writeError(w, http.StatusNotFound, "no backup "+id+" in the backup dir (fjord backup list shows them)")
+		return
+	}
+	s.writeJSON(w, http.StatusOK, BackupOutcome{Drill: s.VerifyBackup(context.WithoutCancel(r.Context()), id)})
 }
