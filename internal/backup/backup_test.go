@@ -31,6 +31,7 @@ type source struct {
 	events   store.EventStore
 	auditPub ed25519.PublicKey
 	sources  []backup.Source
+	dir      string // of embedded stores
 
 	mu      sync.Mutex
 	batches [][][16]byte // the ids of batch i, applied at journal offset i+1
@@ -159,28 +160,35 @@ func checkBackup(t *testing.T, s *source, key backup.Key, check backup.Check, re
 	return target, m
 }
 
-// TestEmbedded: SQLite and DuckDB backed up under ingest, drilled, and
-// restored into a fresh data dir whose every table equals the snapshot's
-// and whose audit chain verifies; a second restore is refused without
-// force.
-func TestEmbedded(t *testing.T) {
+// embedded is a filled source on SQLite and DuckDB files in dir.
+func embedded(t *testing.T) *source {
 	ctx := context.Background()
 	dir := t.TempDir()
 	acc, err := sqlite.Open(ctx, filepath.Join(dir, "accounts.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer acc.Close()
+	t.Cleanup(func() { acc.Close() })
 	ev, err := duckdb.Open(ctx, filepath.Join(dir, "events.duckdb"), duckdb.Options{MemoryLimit: "256MB", Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ev.Close()
-	s := &source{accounts: acc, events: ev, sources: []backup.Source{
+	t.Cleanup(func() { ev.Close() })
+	s := &source{accounts: acc, events: ev, dir: dir, sources: []backup.Source{
 		{Name: "accounts", Engine: backup.SQLite, DB: acc.DB},
 		{Name: "events", Engine: backup.DuckDB, DB: ev.DB},
 	}}
 	s.fill(t)
+	return s
+}
+
+// TestEmbedded: SQLite and DuckDB backed up under ingest, drilled, and
+// restored into a fresh data dir whose every table equals the snapshot's
+// and whose audit chain verifies; a second restore is refused without
+// force.
+func TestEmbedded(t *testing.T) {
+	ctx := context.Background()
+	s := embedded(t)
 	key := newKey(t)
 	check := backup.Check{Key: key, Scratch: t.TempDir(), AuditKey: s.auditPub}
 	restored := filepath.Join(t.TempDir(), "restored")

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"fjord/internal/backup"
-	"fjord/internal/store/duckdb"
-	"fjord/internal/store/sqlite"
 )
 
 // TestDrillFailures: a corrupted, truncated, wrong-key, tampered or
@@ -21,22 +19,7 @@ import (
 // why; the good one beside them passes.
 func TestDrillFailures(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	acc, err := sqlite.Open(ctx, filepath.Join(dir, "accounts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer acc.Close()
-	ev, err := duckdb.Open(ctx, filepath.Join(dir, "events.duckdb"), duckdb.Options{MemoryLimit: "256MB", Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ev.Close()
-	s := &source{accounts: acc, events: ev, sources: []backup.Source{
-		{Name: "accounts", Engine: backup.SQLite, DB: acc.DB},
-		{Name: "events", Engine: backup.DuckDB, DB: ev.DB},
-	}}
-	s.fill(t)
+	s := embedded(t)
 	key := newKey(t)
 	target := backup.Dir(filepath.Join(t.TempDir(), "backups"))
 	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
@@ -132,25 +115,14 @@ func newAuditKey() ed25519.PublicKey {
 // store writes none.
 func TestServiceStatus(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	acc, err := sqlite.Open(ctx, filepath.Join(dir, "accounts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer acc.Close()
-	ev, err := duckdb.Open(ctx, filepath.Join(dir, "events.duckdb"), duckdb.Options{MemoryLimit: "256MB", Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ev.Close()
-	s := &source{accounts: acc, events: ev}
-	s.fill(t)
+	s := embedded(t)
+	dir := s.dir
 	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	flushed := 0
 	svc := &backup.Service{Target: backup.Dir(filepath.Join(t.TempDir(), "b")), Key: newKey(t), WorkDir: dir,
 		Keep: backup.Keep{Daily: 7}, Check: backup.Check{Scratch: dir, AuditKey: s.auditPub}, Now: func() time.Time { return at },
 		Before:  func(context.Context) error { flushed++; return nil },
-		Sources: []backup.Source{{Name: "accounts", Engine: backup.SQLite, DB: acc.DB}, {Name: "events", Engine: backup.DuckDB, DB: ev.DB}}}
+		Sources: s.sources}
 	stale := filepath.Join(dir, "backup-123")
 	os.Mkdir(stale, 0o700)
 	if err := svc.Load(); err != nil {
