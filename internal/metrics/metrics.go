@@ -44,6 +44,12 @@ type Metrics struct {
 	apiRequests  *prometheus.CounterVec
 	exports      *prometheus.CounterVec
 
+	// children already resolved, so that a request does not pay for
+	// WithLabelValues (hashing the labels, a lock, formatting the code)
+	// each time: requests by requestKey, events by acceptedKey
+	requestSeries  sync.Map
+	acceptedSeries sync.Map
+
 	src    atomic.Pointer[Sources]
 	scrape *scrapeCollector
 
@@ -181,6 +187,17 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Timeout: 10 * time.Second})
 }
 
+type requestKey struct {
+	class string
+	code  int
+}
+
+// requestSeries are the series of one class and code.
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
 // ObserveRequest counts one answered HTTP request of a route class
 // (collect, signin, api, feeds, pages, ops) with its status code and
 // how long it took.
@@ -188,8 +205,22 @@ func (m *Metrics) ObserveRequest(class string, code int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.httpRequests.WithLabelValues(class, strconv.Itoa(code)).Inc()
-	m.httpDuration.WithLabelValues(class).Observe(d.Seconds())
+	k := requestKey{class, code}
+	v, ok := m.requestSeries.Load(k)
+	if !ok {
+		v, _ = m.requestSeries.LoadOrStore(k, requestSeries{
+			count:    m.httpRequests.WithLabelValues(class, strconv.Itoa(code)),
+			duration: m.httpDuration.WithLabelValues(class),
+		})
+	}
+	rs := v.(requestSeries)
+	rs.count.Inc()
+	rs.duration.Observe(d.Seconds())
+}
+
+type acceptedKey struct {
+	account int64
+	site    string
 }
 
 // EventsAccepted counts n events acknowledged for a site (its domain) of
@@ -198,7 +229,12 @@ func (m *Metrics) EventsAccepted(account int64, site string, n int) {
 	if m == nil || n <= 0 {
 		return
 	}
-	m.accepted.WithLabelValues(strconv.FormatInt(account, 10), site).Add(float64(n))
+	k := acceptedKey{account, site}
+	c, ok := m.acceptedSeries.Load(k)
+	if !ok {
+		c, _ = m.acceptedSeries.LoadOrStore(k, m.accepted.WithLabelValues(strconv.FormatInt(account, 10), site))
+	}
+	c.(prometheus.Counter).Add(float64(n))
 }
 
 // EventRefused counts a refused collection request by its reason.

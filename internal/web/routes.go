@@ -5,6 +5,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Permission is what a route needs. Every route declares one when it is
@@ -93,12 +94,22 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.mux.ServeHTTP(w, r)
 		return
 	}
-	// the route is looked up once more for its class; unknown paths are
-	// pages, limited like them
-	_, pattern := m.mux.Handler(r)
+	// the route is looked up for its class; unknown paths are pages,
+	// limited like them
+	h, pattern := m.mux.Handler(r)
 	class, ok := m.classes[pattern]
 	if !ok {
-		class, pattern = ClassPages, "unknown"
+		m.edge(w, r, ClassPages, "unknown", m.mux)
+		return
 	}
-	m.edge(w, r, class, pattern, m.mux)
+	if strings.Contains(pattern, "{") || r.RequestURI == "*" {
+		// Handler sets no path values: the mux matches again and sets
+		// them (and answers "*" itself)
+		m.edge(w, r, class, pattern, m.mux)
+		return
+	}
+	// a route without wildcards needs no second match: its handler is
+	// called as the mux calls it, with r.Pattern set
+	r.Pattern = pattern
+	m.edge(w, r, class, pattern, h)
 }
