@@ -610,3 +610,29 @@ func TestResidency(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKeep: a retention setting either parses to counts from 0 to
+// 1000, not all 0, that print back as they were given, or is refused.
+func FuzzParseKeep(f *testing.F) {
+	for _, s := range []string{"7:4:12", "0:0:1", "0:0:0", "1:2", "a:b:c", "-1:0:0", "1001:0:0", "007:4:12", ":::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		k, err := ParseKeep(v)
+		if err != nil {
+			return
+		}
+		for _, n := range []int{k.Daily, k.Weekly, k.Monthly} {
+			if n < 0 || n > 1000 {
+				t.Fatalf("%q: %+v out of range", v, k)
+			}
+		}
+		if k == (Keep{}) {
+			t.Fatalf("%q: keeps nothing", v)
+		}
+		again, err := ParseKeep(fmt.Sprintf("%d:%d:%d", k.Daily, k.Weekly, k.Monthly))
+		if err != nil || again != k {
+			t.Fatalf("%q: %+v does not read back: %+v %v", v, k, again, err)
+		}
+	})
+}
