@@ -92,21 +92,19 @@ func (c *Config) checkResidency() error {
 	case !c.postgresUsed() && c.DatabaseRegion != "":
 		errs = append(errs, errors.New("database-region is set but neither database nor events-database is PostgreSQL: the embedded stores are in the data dir, in region; remove database-region"))
 	}
-	switch {
-	case c.StandbyURL != "" && c.StandbyRegion == "":
-		errs = append(errs, errors.New("standby-url is set but standby-region is empty: declare the region the standby is in"))
-	case c.StandbyURL != "":
-		check("standby-region", c.StandbyRegion, "the standby")
-	case c.StandbyRegion != "":
-		errs = append(errs, errors.New("standby-region is set but standby-url is empty: there is no standby to place; set standby-url, or remove standby-region"))
+	// a place that holds data when its setting is set: its region is
+	// required with it and refused without it
+	optional := func(setting string, used bool, regionSetting, region, declare, what, nothing string) {
+		switch {
+		case used && region == "":
+			errs = append(errs, fmt.Errorf("%s is set but %s is empty: declare %s", setting, regionSetting, declare))
+		case used:
+			check(regionSetting, region, what)
+		case region != "":
+			errs = append(errs, fmt.Errorf("%s is set but %s is empty: there %s to place; set %s, or remove %s", regionSetting, setting, nothing, setting, regionSetting))
+		}
 	}
-	switch {
-	case c.BackupDir != "" && c.BackupRegion == "":
-		errs = append(errs, errors.New("backup-dir is set but backup-region is empty: declare the region of the backups' storage"))
-	case c.BackupDir != "":
-		check("backup-region", c.BackupRegion, "backups")
-	case c.BackupRegion != "":
-		errs = append(errs, errors.New("backup-region is set but backup-dir is empty: there are no backups to place; set backup-dir, or remove backup-region"))
-	}
+	optional("standby-url", c.StandbyURL != "", "standby-region", c.StandbyRegion, "the region the standby is in", "the standby", "is no standby")
+	optional("backup-dir", c.BackupDir != "", "backup-region", c.BackupRegion, "the region of the backups' storage", "backups", "are no backups")
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -41,7 +42,11 @@ func Outcome(m backup.Manifest, d backup.Drill, err error) BackupOutcome {
 // is a security event, which alerts the operator (PRODUCT §9.6).
 func (s *Server) RunBackup(ctx context.Context) BackupOutcome {
 	o := Outcome(s.Backups.Run(ctx))
-	s.Metrics.JobDone("backup", time.Now(), errorOf(o.Failure()))
+	var failed error
+	if f := o.Failure(); f != "" {
+		failed = errors.New(f)
+	}
+	s.Metrics.JobDone("backup", time.Now(), failed)
 	s.backupFailed(ctx, o.Failure())
 	return o
 }
@@ -64,17 +69,6 @@ func (s *Server) backupFailed(ctx context.Context, failure string) {
 	if err := s.Security.Record(context.WithoutCancel(ctx), secmon.Event{Kind: secmon.BackupDrillFailed, Actor: "system", Detail: truncate(failure, 500)}); err != nil {
 		s.Log.ErrorContext(ctx, "backup: security event", "err", err)
 	}
-}
-
-type textError string
-
-func (e textError) Error() string { return string(e) }
-
-func errorOf(s string) error {
-	if s == "" {
-		return nil
-	}
-	return textError(s)
 }
 
 // ctlBackup runs `fjord backup create` for the CLI.
