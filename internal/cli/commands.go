@@ -32,6 +32,13 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "collect":
+		return Collect(args[1:], stdout, stderr)
+	case "collector":
+		if len(args) > 2 && args[1] == "add" {
+			return CollectorAdd(args[2:], stdout, stderr)
+		}
+		return errors.New("usage: fjord collector add NAME --file COLLECTORS_FILE")
 	case "serve":
 		return Serve(rest, stdout, stderr)
 	case "migrate":
@@ -170,6 +177,10 @@ func usage(w io.Writer) {
 
 Commands:
   fjord serve [--listen ADDR] [--data-dir DIR] [--config FILE] [--demo]
+  fjord collect --main URL --token-file FILE [--listen ADDR] [--data-dir DIR]
+                                     an edge collector: spools what it accepts, forwards it to the main service
+  fjord collector add NAME --file COLLECTORS_FILE
+                                     a token for an edge collector, printed once (collectors-file on the main service)
   fjord migrate                      apply database migrations and exit
   fjord config check                 explain every problem in the configuration
   fjord account create --name NAME --admin-email ADDRESS   prints the first sign-in link

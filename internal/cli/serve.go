@@ -27,6 +27,7 @@ import (
 	"fjord/internal/mail"
 	"fjord/internal/mail/inbound"
 	"fjord/internal/mail/schedule"
+	"fjord/internal/ingest/forward"
 	"fjord/internal/metrics"
 	"fjord/internal/opsalert"
 	"fjord/internal/report"
@@ -124,6 +125,12 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	if srv.Standby != nil {
 		defer srv.Standby.Close()
 		go srv.Standby.Run(ctx)
+	}
+	if cfg.CollectorsFile != "" {
+		srv.Collectors = &forward.Tokens{Path: cfg.CollectorsFile}
+		if _, err := srv.Collectors.Check(""); !errors.Is(err, forward.ErrBadToken) {
+			return err // unreadable or malformed: say so now, not at the first edge's call
+		}
 	}
 	src := metrics.Sources{Journal: eng.j, Loader: eng.loader, DataDir: cfg.DataDir, OpenAlerts: srv.Security.OpenAlerts, Standby: srv.Standby}
 	if cfg.BackupDir != "" {

@@ -229,12 +229,18 @@ func VisitorID(salt []byte, site int64, ip netip.Addr, ua string) uint64 {
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
+// SiteSource lists every site: the account store on the main service, the
+// copy of the main service's list on an edge collector.
+type SiteSource interface {
+	Sites(ctx context.Context) ([]store.Site, error)
+}
+
 // SiteCache answers domain -> site from memory; on a miss it reloads the
 // list at most once per second, so a site added by another process (the
 // CLI, another server on the same PostgreSQL) counts within a second, and a
 // flood of unknown domains costs one query per second.
 type SiteCache struct {
-	Store store.AccountStore
+	Store SiteSource
 
 	mu       sync.RWMutex
 	byDomain map[string]store.Site

@@ -10,12 +10,21 @@ import (
 	"fjord/internal/store"
 )
 
+// SaltStore keeps the salts: the event store on the main service, the
+// edge collector's copy of the main service's salts on an edge.
+type SaltStore interface {
+	// Salt returns the salt of a site's local day, creating it when absent.
+	Salt(ctx context.Context, siteID int64, day string, create func() []byte) ([]byte, error)
+	// DropSalts destroys every salt created before the cutoff.
+	DropSalts(ctx context.Context, createdBefore time.Time) (int, error)
+}
+
 // SaltKeeper keeps each site's salt of the day. A site's day runs from its
 // local midnight to the next, so one local day never spans two salts; the
 // salts are kept in the event store so a restart keeps today's visitors
 // whole, and destroyed 48 hours after they were made (Drop).
 type SaltKeeper struct {
-	Store store.EventStore
+	Store SaltStore
 
 	mu    sync.Mutex
 	cache map[saltKey][]byte

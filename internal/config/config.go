@@ -109,6 +109,8 @@ type Config struct {
 	// in them was applied to a PostgreSQL event store, so that a fail-over
 	// to a standby that had not received the last batches replays them.
 	JournalKeep time.Duration
+	// CollectorsFile admits the edge collectors (§9.5); "": none.
+	CollectorsFile string
 	// Backups (§9.6): off without BackupDir.
 	BackupDir        string
 	BackupRegion     string
@@ -246,6 +248,10 @@ var Settings = []Setting{
 			return errors.New("want a duration from 0 to 720h, e.g. 1h")
 		}
 		c.JournalKeep = d
+		return nil
+	}},
+	{"collectors-file", "", "file of the edge collectors (fjord collect) that may forward events to this server and fetch its sites and salts: one line NAME SHA256-OF-TOKEN each, as `fjord collector add` prints; read again when it changes; empty: none", func(c *Config, v string) error {
+		c.CollectorsFile = v
 		return nil
 	}},
 	{"limit-collect", "50:500", "collection requests per client address: RATE:BURST, RATE a second with up to BURST at once (an IPv6 /64 counts as one address); off: no limit", rateSetting(func(c *Config) *Rate { return &c.LimitCollect })},

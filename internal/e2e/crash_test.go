@@ -136,6 +136,27 @@ func TestKillUnderLoad(t *testing.T) {
 	}
 	s.Restart()
 	s.Stop() // drains the replayed journal into the store
+	stored := duckIDs(t, dir)
+	missing, dup := 0, 0
+	for id := range acked {
+		switch stored[id] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	if missing > 0 || dup > 0 {
+		t.Fatalf("%d acknowledged events: %d missing, %d stored more than once", len(acked), missing, dup)
+	}
+	t.Logf("%d acknowledged, %d stored (the rest were journaled but not answered)", len(acked), len(stored))
+}
+
+// duckIDs counts the stored events of each id in the DuckDB event store
+// of a data dir whose server is stopped.
+func duckIDs(t testing.TB, dir string) map[[16]byte]int {
+	t.Helper()
 	st, err := duckdb.Open(context.Background(), filepath.Join(dir, "events.duckdb"), duckdb.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -155,20 +176,10 @@ func TestKillUnderLoad(t *testing.T) {
 		}
 		stored[uuidBytes(t, id)] = n
 	}
-	missing, dup := 0, 0
-	for id := range acked {
-		switch stored[id] {
-		case 0:
-			missing++
-		case 1:
-		default:
-			dup++
-		}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
-	if missing > 0 || dup > 0 {
-		t.Fatalf("%d acknowledged events: %d missing, %d stored more than once", len(acked), missing, dup)
-	}
-	t.Logf("%d acknowledged, %d stored (the rest were journaled but not answered)", len(acked), len(stored))
+	return stored
 }
 
 // uuidBytes reads a DuckDB UUID as scanned by database/sql.

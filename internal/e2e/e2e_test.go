@@ -65,6 +65,10 @@ type server struct {
 	stdout  *syncBuffer // what it prints for people (the demo's banner)
 	stderr  *syncBuffer // its log, across restarts
 	args    []string
+	// command is the sub-command ("": serve); samePort keeps the address
+	// across restarts (clients and proxies that know it).
+	command  string
+	samePort bool
 }
 
 // syncBuffer is the server's output: exec copies into it from its own
@@ -124,8 +128,14 @@ func (s *server) checkLog() {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.Addr = freePort(s.t)
-	args := append([]string{"serve", "--listen", s.Addr, "--data-dir", s.DataDir}, s.args...)
+	if s.Addr == "" || !s.samePort {
+		s.Addr = freePort(s.t)
+	}
+	command := s.command
+	if command == "" {
+		command = "serve"
+	}
+	args := append([]string{command, "--listen", s.Addr, "--data-dir", s.DataDir}, s.args...)
 	s.cmd = exec.Command(fjordBin(s.t), args...)
 	if s.stderr == nil {
 		s.stdout, s.stderr = &syncBuffer{}, &syncBuffer{}
@@ -151,7 +161,7 @@ func (s *server) start() {
 	}
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
-	s.t.Fatalf("fjord serve did not become healthy:\n%s%s", s.stdout.String(), s.stderr.String())
+	s.t.Fatalf("fjord %s did not become healthy:\n%s%s", command, s.stdout.String(), s.stderr.String())
 }
 
 // Kill ends the server with SIGKILL (no chance to flush anything).

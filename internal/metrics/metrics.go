@@ -43,6 +43,7 @@ type Metrics struct {
 	jobStreak    *prometheus.GaugeVec
 	apiRequests  *prometheus.CounterVec
 	exports      *prometheus.CounterVec
+	collectors   *prometheus.CounterVec
 
 	// children already resolved, so that a request does not pay for
 	// WithLabelValues (hashing the labels, a lock, formatting the code)
@@ -76,6 +77,18 @@ type Sources struct {
 	Standby *standby.Watcher
 	// Backups is how backups have gone (nil: backups are off).
 	Backups func() BackupStatus
+	// Forwarding is an edge collector's spool and forwarder (nil: not an
+	// edge).
+	Forwarding func() ForwardStatus
+}
+
+// ForwardStatus is what the metrics show of an edge collector's spool.
+type ForwardStatus struct {
+	Pending   int64     // spool bytes not yet confirmed by the main service
+	Oldest    time.Time // event time of the oldest record waiting; zero: none
+	Forwarded uint64    // records confirmed since start
+	Failures  uint64    // failed attempts since start
+	LastOK    time.Time // the last confirmed batch; zero: none yet
 }
 
 // BackupStatus is what the metrics show of backups.
@@ -106,6 +119,7 @@ func New() *Metrics {
 	m.httpDuration = histogramVec(m, "fjord_http_request_duration_seconds", "Time to answer an HTTP request, by route class.", requestBuckets, "class")
 	m.accepted = counterVec(m, "fjord_events_accepted_total", "Events acknowledged to the client (durable in the journal), by account id and site domain.", "account", "site")
 	m.refused = counterVec(m, "fjord_events_refused_total", "Collection requests refused, by reason (queue_full: shed under overload).", "reason")
+	m.collectors = counterVec(m, "fjord_collector_events_total", "Events received from edge collectors, durable in the journal, by collector name (the collectors file).", "collector")
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "fjord_events_dropped_total", Help: "Collection requests accepted but kept out of the numbers (bots, spam referrers, opted out)."})
 	m.register("fjord_events_dropped_total", m.dropped)
 	m.queries = histogramVec(m, "fjord_store_query_duration_seconds", "Time of report queries against the event store, by kind (run, funnel, stream).", requestBuckets, "kind")
@@ -235,6 +249,14 @@ func (m *Metrics) EventsAccepted(account int64, site string, n int) {
 		c, _ = m.acceptedSeries.LoadOrStore(k, m.accepted.WithLabelValues(strconv.FormatInt(account, 10), site))
 	}
 	c.(prometheus.Counter).Add(float64(n))
+}
+
+// CollectorBatch counts n events received from an edge collector.
+func (m *Metrics) CollectorBatch(name string, n int) {
+	if m == nil {
+		return
+	}
+	m.collectors.WithLabelValues(name).Add(float64(n))
 }
 
 // EventRefused counts a refused collection request by its reason.

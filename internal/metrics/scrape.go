@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -51,6 +52,11 @@ func (c *scrapeCollector) descs() []scrapeDesc {
 		newDesc("fjord_backup_last_success_timestamp_seconds", "Unix time of the newest backup whose restore drill passed (0: none yet)."),
 		newDesc("fjord_backup_last_run_ok", "1 when the last backup and its drill succeeded, 0 when either failed."),
 		newDesc("fjord_backup_last_size_bytes", "Bytes stored of the newest good backup."),
+		newDesc("fjord_spool_pending_bytes", "Bytes of an edge collector's spool not yet confirmed durable by the main service."),
+		newDesc("fjord_spool_oldest_age_seconds", "Age of the oldest event waiting in an edge collector's spool (0: none waits)."),
+		newDesc("fjord_forward_events_total", "Events an edge collector forwarded and the main service confirmed."),
+		newDesc("fjord_forward_failures_total", "Failed attempts of an edge collector to forward a batch (each is retried)."),
+		newDesc("fjord_forward_last_success_timestamp_seconds", "Unix time of the last batch the main service confirmed (0: none yet)."),
 		newDesc("fjord_standby_up", "1 when the PostgreSQL standby (standby-url) answered its last check and is replaying the primary's WAL, else 0."),
 		newDesc("fjord_standby_lag_bytes", "WAL bytes written on the primary that the standby had not replayed at its last check (0: caught up)."),
 		newDesc("fjord_standby_lag_seconds", "Age of the last transaction the standby replayed, when it is behind at all (0 when caught up, whatever the age)."),
@@ -138,6 +144,22 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge("fjord_backup_last_run_ok", ok)
 		gauge("fjord_backup_last_size_bytes", float64(b.Size))
+	}
+	if src.Forwarding != nil {
+		f := src.Forwarding()
+		gauge("fjord_spool_pending_bytes", float64(f.Pending))
+		age := 0.0
+		if !f.Oldest.IsZero() {
+			age = max(time.Since(f.Oldest).Seconds(), 0)
+		}
+		gauge("fjord_spool_oldest_age_seconds", age)
+		counter("fjord_forward_events_total", float64(f.Forwarded))
+		counter("fjord_forward_failures_total", float64(f.Failures))
+		last := 0.0
+		if !f.LastOK.IsZero() {
+			last = float64(f.LastOK.Unix())
+		}
+		gauge("fjord_forward_last_success_timestamp_seconds", last)
 	}
 	if src.Standby != nil {
 		if st := src.Standby.Status(); !st.At.IsZero() {

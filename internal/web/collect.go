@@ -111,6 +111,9 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 		return
 	}
 	for _, d := range drops {
+		if s.Events == nil {
+			break // an edge collector: counted in its metrics only
+		}
 		if day, err := s.Salts.Day(d.Site, now); err == nil {
 			s.perDay.add(d.Site.ID, day, d.Reason)
 		}

@@ -47,7 +47,10 @@ func routeClass(pattern string, perm Permission) string {
 		return ClassFeeds
 	case strings.HasPrefix(path, "/signin") || strings.HasPrefix(path, "/staff/signin") || strings.HasPrefix(path, "/staff/setup"):
 		return ClassSignin
-	case path == "/healthz" || path == "/readyz":
+	case path == "/healthz" || path == "/readyz" || perm == PermCollector:
+		// the collectors' batches are few and large, and a backlog after
+		// an outage must not be slowed by a per-address limit; a request
+		// without a valid token costs one hash
 		return ClassOps
 	}
 	return ClassPages

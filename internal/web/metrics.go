@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"fjord/internal/ingest/forward"
 	"fjord/internal/metrics"
 	"fjord/internal/store"
 )
@@ -89,6 +90,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.Standby != nil {
 		standbyLine = s.Standby.Status().String() + "\n"
 	}
+	if s.Forwarding != nil {
+		standbyLine = forwardLine(s.Forwarding.Status(), s.Now()) + "\n"
+	}
 	if reason := s.readiness(r.Context()); reason != "" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -157,6 +161,21 @@ func (s *Server) notReady(ctx context.Context) string {
 		}
 	}
 	return ""
+}
+
+// forwardLine is an edge collector's backlog, for /readyz.
+func forwardLine(st forward.Status, now time.Time) string {
+	line := fmt.Sprintf("spool: %d bytes waiting", st.Pending)
+	if !st.Oldest.IsZero() {
+		line += fmt.Sprintf(", oldest %s", now.Sub(st.Oldest).Round(time.Second))
+	}
+	if !st.LastOK.IsZero() {
+		line += fmt.Sprintf(", last delivered %s ago", now.Sub(st.LastOK).Round(time.Second))
+	}
+	if st.LastError != "" {
+		line += "; forwarding fails: " + st.LastError
+	}
+	return line
 }
 
 // errClass says what kind of failure err is, in words that carry no

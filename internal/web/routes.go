@@ -53,6 +53,10 @@ const (
 	// (compared in constant time) or a client address in metrics-ranges;
 	// anyone else gets 404, so the page's existence is not revealed.
 	PermMetrics Permission = "metrics"
+	// PermCollector: an edge collector's endpoints on the main service: a
+	// token of the collectors file as Authorization: Bearer; anyone else
+	// gets 401 (and 404 when no collectors file is configured).
+	PermCollector Permission = "collector"
 )
 
 // Route is one entry of a route table.

@@ -25,6 +25,7 @@ import (
 	"fjord/internal/export"
 	"fjord/internal/feed"
 	"fjord/internal/ingest"
+	"fjord/internal/ingest/forward"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/mail"
 	"fjord/internal/mail/schedule"
@@ -95,6 +96,12 @@ type Server struct {
 	// Standby watches the PostgreSQL standby (nil: none); /readyz adds
 	// its last check as a second line.
 	Standby *standby.Watcher
+	// Collectors admits the edge collectors that forward to this service
+	// (nil: /api/collector/ answers 404).
+	Collectors *forward.Tokens
+	// Forwarding is an edge collector's forwarder (fjord collect; nil on
+	// the main service); /readyz adds its backlog as a second line.
+	Forwarding *forward.Forwarder
 
 	ready  atomic.Bool
 	perDay dayCounts
@@ -128,6 +135,8 @@ func (s *Server) Handler() *Mux {
 	m.Handle("/metrics", PermPublic, http.NotFound)
 	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)
 	m.Handle("POST /api/event", PermPublic, s.collectPost)
+	m.Handle("GET "+forward.SnapshotPath, PermCollector, s.collectorSnapshot)
+	m.Handle("POST "+forward.EventsPath, PermCollector, s.collectorEvents)
 	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
 	m.Handle("GET /api/event", PermPublic, s.collectPixel)
 	m.Handle("GET /signin", PermPage, s.signinForm)
@@ -283,6 +292,8 @@ func (s *Server) guard(p Permission, h http.Handler) http.Handler {
 		return s.guardAPIKey(h)
 	case PermMetrics:
 		return s.guardMetrics(h)
+	case PermCollector:
+		return s.guardCollector(h)
 	}
 	panic("unknown permission " + string(p))
 }

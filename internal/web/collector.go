@@ -1,0 +1,178 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"fjord/internal/collect/tracker"
+	"fjord/internal/ingest"
+	"fjord/internal/ingest/forward"
+	"fjord/internal/ingest/journal"
+	"fjord/internal/store"
+	"fjord/internal/usage"
+)
+
+// The main service's side of the edge collectors (PRODUCT §9.5): an edge
+// fetches the sites and salts (GET /api/collector/snapshot) and forwards
+// its spool in batches (POST /api/collector/events), with its token from
+// the collectors file.
+
+// collectorName is the context key of the collector a request came from.
+type collectorKey struct{}
+
+func (s *Server) guardCollector(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if s.Collectors == nil {
+			http.NotFound(w, r)
+			return
+		}
+		tok, _, ok := bearerToken(r.Header)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fjord-collector"`)
+			s.writeError(w, http.StatusUnauthorized, "a collector's token is needed, sent as \"Authorization: Bearer TOKEN\" (fjord collector add makes one)")
+			return
+		}
+		name, err := s.Collectors.Check(tok)
+		if err != nil {
+			if !errors.Is(err, forward.ErrBadToken) {
+				// the collectors file is unreadable: the operator must know
+				s.Log.Error("collector refused", "err", err)
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fjord-collector", error="invalid_token"`)
+			s.writeError(w, http.StatusUnauthorized, forward.ErrBadToken.Error())
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), collectorKey{}, name)))
+	})
+}
+
+// SaltsAhead is how long before a site's midnight the snapshot carries the
+// next day's salt too.
+const SaltsAhead = 6 * time.Hour
+
+func (s *Server) collectorSnapshot(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sites, err := s.Accounts.Sites(ctx)
+	if err != nil {
+		s.Log.ErrorContext(ctx, "collector snapshot: sites", "err", err)
+		s.writeError(w, http.StatusServiceUnavailable, "the sites could not be read; retry later")
+		return
+	}
+	now := s.Now()
+	snap := forward.Snapshot{Sites: sites, AllowedRegions: s.Residency.Allowed, Time: now}
+	for _, site := range sites {
+		for _, at := range []time.Time{now, now.Add(SaltsAhead)} {
+			day, err := s.Salts.Day(site, at)
+			if err != nil {
+				continue // a zone this machine does not know; the edge makes its own salt
+			}
+			if len(snap.Salts) > 0 && snap.Salts[len(snap.Salts)-1].Site == site.ID && snap.Salts[len(snap.Salts)-1].Day == day {
+				continue
+			}
+			salt, err := s.Salts.Salt(ctx, site, at)
+			if err != nil {
+				s.Log.ErrorContext(ctx, "collector snapshot: salt", "site", site.ID, "err", err)
+				s.writeError(w, http.StatusServiceUnavailable, "the salts could not be read; retry later")
+				return
+			}
+			snap.Salts = append(snap.Salts, forward.Salt{Site: site.ID, Day: day, Salt: salt})
+		}
+	}
+	s.writeJSON(w, http.StatusOK, snap)
+}
+
+// collectorEvents takes a batch of an edge's spool into the journal and
+// answers 200 only when all of it is durable. The events were enriched and
+// hashed by the edge; the sites' limits were applied there too, and a
+// backlog coming back after an outage must not be refused for its rate.
+func (s *Server) collectorEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, forward.MaxBatchBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a batch may hold %d bytes", forward.MaxBatchBytes))
+			return
+		}
+		s.writeError(w, http.StatusBadRequest, "could not read the body")
+		return
+	}
+	recs, err := forward.DecodeBatch(body)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, "batch: "+err.Error())
+		return
+	}
+	sites, err := s.Accounts.Sites(ctx)
+	if err != nil {
+		s.Log.ErrorContext(ctx, "collector events: sites", "err", err)
+		s.writeError(w, http.StatusServiceUnavailable, "the sites could not be read; retry later")
+		return
+	}
+	byID := make(map[int64]store.Site, len(sites))
+	for _, site := range sites {
+		byID[site.ID] = site
+	}
+	perSite := map[int64]int{}
+	for i, rec := range recs {
+		e, err := ingest.DecodeEvent(rec)
+		if err != nil {
+			s.writeError(w, http.StatusBadRequest, fmt.Sprintf("record %d: %v", i, err))
+			return
+		}
+		if _, ok := byID[e.SiteID]; !ok {
+			// a site deleted since the edge accepted the event: nothing to
+			// count it in, and refusing would stall the edge for good
+			recs[i] = nil
+			continue
+		}
+		perSite[e.SiteID]++
+	}
+	kept := recs[:0]
+	for _, rec := range recs {
+		if rec != nil {
+			kept = append(kept, rec)
+		}
+	}
+	if len(kept) > 0 {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = s.Journal.AppendBatch(actx, kept)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, journal.ErrFull) {
+				s.Log.ErrorContext(ctx, "collector events: journal", "err", err)
+			}
+			w.Header().Set("Retry-After", "5")
+			s.writeError(w, http.StatusServiceUnavailable, "the batch could not be stored; retry later")
+			return
+		}
+	}
+	for id, n := range perSite {
+		site := byID[id]
+		s.Metrics.EventsAccepted(site.AccountID, site.Domain, n)
+		s.countUse(site.AccountID, site.ID, usage.Events, n)
+	}
+	s.Metrics.CollectorBatch(ctx.Value(collectorKey{}).(string), len(kept))
+	s.writeJSON(w, http.StatusOK, map[string]int{"accepted": len(kept), "unknown_site": len(recs) - len(kept)})
+}
+
+// EdgeHandler is the public port of an edge collector (fjord collect):
+// the tracker, the collection endpoint, health and metrics; nothing that
+// needs the stores.
+func (s *Server) EdgeHandler() *Mux {
+	m := newMux(s.guard)
+	m.edge = s.serveEdge
+	m.Handle("GET /healthz", PermPublic, s.healthz)
+	m.Handle("GET /readyz", PermPublic, s.readyz)
+	m.Handle("GET /metrics", PermMetrics, s.metrics)
+	m.Handle("/metrics", PermPublic, http.NotFound)
+	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)
+	m.Handle("POST /api/event", PermPublic, s.collectPost)
+	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
+	m.Handle("GET /api/event", PermPublic, s.collectPixel)
+	return m
+}
