@@ -43,10 +43,10 @@ type Forwarder struct {
 	Batches   atomic.Uint64
 	Failures  atomic.Uint64 // failed attempts
 
-	mu     sync.Mutex
-	pos    journal.Pos
-	oldest time.Time // the time of the oldest event not yet confirmed; zero: none known
-	lastOK time.Time
+	mu      sync.Mutex
+	pos     journal.Pos
+	oldest  time.Time // the time of the oldest event not yet confirmed; zero: none known
+	lastOK  time.Time
 	lastErr string
 }
 
