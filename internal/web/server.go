@@ -96,6 +96,10 @@ type Server struct {
 	// its last check as a second line.
 	Standby *standby.Watcher
 
+	// diskFullLogged is when (Unix ns) collection last logged that the
+	// journal's disk is full: once a minute at most, not per request
+	diskFullLogged atomic.Int64
+
 	ready  atomic.Bool
 	perDay dayCounts
 	usage  usage.Tally // what is used since the last FlushCounts
