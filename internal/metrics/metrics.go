@@ -118,7 +118,7 @@ func New() *Metrics {
 	m.httpRequests = counterVec(m, "fjord_http_requests_total", "HTTP requests answered, by route class and status code.", "class", "code")
 	m.httpDuration = histogramVec(m, "fjord_http_request_duration_seconds", "Time to answer an HTTP request, by route class.", requestBuckets, "class")
 	m.accepted = counterVec(m, "fjord_events_accepted_total", "Events acknowledged to the client (durable in the journal), by account id and site domain.", "account", "site")
-	m.refused = counterVec(m, "fjord_events_refused_total", "Collection requests refused, by reason (queue_full: shed under overload).", "reason")
+	m.refused = counterVec(m, "fjord_events_refused_total", "Collection requests refused, by reason (queue_full: shed under overload; disk_full: the journal's disk is full).", "reason")
 	m.collectors = counterVec(m, "fjord_collector_events_total", "Events received from edge collectors, durable in the journal, by collector name (the collectors file).", "collector")
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "fjord_events_dropped_total", Help: "Collection requests accepted but kept out of the numbers (bots, spam referrers, opted out)."})
 	m.register("fjord_events_dropped_total", m.dropped)

@@ -166,6 +166,14 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 		w.Header().Set("Retry-After", "1")
 		s.refuse(w, http.StatusServiceUnavailable, collect.ReasonQueueFull, "overloaded; retry later")
 		return
+	case errors.Is(err, journal.ErrNoSpace):
+		// Not fatal: the journal takes events again once space is back.
+		// Counted by reason here and in the journal's Stats; logged once a
+		// minute at most, since every request meets it while it lasts.
+		s.logDiskFull(r.Context(), err)
+		w.Header().Set("Retry-After", "30")
+		s.refuse(w, http.StatusServiceUnavailable, "disk_full", "the collector's disk is full; retry later")
+		return
 	default:
 		s.Log.ErrorContext(r.Context(), "collect: journal", "err", err)
 		w.Header().Set("Retry-After", "5")
@@ -174,6 +182,17 @@ func (s *Server) collect(w http.ResponseWriter, r *http.Request, hit collect.Hit
 	}
 	s.countAccepted(r.Context(), hit, events)
 	s.accepted(w, pixel)
+}
+
+// logDiskFull logs that the journal refused events for lack of disk
+// space, unless that was logged less than a minute ago.
+func (s *Server) logDiskFull(ctx context.Context, err error) {
+	now := time.Now().UnixNano()
+	last := s.diskFullLogged.Load()
+	if now-last < int64(time.Minute) || !s.diskFullLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.Log.WarnContext(ctx, "collect: the journal's disk is full; refusing events with 503 (logged once a minute at most)", "err", err)
 }
 
 // countAccepted counts acknowledged events by account and site, in the

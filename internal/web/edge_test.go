@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -276,6 +277,60 @@ func TestCollectSheds(t *testing.T) {
 	<-slots
 	if c, _ := e.from(t, "203.0.113.1", "POST", "/api/event", pageview); c != 202 {
 		t.Fatalf("after the slot is free: %d", c)
+	}
+}
+
+// TestCollectDiskFull: while the journal refuses for lack of space (here
+// its Reserve is above any free space), collection answers 503 with
+// Retry-After, counts the refusal by reason and logs it once, not per
+// request; what was acknowledged before stays in the journal, and
+// collection resumes without a restart once space is back.
+func TestCollectDiskFull(t *testing.T) {
+	e := edgeEnv(t, Limits{})
+	const pixel = "/api/event?n=pageview&u=https%3A%2F%2Fsite.test%2F&d=site.test"
+	for i := 0; i < 3; i++ {
+		if code, _ := e.from(t, "203.0.113.1", "POST", "/api/event", pageview); code != 202 {
+			t.Fatalf("before the disk fills: %d", code)
+		}
+	}
+	end := e.j.End()
+	e.j.SetReserve(math.MaxInt64)
+	req, _ := http.NewRequest("POST", e.http.URL+"/api/event", strings.NewReader(pageview))
+	req.Header.Set("User-Agent", ffUA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "30" || !strings.Contains(string(body), "the collector's disk is full; retry later") {
+		t.Fatalf("with the disk full: %d, Retry-After %q, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if code, retry := e.from(t, "203.0.113.1", "GET", pixel, ""); code != 503 || retry != "30" {
+		t.Fatalf("the pixel with the disk full: %d, Retry-After %q", code, retry)
+	}
+	if n := e.refused(t)["disk_full"]; n != 2 {
+		t.Fatalf("refused disk_full = %d, want 2", n)
+	}
+	if st := e.j.Stats(); st.NoSpace != 2 {
+		t.Fatalf("journal NoSpace = %d, want 2", st.NoSpace)
+	}
+	if n := strings.Count(e.logs.String(), "disk is full"); n != 1 {
+		t.Fatalf("%d log lines about the full disk, want 1:\n%s", n, e.logs.String())
+	}
+	if got := e.j.End(); got != end {
+		t.Fatalf("the journal's end moved from %v to %v while refusing", end, got)
+	}
+	recs, _, err := e.j.Read(journal.Pos{}, 100, 1<<20)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("the journal holds %d records (%v), want the 3 acknowledged", len(recs), err)
+	}
+	e.j.SetReserve(0)
+	if code, _ := e.from(t, "203.0.113.1", "POST", "/api/event", pageview); code != 202 {
+		t.Fatalf("after space is back: %d", code)
+	}
+	if n := e.pageviews(t); n != 4 {
+		t.Fatalf("stored %d events, want 4", n)
 	}
 }
 

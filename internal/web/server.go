@@ -103,6 +103,10 @@ type Server struct {
 	// the main service); /readyz adds its backlog as a second line.
 	Forwarding *forward.Forwarder
 
+	// diskFullLogged is when (Unix ns) collection last logged that the
+	// journal's disk is full: once a minute at most, not per request
+	diskFullLogged atomic.Int64
+
 	ready  atomic.Bool
 	perDay dayCounts
 	usage  usage.Tally // what is used since the last FlushCounts

@@ -34,11 +34,31 @@
 //
 // # Failure
 //
-// A failed write or fdatasync stops the journal for good: the current group
-// and every later Append get the error. Retrying fsync is unsafe because
-// Linux may already have dropped the dirty pages and would report success
-// for data that never reached the disk. Reopening re-reads what is actually
-// on disk.
+// A full disk is not fatal. A write or a segment creation that fails with
+// ENOSPC or EDQUOT, and a group refused because the file system's free space
+// is below Options.Reserve, answer that group with an error wrapping
+// ErrNoSpace (the collector answers 503) and the journal keeps accepting
+// Appends, so collection resumes by itself once space is back. Nothing of
+// such a group was acknowledged, and write(2) failing for lack of space
+// leaves no dirty pages behind that the kernel could drop later, so the
+// writer can go back: it truncates the active segment to its durable data
+// (which also removes a partial write, garbage that later appends could
+// otherwise line up as records), fdatasyncs that truncation, and carries on
+// from there. A failed rotation leaves the full segment active, and the next
+// group tries again.
+//
+// A group split across a rotation may fail after its first part was
+// synced into the full segment: that part is durable and consumers read it,
+// but only the waiters all of whose records were durable are told success.
+// The waiter whose records were cut is told failure although some of them
+// are stored; it may retry, and the event ids make the duplicates harmless
+// downstream.
+//
+// Any other failed write, and any failed fdatasync whatever its errno,
+// stops the journal for good: the current group and every later Append get
+// the error. Retrying fsync is unsafe because Linux may already have dropped
+// the dirty pages and would report success for data that never reached the
+// disk. Reopening re-reads what is actually on disk.
 package journal
 
 import (
@@ -84,7 +104,20 @@ type Options struct {
 	// appenders, it made the median sync 0.58 -> 0.41 ms and gave 1.25x the
 	// records/s; without it syncs also grew slower as the file grew.
 	Prealloc bool
+
+	// Reserve is the free space (bytes, as statfs reports to unprivileged
+	// users) that the journal leaves on its file system: while less is free,
+	// every group is refused with ErrNoSpace before it is written, so the
+	// other files on that disk (the databases the journal feeds) keep a
+	// margin. The writer reads the free space at most every 100 ms and
+	// subtracts what it allocated since. Zero: no check, only a failed write
+	// refuses. SetReserve changes it while the journal runs.
+	Reserve int64
 }
+
+// reserveInterval is how often the writer reads the file system's free
+// space while Reserve is set.
+const reserveInterval = 100 * time.Millisecond
 
 // hooks let this package's tests pause the writer or fail a sync at an exact
 // point. They live outside Options so that Options stays a plain comparable
@@ -92,6 +125,13 @@ type Options struct {
 type hooks struct {
 	beforeCommit func()       // writer: after taking a group, before writing it
 	syncHook     func() error // writer: before each fdatasync; an error stands in for a failed sync
+	// writeHook replaces the segment write (f.WriteAt(b, off)): it may
+	// write part of b itself and return an error, as a disk that fills up
+	// half-way through a pwrite would.
+	writeHook func(f *os.File, b []byte, off int64) (int, error)
+	// createHook runs before a new segment file is created at rotation; an
+	// error stands in for a failed open(O_CREAT).
+	createHook func(num uint64) error
 }
 
 // Pos is the position just after a record: Read returns records after a
@@ -119,6 +159,13 @@ var (
 	ErrEmpty = errors.New("journal: empty record")
 	// ErrTooLarge rejects a record longer than MaxRecordSize.
 	ErrTooLarge = errors.New("journal: record too large")
+	// ErrNoSpace means the group was refused for lack of disk space: a
+	// write or a segment creation failed with ENOSPC or EDQUOT (the error
+	// wraps that errno too), or the free space was below Options.Reserve.
+	// It is not fatal: none of the group's records was acknowledged (but
+	// see the package documentation on a group split across a rotation),
+	// and later Appends are tried again. The collector answers 503.
+	ErrNoSpace = errors.New("journal: no space")
 )
 
 // Stats are counters since Open.
@@ -131,6 +178,7 @@ type Stats struct {
 	Segments         int    // segment files on disk
 	SyncNanos        int64  // total time spent in fdatasync
 	TornBytesDropped int64  // bytes of the newest segment discarded by Open (zero padding not counted)
+	NoSpace          uint64 // groups answered with ErrNoSpace (a failed write or rotation, or below Reserve)
 	// Commits counts group commits (write and fdatasync of one group, what
 	// every waiting Append waits for) by duration: Commits[i] those that
 	// took at most CommitBound(i) and more than CommitBound(i-1); the last
@@ -202,6 +250,8 @@ type Journal struct {
 	torn       int64
 
 	groups, records, bytes, syncs atomic.Uint64
+	noSpace                       atomic.Uint64
+	reserve                       atomic.Int64 // Options.Reserve, changed by SetReserve
 	syncNanos                     atomic.Int64
 	commits                       [CommitBuckets]atomic.Uint64
 	commitNanos                   atomic.Int64
@@ -214,6 +264,10 @@ type Journal struct {
 	fileSize int64  // size of the active file, larger than size when preallocated
 	buf      []byte
 	spare    []*request
+	// The writer's estimate of the free space, for Reserve: what statfs
+	// said at freeAt, less what the writer allocated since; -1 unknown.
+	free   int64
+	freeAt time.Time
 }
 
 // Open opens or creates the journal in opts.Dir and recovers it after a
@@ -243,6 +297,8 @@ func openJournal(opts Options, h hooks) (*Journal, error) {
 		writerDone: make(chan struct{}),
 	}
 	j.cond.L = &j.mu
+	j.reserve.Store(opts.Reserve)
+	j.free = -1
 	j.reqs.New = func() any { return &request{done: make(chan error, 1)} }
 	ok := false
 	defer func() {
@@ -272,9 +328,11 @@ func openJournal(opts Options, h hooks) (*Journal, error) {
 		return nil, err
 	}
 	if len(nums) == 0 {
-		if err := j.createSegment(1); err != nil {
+		f, size, err := j.createSegment(1)
+		if err != nil {
 			return nil, err
 		}
+		j.active, j.seg, j.size, j.synced, j.fileSize = f, 1, 0, 0, size
 		j.segs = []segment{{num: 1, end: -1}}
 	} else {
 		for i := 1; i < len(nums); i++ {
@@ -365,13 +423,27 @@ func (j *Journal) segmentPath(num uint64) string {
 	return filepath.Join(j.opts.Dir, segmentName(num))
 }
 
-// createSegment creates segment num as the active segment and makes its
-// directory entry durable before anything is written to it; otherwise a
-// power loss could lose the whole file together with acknowledged records.
-func (j *Journal) createSegment(num uint64) error {
-	f, err := os.OpenFile(j.segmentPath(num), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+// createSegment creates segment num and makes its directory entry durable
+// before anything is written to it; otherwise a power loss could lose the
+// whole file together with acknowledged records. It returns the file and
+// its size (non-zero when preallocated); the caller makes it active. A
+// creation that fails for lack of space returns an error wrapping
+// ErrNoSpace and leaves no file behind.
+func (j *Journal) createSegment(num uint64) (*os.File, int64, error) {
+	path := j.segmentPath(num)
+	var f *os.File
+	err := error(nil)
+	if h := j.hooks.createHook; h != nil {
+		err = h(num)
+	}
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
-		return fmt.Errorf("journal: create segment: %w", err)
+		if isNoSpace(err) {
+			return nil, 0, fmt.Errorf("%w: create segment %s: %w", ErrNoSpace, path, err)
+		}
+		return nil, 0, fmt.Errorf("journal: create segment: %w", err)
 	}
 	size, err := j.prealloc(f, 0)
 	if err == nil {
@@ -379,10 +451,12 @@ func (j *Journal) createSegment(num uint64) error {
 	}
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("journal: create %s: %w", f.Name(), err)
+		// Best effort: an empty newest segment is harmless at the next Open,
+		// but a leftover file would make the next creation fail (O_EXCL).
+		_ = os.Remove(path)
+		return nil, 0, fmt.Errorf("journal: create %s: %w", path, err)
 	}
-	j.active, j.seg, j.size, j.synced, j.fileSize = f, num, 0, 0, size
-	return nil
+	return f, size, nil
 }
 
 // prealloc applies Options.Prealloc to f (whose current size is size) and
@@ -461,8 +535,9 @@ func checkRecord(rec []byte) error {
 // Append adds rec to the journal and returns nil once it is durable
 // (written and fdatasync'd together with whatever else was waiting). It
 // returns ErrFull at once when QueueLen records are already waiting,
-// ErrClosed after Close, and the journal's fatal error after a failed write
-// or sync.
+// ErrClosed after Close, an error wrapping ErrNoSpace when its group was
+// refused for lack of disk space (not fatal: later Appends are tried), and
+// the journal's fatal error after any other failed write or a failed sync.
 //
 // If ctx ends while waiting, Append returns ctx.Err() but the record stays
 // queued and may still become durable: a caller that answers an error then
@@ -569,16 +644,25 @@ func (j *Journal) run() {
 		err := j.err
 		j.mu.Unlock()
 
+		acked := 0
 		if err == nil {
 			if h := j.hooks.beforeCommit; h != nil {
 				h()
 			}
 			start := time.Now()
-			err = j.commit(batch)
-			took := time.Since(start)
-			j.commits[commitBucket(took)].Add(1)
-			j.commitNanos.Add(int64(took))
-			if err != nil {
+			acked, err = j.commit(batch)
+			switch {
+			case err == nil:
+				// Only committed groups, so that the histogram's count is
+				// Groups and refusals do not pass for fast commits.
+				took := time.Since(start)
+				j.commits[commitBucket(took)].Add(1)
+				j.commitNanos.Add(int64(took))
+			case errors.Is(err, ErrNoSpace):
+				// Not fatal: commit left the writer where the group found it
+				// (plus any part of it that became durable).
+				j.noSpace.Add(1)
+			default:
 				j.mu.Lock()
 				if j.err == nil {
 					j.err = err
@@ -588,7 +672,11 @@ func (j *Journal) run() {
 			}
 		}
 		for i, r := range batch {
-			r.done <- err
+			if i < acked {
+				r.done <- nil
+			} else {
+				r.done <- err
+			}
 			batch[i] = nil
 		}
 		j.spare = batch[:0]
@@ -598,14 +686,23 @@ func (j *Journal) run() {
 // commit writes and syncs one group. Normally that is one write and one
 // fdatasync; a group that fills the active segment is split, the full
 // segment synced, and the rest written to a new one.
-func (j *Journal) commit(batch []*request) error {
+//
+// acked is how many of batch's requests are durable in full: all of them
+// when err is nil. When a split group fails after its first part was
+// synced, those before the request that was cut are durable and acked;
+// the cut one has some records durable (consumers will read them) but is
+// answered with the error, and so is everything after it.
+func (j *Journal) commit(batch []*request) (acked int, err error) {
+	if j.belowReserve() {
+		return 0, fmt.Errorf("%w: less than the reserve of %d bytes is free on %s", ErrNoSpace, j.reserve.Load(), j.opts.Dir)
+	}
 	limit := j.opts.SegmentSize
 	buf := j.buf[:0]
-	nrec := 0
-	for _, r := range batch {
-		nrec += r.n
+	pending, durable := 0, 0 // records in buf; records of this group already synced
+	for i, r := range batch {
 		if j.size+int64(len(buf)+len(r.frames)) <= limit {
 			buf = append(buf, r.frames...)
+			pending += r.n
 			continue
 		}
 		for f := r.frames; len(f) > 0; {
@@ -614,49 +711,122 @@ func (j *Journal) commit(batch []*request) error {
 			// SegmentSize, so every record has a home.
 			if used := j.size + int64(len(buf)); used > 0 && used+int64(n) > limit {
 				if err := j.writeSync(buf); err != nil {
-					return err
+					return j.failed(acked, durable, err)
 				}
+				durable += pending
+				pending = 0
+				acked = i // every request before r is now durable, r only in part
 				buf = buf[:0]
 				if err := j.rotate(); err != nil {
-					return err
+					return j.failed(acked, durable, err)
 				}
 			}
 			buf = append(buf, f[:n]...)
+			pending++
 			f = f[n:]
 		}
 	}
 	if err := j.writeSync(buf); err != nil {
-		return err
+		return j.failed(acked, durable, err)
 	}
 	if cap(buf) > 1<<20 {
 		buf = nil // a bulk batch should not pin its buffer for good
 	}
 	j.buf = buf[:0]
 	j.groups.Add(1)
-	j.records.Add(uint64(nrec))
+	j.records.Add(uint64(durable + pending))
+	j.signal()
+	return len(batch), nil
+}
+
+// failed ends a commit that failed after durable of its records were
+// synced: consumers are told about those.
+func (j *Journal) failed(acked, durable int, err error) (int, error) {
+	if durable > 0 {
+		j.records.Add(uint64(durable))
+		j.signal()
+	}
+	return acked, err
+}
+
+func (j *Journal) signal() {
 	select {
 	case j.notify <- struct{}{}:
 	default: // a signal is already pending; consumers read all that is new
 	}
-	return nil
 }
 
+// belowReserve reports whether the file system's free space is below
+// Options.Reserve. statfs is called at most every reserveInterval; in
+// between, the estimate is the last reading less what the writer's files
+// grew by since, so a burst cannot run far past the reserve; a rotation
+// (which gives back a preallocated tail and may preallocate anew) and a
+// write refused for space make the next group read it again. Lowering the
+// reserve takes effect at the next group.
+func (j *Journal) belowReserve() bool {
+	reserve := j.reserve.Load()
+	if reserve <= 0 {
+		return false
+	}
+	if now := time.Now(); j.freeAt.IsZero() || now.Sub(j.freeAt) >= reserveInterval {
+		j.free, j.freeAt = freeSpace(j.dir), now
+	}
+	return j.free >= 0 && j.free < reserve // unknown (no statfs): no check
+}
+
+// spent lowers the free-space estimate by n bytes the writer allocated.
+func (j *Journal) spent(n int64) {
+	if j.free >= 0 {
+		j.free = max(j.free-n, 0)
+	}
+}
+
+// SetReserve changes Options.Reserve while the journal runs; it applies
+// from the next group the writer takes.
+func (j *Journal) SetReserve(n int64) { j.reserve.Store(n) }
+
 // writeSync appends buf to the active segment, fdatasyncs it and publishes
-// the new end.
+// the new end. A write that fails for lack of space is undone (see
+// undoWrite) and returns an error wrapping ErrNoSpace.
 func (j *Journal) writeSync(buf []byte) error {
 	if len(buf) > 0 {
 		// pwrite at our own offset, not O_APPEND: with Prealloc the file is
 		// already longer than its data.
-		if _, err := j.active.WriteAt(buf, j.size); err != nil {
+		var err error
+		if h := j.hooks.writeHook; h != nil {
+			_, err = h(j.active, buf, j.size)
+		} else {
+			_, err = j.active.WriteAt(buf, j.size)
+		}
+		if err != nil {
+			if isNoSpace(err) {
+				return j.undoWrite(err)
+			}
 			return fmt.Errorf("journal: write: %w", err)
 		}
 		j.size += int64(len(buf))
-		j.fileSize = max(j.fileSize, j.size)
+		if j.size > j.fileSize {
+			j.spent(j.size - j.fileSize)
+			j.fileSize = j.size
+		}
 		j.bytes.Add(uint64(len(buf)))
 	}
 	if j.synced == j.size {
 		return nil
 	}
+	if err := j.sync(); err != nil {
+		return err
+	}
+	j.synced = j.size
+	j.stateMu.Lock()
+	j.end = Pos{Segment: j.seg, Offset: j.size}
+	j.stateMu.Unlock()
+	return nil
+}
+
+// sync fdatasyncs the active segment. Its failure is fatal, whatever the
+// errno: see the package documentation.
+func (j *Journal) sync() error {
 	if h := j.hooks.syncHook; h != nil {
 		if err := h(); err != nil {
 			return fmt.Errorf("journal: fdatasync %s: %w", j.active.Name(), err)
@@ -669,31 +839,57 @@ func (j *Journal) writeSync(buf []byte) error {
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	j.synced = j.size
-	j.stateMu.Lock()
-	j.end = Pos{Segment: j.seg, Offset: j.size}
-	j.stateMu.Unlock()
 	return nil
 }
 
+// undoWrite takes the active segment back to its durable data after a
+// write failed with ENOSPC or EDQUOT (werr). Nothing of the group was
+// acknowledged, and a write(2) refused for lack of space leaves no dirty
+// pages that writeback could fail on later and the kernel drop silently
+// (the reason a failed fdatasync is fatal), so going back is safe. The
+// truncation also removes a partial write: left in place, its stretch of
+// records could line up behind later, shorter appends as records that were
+// never acknowledged. It is synced so that a crash cannot bring the stretch
+// back behind records acknowledged later, nor into a segment sealed later.
+// The segment is not preallocated again (the disk is full); it grows as it
+// is written until the next rotation.
+func (j *Journal) undoWrite(werr error) error {
+	j.freeAt = time.Time{} // read the free space again at the next group
+	if err := j.active.Truncate(j.size); err != nil {
+		return fmt.Errorf("journal: write: %v; truncating %s back to %d bytes: %w", werr, j.active.Name(), j.size, err)
+	}
+	j.fileSize = j.size
+	if err := j.sync(); err != nil {
+		return fmt.Errorf("journal: write: %v; after the truncation: %w", werr, err)
+	}
+	return fmt.Errorf("%w: %w", ErrNoSpace, werr)
+}
+
 // rotate seals the active segment (already synced by the caller) and starts
-// the next one.
+// the next one. If the new segment cannot be created for lack of space,
+// the full segment stays active (without its preallocated tail) and the
+// error wraps ErrNoSpace; the next group that does not fit tries again.
 func (j *Journal) rotate() error {
 	old, oldSize := j.active, j.size
 	if j.fileSize > oldSize {
 		// Give back the preallocated tail, so that the sealed segment ends at
-		// its last record and disk use matches data. Not synced: if a crash
-		// loses the truncation, the zero tail still reads as "end".
+		// its last record and disk use matches data (and the new segment can
+		// use the space). Not synced: if a crash loses the truncation, the
+		// zero tail still reads as "end".
 		if err := old.Truncate(oldSize); err != nil {
 			return fmt.Errorf("journal: truncate %s: %w", old.Name(), err)
 		}
+		j.fileSize = oldSize
 	}
-	j.active = nil
-	// Its data is already durable, so a close error cannot lose records.
-	_ = old.Close()
-	if err := j.createSegment(j.seg + 1); err != nil {
+	// Space was given back and perhaps preallocated: read it again.
+	j.freeAt = time.Time{}
+	f, size, err := j.createSegment(j.seg + 1)
+	if err != nil {
 		return err
 	}
+	// Its data is already durable, so a close error cannot lose records.
+	_ = old.Close()
+	j.active, j.seg, j.size, j.synced, j.fileSize = f, j.seg+1, 0, 0, size
 	j.stateMu.Lock()
 	j.segs[len(j.segs)-1].end = oldSize
 	j.segs = append(j.segs, segment{num: j.seg, end: -1})
@@ -742,6 +938,7 @@ func (j *Journal) Stats() Stats {
 		Segments:         segs,
 		SyncNanos:        j.syncNanos.Load(),
 		TornBytesDropped: j.torn,
+		NoSpace:          j.noSpace.Load(),
 	}
 }
 

@@ -77,3 +77,20 @@ func onFD(f *os.File, call func(fd int) error) (serr, err error) {
 	})
 	return serr, err
 }
+
+// isNoSpace reports whether err is a lack of space: the disk is full
+// (ENOSPC) or the user's quota is (EDQUOT).
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// freeSpace returns the bytes available to unprivileged users on the file
+// system that holds the open directory d, or -1 when statfs fails.
+func freeSpace(d *os.File) int64 {
+	var st syscall.Statfs_t
+	serr, err := onFD(d, func(fd int) error { return syscall.Fstatfs(fd, &st) })
+	if err != nil || serr != nil {
+		return -1
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
+}
