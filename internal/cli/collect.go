@@ -78,7 +78,7 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	spool, err := journal.Open(journal.Options{Dir: filepath.Join(cfg.DataDir, "spool"), QueueLen: cfg.QueueSize, Prealloc: true})
+	spool, err := journal.Open(journal.Options{Dir: filepath.Join(cfg.DataDir, "spool"), QueueLen: cfg.QueueSize, Prealloc: true, Reserve: cfg.DiskReserve})
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

@@ -70,7 +70,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger) (*en
 			return nil, err
 		}
 	}
-	e.j, err = journal.Open(journal.Options{Dir: cfg.JournalDir(), QueueLen: cfg.QueueSize, Prealloc: true})
+	e.j, err = journal.Open(journal.Options{Dir: cfg.JournalDir(), QueueLen: cfg.QueueSize, Prealloc: true, Reserve: cfg.DiskReserve})
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

@@ -48,6 +48,7 @@ type Config struct {
 	DuckDBMemoryLimit string
 	DuckDBThreads     int
 	QueueSize         int
+	DiskReserve       int64 // bytes
 	LogLevel          string
 	PublicURL         string // how users reach the server; "" is http(s)://LISTEN
 	AuditKey          string // file of the audit log's checkpoint signing key
@@ -240,6 +241,14 @@ var Settings = []Setting{
 			return errors.New("want a whole number from 1 to 1048576")
 		}
 		c.QueueSize = n
+		return nil
+	}},
+	{"disk-reserve", "64", "MiB the journal (an edge collector's spool) leaves free on its disk: below it, collection answers 503 (disk_full) until there is room again, so the databases beside it are not starved; 0: none", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > 1<<20 {
+			return errors.New("want a whole number of MiB from 0 to 1048576")
+		}
+		c.DiskReserve = n << 20
 		return nil
 	}},
 	{"journal-keep", "1h", "with the event store on PostgreSQL, how long journal segments are kept after their events were applied, so that a fail-over to a standby that had not yet received them replays them from the journal (longer than the standby can fall behind); 0: delete at once", func(c *Config, v string) error {

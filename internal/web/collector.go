@@ -143,7 +143,7 @@ func (s *Server) collectorEvents(w http.ResponseWriter, r *http.Request) {
 		err = s.Journal.AppendBatch(actx, kept)
 		cancel()
 		if err != nil {
-			if !errors.Is(err, journal.ErrFull) {
+			if !errors.Is(err, journal.ErrFull) && !errors.Is(err, journal.ErrNoSpace) {
 				s.Log.ErrorContext(ctx, "collector events: journal", "err", err)
 			}
 			w.Header().Set("Retry-After", "5")
