@@ -8,8 +8,8 @@ import (
 
 // logSecret finds what looks like a client's address in a log (the
 // documentation ranges and 10/8, which tests send as visitors', users'
-// and staff members' addresses, alone or as a prefix) or an API key.
-var logSecret = regexp.MustCompile(`\b(?:192\.0\.2|198\.51\.100|203\.0\.113|10\.\d{1,3}\.\d{1,3})\.\d{1,3}\b(?:/\d+)?|2001:db8:[0-9a-f:]+(?:/\d+)?|fjk_[A-Za-z0-9_-]{6,}`)
+// and staff members' addresses, alone or as a prefix) or an API key or a collector token.
+var logSecret = regexp.MustCompile(`\b(?:192\.0\.2|198\.51\.100|203\.0\.113|10\.\d{1,3}\.\d{1,3})\.\d{1,3}\b(?:/\d+)?|2001:db8:[0-9a-f:]+(?:/\d+)?|fj[kc]_[A-Za-z0-9_-]{6,}`)
 
 // LogSecrets lists what a server's log must not hold and does: any of
 // the given secrets (by their first characters only), a client's address
