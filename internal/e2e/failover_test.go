@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -333,4 +334,70 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos for %s: %d events sent, %d acknowledged, %d stored (each once); main service healthy again at most %s after a restart; spool drained %s after the last fault%s",
 		duration, total, n, len(stored), worst.Round(time.Millisecond), drain.Round(time.Millisecond), b.String())
+}
+
+// TestEdgeDiskFull: an edge collector whose spool's disk fills (a real
+// 2 MiB tmpfs) answers 503 (not a crash), keeps what it acknowledged, and
+// once the main service is back and the spool drains, collects again.
+func TestEdgeDiskFull(t *testing.T) {
+	if os.Getenv("FJORD_TEST_TMPFS") == "" {
+		t.Skip("set FJORD_TEST_TMPFS=1 to run this test: it mounts a small tmpfs and needs root")
+	}
+	edgeDir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", edgeDir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v: %s", edgeDir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", edgeDir).Run() })
+	mainDir := t.TempDir()
+	collectors := filepath.Join(t.TempDir(), "collectors")
+	tokenFile := addCollector(t, collectors, "edge-full")
+	main := startNode(t, "serve", mainDir, "--collectors-file", collectors, "--limit-collect", "off")
+	fjord(t, "site", "add", "full.test", "--data-dir", mainDir)
+	edge := startNode(t, "collect", edgeDir, "--main", "http://"+main.Addr, "--token-file", tokenFile, "--limit-collect", "off", "--disk-reserve", "0")
+	main.Stop()
+
+	acked := map[[16]byte]bool{}
+	c := &http.Client{Timeout: 10 * time.Second}
+	full := 0
+	for i := 0; full < 20; i++ {
+		if i > 100000 {
+			t.Fatal("the 2 MiB disk never filled")
+		}
+		id := eventID(7, i)
+		body := fmt.Sprintf(`{"name":"pageview","url":"https://full.test/%d","domain":"full.test","id":"%x"}`, i, id)
+		req, _ := http.NewRequest("POST", "http://"+edge.Addr+"/api/event", strings.NewReader(body))
+		req.Header.Set("User-Agent", browserUA)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("event %d: %v (the edge crashed?)\n%s", i, err, tail(edge.stderr.String(), 2000))
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusAccepted:
+			acked[id] = true
+		case http.StatusServiceUnavailable:
+			if !strings.Contains(string(msg), "disk is full") || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("503 without the reason: %s", msg)
+			}
+			full++
+		default:
+			t.Fatalf("event %d: %d %s", i, resp.StatusCode, msg)
+		}
+	}
+	if resp, err := http.Get("http://" + edge.Addr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the edge is not healthy with a full disk: %v", err)
+	}
+	t.Logf("%d events acknowledged before the disk was full", len(acked))
+
+	main.Restart()
+	waitDrained(t, edge, 60*time.Second)
+	// the released segments gave the space back: the edge collects again
+	if ok, err := send(c, edge.Addr, "full.test", eventID(8, 0), 0); err != nil || !ok {
+		t.Fatalf("after draining, the edge still refuses: %v", err)
+	}
+	acked[eventID(8, 0)] = true
+	waitDrained(t, edge, 30*time.Second)
+	main.Stop()
+	exactlyOnce(t, duckIDs(t, mainDir), acked)
 }

@@ -241,6 +241,8 @@ type Journal struct {
 	// stateMu guards what readers and Release see.
 	stateMu sync.Mutex
 	segs    []segment // contiguous numbers, oldest first; the last is the active one
+	// released is the furthest position Release was given.
+	released Pos
 	end     Pos       // after the last durable record
 
 	releaseMu  sync.Mutex // serialises Release
@@ -268,6 +270,9 @@ type Journal struct {
 	// said at freeAt, less what the writer allocated since; -1 unknown.
 	free   int64
 	freeAt time.Time
+	// short: a group was refused for lack of space since the active
+	// segment began (see recycle)
+	short bool
 }
 
 // Open opens or creates the journal in opts.Dir and recovers it after a
@@ -662,6 +667,7 @@ func (j *Journal) run() {
 				// Not fatal: commit left the writer where the group found it
 				// (plus any part of it that became durable).
 				j.noSpace.Add(1)
+				j.short = true
 			default:
 				j.mu.Lock()
 				if j.err == nil {
@@ -693,6 +699,9 @@ func (j *Journal) run() {
 // the cut one has some records durable (consumers will read them) but is
 // answered with the error, and so is everything after it.
 func (j *Journal) commit(batch []*request) (acked int, err error) {
+	if err := j.recycle(); err != nil {
+		return j.failed(0, 0, err)
+	}
 	if j.belowReserve() {
 		return 0, fmt.Errorf("%w: less than the reserve of %d bytes is free on %s", ErrNoSpace, j.reserve.Load(), j.opts.Dir)
 	}
@@ -895,6 +904,28 @@ func (j *Journal) rotate() error {
 	j.segs = append(j.segs, segment{num: j.seg, end: -1})
 	j.stateMu.Unlock()
 	return nil
+}
+
+// recycle starts a new segment, after a group was refused for lack of
+// space, once every record of the active segment was released: Release
+// never deletes the active segment, so an edge collector's spool whose
+// disk filled would otherwise stay full after it drained.
+func (j *Journal) recycle() error {
+	if j.size == 0 || !j.short {
+		return nil
+	}
+	at := Pos{Segment: j.seg, Offset: j.size}
+	j.stateMu.Lock()
+	consumed := !j.released.less(at)
+	j.stateMu.Unlock()
+	if !consumed {
+		return nil
+	}
+	if err := j.rotate(); err != nil {
+		return err
+	}
+	j.short = false
+	return j.Release(at)
 }
 
 // End returns the position after the last durable record.

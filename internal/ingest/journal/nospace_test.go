@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -376,4 +377,34 @@ func TestNoSpaceTmpfs(t *testing.T) {
 		}
 		reopenCheck(t, j, opts, want)
 	})
+}
+
+// TestRecycleAfterNoSpace: after a group was refused for lack of space, a
+// consumer that releases everything gets the active segment's space back
+// at the next group (a new segment; the old file deleted), so a drained
+// spool whose disk filled collects again.
+func TestRecycleAfterNoSpace(t *testing.T) {
+	dir := t.TempDir()
+	j := open(t, Options{Dir: dir})
+	defer j.Close()
+	ctx := context.Background()
+	for i := range 5 {
+		mustAppend(t, j, payload(i, 100))
+	}
+	j.SetReserve(math.MaxInt64)
+	if err := j.Append(ctx, payload(5, 100)); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("append below the reserve: %v", err)
+	}
+	j.SetReserve(0)
+	first := segFiles(t, dir)
+	if err := j.Release(j.End()); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, j, payload(6, 100))
+	after := segFiles(t, dir)
+	if len(after) != 1 || after[0] == first[0] {
+		t.Fatalf("segments before %v, after %v: want the released one replaced", first, after)
+	}
+	got, _ := readAll(t, j, Pos{})
+	equalRecs(t, got, [][]byte{payload(6, 100)})
 }

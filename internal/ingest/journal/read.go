@@ -221,6 +221,9 @@ func (j *Journal) Release(upTo Pos) error {
 		j.stateMu.Unlock()
 		return fmt.Errorf("journal: release up to %v: beyond the end %v", upTo, end)
 	}
+	if j.released.less(upTo) {
+		j.released = upTo
+	}
 	k := 0
 	for ; k < len(j.segs)-1; k++ {
 		s := j.segs[k]
