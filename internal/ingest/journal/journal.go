@@ -243,7 +243,7 @@ type Journal struct {
 	segs    []segment // contiguous numbers, oldest first; the last is the active one
 	// released is the furthest position Release was given.
 	released Pos
-	end     Pos       // after the last durable record
+	end      Pos // after the last durable record
 
 	releaseMu  sync.Mutex // serialises Release
 	notify     chan struct{}
