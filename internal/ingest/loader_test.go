@@ -87,6 +87,44 @@ func TestLoaderResumesWithoutRepeats(t *testing.T) {
 	}
 }
 
+// TestRepeatedRecordAppliedOnce: an edge that re-sends a batch whose
+// acknowledgement was lost puts the same events in the journal again; the
+// store keeps one of each, whether the repeat lands in the same batch or a
+// later one.
+func TestRepeatedRecordAppliedOnce(t *testing.T) {
+	ctx := context.Background()
+	l, j, st, stop := startLoader(t, t.TempDir())
+	defer stop()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	e := store.Event{SiteID: 1, Time: day.Add(time.Hour), Name: "pageview", Path: "/", Interactive: true, ScrollDepth: -1}
+	e.ID[0] = 7
+	rec := EncodeEvent(nil, &e)
+	flush := func() {
+		t.Helper()
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := l.Flush(fctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := j.Append(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush()
+	if err := j.Append(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	flush()
+	if n, err := st.CountEvents(ctx, 1, day, day.Add(24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("%d events stored (%v), want 1", n, err)
+	}
+	if d := st.Duplicates(); d != 2 {
+		t.Fatalf("Duplicates %d, want 2", d)
+	}
+}
+
 // TestPoisonRecordIsSetAside: PostgreSQL refuses a NUL in text. A batch
 // holding such a record (the collector cleans them; this one comes from
 // elsewhere) must neither stop the loader nor be lost: the others are

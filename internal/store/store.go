@@ -463,7 +463,9 @@ const (
 // EventStore holds events and what the write path needs to stay exact.
 type EventStore interface {
 	// Apply stores events and records pos as applied, atomically: either
-	// both are durable or neither is.
+	// both are durable or neither is. An event whose (site, time, id) is
+	// already stored, or came earlier in the batch, is dropped: applying
+	// a batch twice stores it once.
 	Apply(ctx context.Context, events []Event, pos JournalPos) error
 	// Check tells whether Apply would accept the events, storing nothing;
 	// the loader uses it to find a record the store refuses for good.
@@ -486,6 +488,11 @@ type EventStore interface {
 	Salt(ctx context.Context, siteID int64, day string, create func() []byte) ([]byte, error)
 	// DropSalts destroys every salt created before the cutoff.
 	DropSalts(ctx context.Context, createdBefore time.Time) (int, error)
+	// Duplicates is how many events Apply has dropped since the store was
+	// opened because their id, with their site and time, was already
+	// stored or came earlier in the same batch (a re-sent or redelivered
+	// batch); only committed batches count.
+	Duplicates() uint64
 	Health
 	Close() error
 }

@@ -62,6 +62,13 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("event store %s: %w", path, err)
 	}
+	// The batch's identities go to a temporary table (the writer
+	// connection's own) for the look-up of stored ones.
+	if _, err := w.ExecContext(ctx, `CREATE TEMP TABLE apply_batch (site_id BIGINT NOT NULL, ts BIGINT NOT NULL, id UUID NOT NULL)`); err != nil {
+		w.Close()
+		db.Close()
+		return nil, fmt.Errorf("event store %s: %w", path, err)
+	}
 	st := &Store{EventReads: sqlstore.EventReads{DB: db, D: Dialect,
 		Schema: store.Schema{Table: "schema_migrations", Files: migrations, Dir: "migrations"}}, writer: w}
 	st.InTx = st.inTx
@@ -97,7 +104,17 @@ var errCheckOnly = errors.New("check only")
 func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.JournalPos) (err error) {
 	s.LockWrites()
 	defer func() { s.UnlockWrites(err != nil && pos != nil) }()
+	var dropped int
 	err = s.inTx(ctx, func(tx sqlstore.Tx) error {
+		if pos != nil && len(events) > 0 {
+			var err error
+			events, dropped, err = sqlstore.Dedup(events, func(evs []store.Event) (map[sqlstore.EventKey]bool, error) {
+				return s.findStored(ctx, evs)
+			})
+			if err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+		}
 		if len(events) > 0 {
 			err := s.append("events", func(a *duck.Appender) error {
 				vals := make([]driver.Value, 0, 27)
@@ -126,7 +143,52 @@ func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.Jour
 	if pos == nil && errors.Is(err, errCheckOnly) {
 		return nil
 	}
+	if err == nil {
+		s.CountDuplicates(dropped)
+	}
 	return err
+}
+
+// findStored returns the identities among events that are stored. The
+// batch goes to apply_batch with the Appender and is joined against the
+// events of its time range only: events arrive roughly in time order, so
+// the zone maps on ts skip every older row group.
+func (s *Store) findStored(ctx context.Context, events []store.Event) (map[sqlstore.EventKey]bool, error) {
+	if _, err := s.writer.ExecContext(ctx, `DELETE FROM apply_batch`); err != nil {
+		return nil, err
+	}
+	lo, hi := store.Millis(events[0].Time), store.Millis(events[0].Time)
+	err := s.appendTo("temp", "apply_batch", func(a *duck.Appender) error {
+		for i := range events {
+			k := sqlstore.KeyOf(&events[i])
+			lo, hi = min(lo, k.TS), max(hi, k.TS)
+			if err := a.AppendRow(k.Site, k.TS, duck.UUID(k.ID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.writer.QueryContext(ctx, `SELECT e.site_id, e.ts, e.id FROM events e
+		JOIN apply_batch b ON e.site_id = b.site_id AND e.ts = b.ts AND e.id = b.id
+		WHERE e.ts BETWEEN $1 AND $2`, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[sqlstore.EventKey]bool{}
+	for rows.Next() {
+		var k sqlstore.EventKey
+		var id duck.UUID
+		if err := rows.Scan(&k.Site, &k.TS, &id); err != nil {
+			return nil, err
+		}
+		k.ID = id
+		found[k] = true
+	}
+	return found, rows.Err()
 }
 
 // inTx runs fn in a transaction of the writer connection: the loader's
@@ -163,8 +225,13 @@ func (s *Store) cluster(ctx context.Context) error {
 
 // append runs fill with an appender on table, on the writer connection.
 func (s *Store) append(table string, fill func(*duck.Appender) error) error {
+	return s.appendTo("", table, fill)
+}
+
+// appendTo is append to a table of a catalog ("temp" for a temporary one).
+func (s *Store) appendTo(catalog, table string, fill func(*duck.Appender) error) error {
 	return s.writer.Raw(func(dc any) error {
-		a, err := duck.NewAppenderFromConn(dc.(driver.Conn), "", table)
+		a, err := duck.NewAppender(dc.(driver.Conn), catalog, "", table)
 		if err != nil {
 			return err
 		}

@@ -117,8 +117,23 @@ var errCheckOnly = errors.New("check only")
 func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.JournalPos) (err error) {
 	s.LockWrites()
 	defer func() { s.UnlockWrites(err != nil && pos != nil) }()
+	var dropped int
 	err = s.inTx(ctx, func(stx sqlstore.Tx) error {
 		tx := stx.(pgTx).tx
+		if pos != nil && len(events) > 0 {
+			// Until commit, no other loader on this database may store
+			// an id this one has looked up and found absent.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, applyLockKey); err != nil {
+				return fmt.Errorf("apply: lock: %w", err)
+			}
+			var err error
+			events, dropped, err = sqlstore.Dedup(events, func(evs []store.Event) (map[sqlstore.EventKey]bool, error) {
+				return findStored(ctx, tx, evs)
+			})
+			if err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+		}
 		if len(events) > 0 {
 			rows := pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
 				e := &events[i]
@@ -148,7 +163,50 @@ func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.Jou
 	if pos == nil && errors.Is(err, errCheckOnly) {
 		return nil
 	}
+	if err == nil {
+		s.CountDuplicates(dropped)
+	}
 	return err
+}
+
+// applyLockKey names the transaction-scoped advisory lock that Apply
+// takes (any fixed number no other user of the database takes): it
+// serializes the batches of every server loading into this database
+// between their look-up of stored ids and their commit, so that two
+// servers given the same event cannot both find it absent and insert it.
+const applyLockKey int64 = 0x666a6f7264646570 // "fjorddep"
+
+// findStoredSQL joins the batch, passed as three arrays, against the
+// stored events, one probe of events_site_ts (site_id, ts) per event. The
+// LATERAL ... LIMIT 1 keeps the planner to those probes: with a plain
+// join and statistics that lag behind a growing table it chose a merge
+// join over a sort of every stored event (600 ms for a 10,000-event batch
+// over 1M events, against 50 ms).
+const findStoredSQL = `SELECT b.site_id, b.ts, b.id
+	FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS b(site_id, ts, id)
+	CROSS JOIN LATERAL (SELECT FROM events e WHERE e.site_id = b.site_id AND e.ts = b.ts AND e.id = b.id LIMIT 1) AS s`
+
+// findStored returns the identities among events that are stored.
+func findStored(ctx context.Context, tx pgx.Tx, events []store.Event) (map[sqlstore.EventKey]bool, error) {
+	sites, ts, ids := make([]int64, len(events)), make([]int64, len(events)), make([][16]byte, len(events))
+	for i := range events {
+		k := sqlstore.KeyOf(&events[i])
+		sites[i], ts[i], ids[i] = k.Site, k.TS, k.ID
+	}
+	rows, err := tx.Query(ctx, findStoredSQL, sites, ts, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[sqlstore.EventKey]bool{}
+	for rows.Next() {
+		var k sqlstore.EventKey
+		if err := rows.Scan(&k.Site, &k.TS, &k.ID); err != nil {
+			return nil, err
+		}
+		found[k] = true
+	}
+	return found, rows.Err()
 }
 
 // inTx runs fn in a transaction on one connection of the pool.

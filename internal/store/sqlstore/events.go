@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"fjord/internal/store"
@@ -28,6 +29,7 @@ type EventReads struct {
 	// Schema: the migrations Open applied; zero: CheckSchema checks nothing.
 	Schema store.Schema
 	live   live
+	dups   atomic.Uint64 // Duplicates
 }
 
 // Ping reaches the database.

@@ -582,6 +582,7 @@ func Events(t *testing.T, open func(t *testing.T) store.EventStore) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("an event id counts once", func(t *testing.T) { duplicates(t, open) })
 	t.Run("salts", func(t *testing.T) {
 		s := open(t)
 		calls := 0
