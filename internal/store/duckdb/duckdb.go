@@ -108,11 +108,15 @@ func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.Jour
 	err = s.inTx(ctx, func(tx sqlstore.Tx) error {
 		if pos != nil && len(events) > 0 {
 			var err error
-			events, dropped, err = sqlstore.Dedup(events, func(evs []store.Event) (map[sqlstore.EventKey]bool, error) {
-				return s.findStored(ctx, evs)
+			cutoff := s.Cutoff()
+			events, dropped, err = sqlstore.Dedup(events, cutoff, func(evs []store.Event, cutoff int64) (map[sqlstore.EventKey]bool, error) {
+				return s.findStored(ctx, evs, cutoff)
 			})
 			if err != nil {
 				return fmt.Errorf("apply: %w", err)
+			}
+			if err := s.remember(ctx, sqlstore.Recent(events, cutoff), cutoff); err != nil {
+				return fmt.Errorf("apply: recent ids: %w", err)
 			}
 		}
 		if len(events) > 0 {
@@ -149,20 +153,25 @@ func (s *Store) apply(ctx context.Context, events []store.Event, pos *store.Jour
 	return err
 }
 
-// findStored returns the identities among events that are stored. The
-// batch goes to apply_batch with the Appender and is joined against the
-// events of its time range only: events arrive roughly in time order, so
-// the zone maps on ts skip every older row group.
-func (s *Store) findStored(ctx context.Context, events []store.Event) (map[sqlstore.EventKey]bool, error) {
+// findStored returns the identities among events that are stored (see
+// sqlstore.FindStored). The batch goes to apply_batch with the Appender;
+// recent events are looked up in recent_ids, older ones in the events of
+// their time range only (the zone maps on ts skip the other row groups).
+func (s *Store) findStored(ctx context.Context, events []store.Event, cutoff int64) (map[sqlstore.EventKey]bool, error) {
 	if _, err := s.writer.ExecContext(ctx, `DELETE FROM apply_batch`); err != nil {
 		return nil, err
 	}
-	lo, hi := store.Millis(events[0].Time), store.Millis(events[0].Time)
+	lo, hi, old := int64(0), int64(0), false
 	err := s.appendTo("temp", "apply_batch", func(a *duck.Appender) error {
 		for i := range events {
-			k := sqlstore.KeyOf(&events[i])
-			lo, hi = min(lo, k.TS), max(hi, k.TS)
-			if err := a.AppendRow(k.Site, k.TS, duck.UUID(k.ID)); err != nil {
+			ts := store.Millis(events[i].Time)
+			if ts < cutoff {
+				if !old {
+					lo, hi, old = ts, ts, true
+				}
+				lo, hi = min(lo, ts), max(hi, ts)
+			}
+			if err := a.AppendRow(events[i].SiteID, ts, duck.UUID(events[i].ID)); err != nil {
 				return err
 			}
 		}
@@ -171,24 +180,57 @@ func (s *Store) findStored(ctx context.Context, events []store.Event) (map[sqlst
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.writer.QueryContext(ctx, `SELECT e.site_id, e.ts, e.id FROM events e
-		JOIN apply_batch b ON e.site_id = b.site_id AND e.ts = b.ts AND e.id = b.id
-		WHERE e.ts BETWEEN $1 AND $2`, lo, hi)
-	if err != nil {
+	found := map[sqlstore.EventKey]bool{}
+	scan := func(q string, args ...any) error {
+		rows, err := s.writer.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k sqlstore.EventKey
+			var id duck.UUID
+			if err := rows.Scan(&k.Site, &id); err != nil {
+				return err
+			}
+			k.ID = id
+			found[k] = true
+		}
+		return rows.Err()
+	}
+	if err := scan(`SELECT b.site_id, b.id FROM apply_batch b JOIN recent_ids r ON r.site_id = b.site_id AND r.id = b.id`); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	found := map[sqlstore.EventKey]bool{}
-	for rows.Next() {
-		var k sqlstore.EventKey
-		var id duck.UUID
-		if err := rows.Scan(&k.Site, &k.TS, &id); err != nil {
+	if old {
+		err := scan(`SELECT e.site_id, e.id FROM events e
+			JOIN apply_batch b ON e.site_id = b.site_id AND e.ts = b.ts AND e.id = b.id
+			WHERE b.ts < $1 AND e.ts BETWEEN $2 AND $3`, cutoff, lo, hi)
+		if err != nil {
 			return nil, err
 		}
-		k.ID = id
-		found[k] = true
 	}
-	return found, rows.Err()
+	return found, nil
+}
+
+// remember adds the identities of the recent events stored to recent_ids,
+// and now and then forgets those past the window.
+func (s *Store) remember(ctx context.Context, recent []store.Event, cutoff int64) error {
+	if s.PruneDue() {
+		if _, err := s.writer.ExecContext(ctx, `DELETE FROM recent_ids WHERE ts < $1`, cutoff); err != nil {
+			return err
+		}
+	}
+	if len(recent) == 0 {
+		return nil
+	}
+	return s.append("recent_ids", func(a *duck.Appender) error {
+		for i := range recent {
+			if err := a.AppendRow(recent[i].SiteID, duck.UUID(recent[i].ID), store.Millis(recent[i].Time)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // inTx runs fn in a transaction of the writer connection: the loader's

@@ -127,11 +127,15 @@ func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.Jou
 				return fmt.Errorf("apply: lock: %w", err)
 			}
 			var err error
-			events, dropped, err = sqlstore.Dedup(events, func(evs []store.Event) (map[sqlstore.EventKey]bool, error) {
-				return findStored(ctx, tx, evs)
+			cutoff := s.Cutoff()
+			events, dropped, err = sqlstore.Dedup(events, cutoff, func(evs []store.Event, cutoff int64) (map[sqlstore.EventKey]bool, error) {
+				return findStored(ctx, tx, evs, cutoff)
 			})
 			if err != nil {
 				return fmt.Errorf("apply: %w", err)
+			}
+			if err := s.remember(ctx, tx, sqlstore.Recent(events, cutoff), cutoff); err != nil {
+				return fmt.Errorf("apply: recent ids: %w", err)
 			}
 		}
 		if len(events) > 0 {
@@ -176,37 +180,80 @@ func (s *Events) apply(ctx context.Context, events []store.Event, pos *store.Jou
 // servers given the same event cannot both find it absent and insert it.
 const applyLockKey int64 = 0x666a6f7264646570 // "fjorddep"
 
-// findStoredSQL joins the batch, passed as three arrays, against the
-// stored events, one probe of events_site_ts (site_id, ts) per event. The
-// LATERAL ... LIMIT 1 keeps the planner to those probes: with a plain
-// join and statistics that lag behind a growing table it chose a merge
-// join over a sort of every stored event (600 ms for a 10,000-event batch
-// over 1M events, against 50 ms).
-const findStoredSQL = `SELECT b.site_id, b.ts, b.id
+// findOldSQL joins the batch's events older than the window, passed as
+// three arrays, against the stored events, one probe of events_site_ts
+// (site_id, ts) per event. The LATERAL ... LIMIT 1 keeps the planner to
+// those probes: with a plain join and statistics that lag behind a
+// growing table it chose a merge join over a sort of every stored event
+// (600 ms for a 10,000-event batch over 1M events, against 50 ms).
+const findOldSQL = `SELECT b.site_id, b.id
 	FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS b(site_id, ts, id)
 	CROSS JOIN LATERAL (SELECT FROM events e WHERE e.site_id = b.site_id AND e.ts = b.ts AND e.id = b.id LIMIT 1) AS s`
 
-// findStored returns the identities among events that are stored.
-func findStored(ctx context.Context, tx pgx.Tx, events []store.Event) (map[sqlstore.EventKey]bool, error) {
-	sites, ts, ids := make([]int64, len(events)), make([]int64, len(events)), make([][16]byte, len(events))
+// findRecentSQL probes recent_ids' primary key once per recent event.
+const findRecentSQL = `SELECT b.site_id, b.id
+	FROM unnest($1::bigint[], $2::uuid[]) AS b(site_id, id)
+	CROSS JOIN LATERAL (SELECT FROM recent_ids r WHERE r.site_id = b.site_id AND r.id = b.id) AS s`
+
+// remember adds the identities of the recent events stored to recent_ids,
+// and now and then forgets those past the window.
+func (s *Events) remember(ctx context.Context, tx pgx.Tx, recent []store.Event, cutoff int64) error {
+	if s.PruneDue() {
+		if _, err := tx.Exec(ctx, `DELETE FROM recent_ids WHERE ts < $1`, cutoff); err != nil {
+			return err
+		}
+	}
+	if len(recent) == 0 {
+		return nil
+	}
+	sites, ids, ts := make([]int64, len(recent)), make([][16]byte, len(recent)), make([]int64, len(recent))
+	for i := range recent {
+		sites[i], ids[i], ts[i] = recent[i].SiteID, recent[i].ID, store.Millis(recent[i].Time)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO recent_ids SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[]) ON CONFLICT DO NOTHING`, sites, ids, ts)
+	return err
+}
+
+// findStored returns the identities among events that are stored (see
+// sqlstore.FindStored).
+func findStored(ctx context.Context, tx pgx.Tx, events []store.Event, cutoff int64) (map[sqlstore.EventKey]bool, error) {
+	var rSites, oSites, oTS []int64
+	var rIDs, oIDs [][16]byte
 	for i := range events {
-		k := sqlstore.KeyOf(&events[i])
-		sites[i], ts[i], ids[i] = k.Site, k.TS, k.ID
+		e := &events[i]
+		if ts := store.Millis(e.Time); ts >= cutoff {
+			rSites, rIDs = append(rSites, e.SiteID), append(rIDs, e.ID)
+		} else {
+			oSites, oTS, oIDs = append(oSites, e.SiteID), append(oTS, ts), append(oIDs, e.ID)
+		}
 	}
-	rows, err := tx.Query(ctx, findStoredSQL, sites, ts, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	found := map[sqlstore.EventKey]bool{}
-	for rows.Next() {
-		var k sqlstore.EventKey
-		if err := rows.Scan(&k.Site, &k.TS, &k.ID); err != nil {
+	scan := func(q string, args ...any) error {
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k sqlstore.EventKey
+			if err := rows.Scan(&k.Site, &k.ID); err != nil {
+				return err
+			}
+			found[k] = true
+		}
+		return rows.Err()
+	}
+	if len(rSites) > 0 {
+		if err := scan(findRecentSQL, rSites, rIDs); err != nil {
 			return nil, err
 		}
-		found[k] = true
 	}
-	return found, rows.Err()
+	if len(oSites) > 0 {
+		if err := scan(findOldSQL, oSites, oTS, oIDs); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
 }
 
 // inTx runs fn in a transaction on one connection of the pool.

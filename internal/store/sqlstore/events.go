@@ -28,8 +28,11 @@ type EventReads struct {
 	Weeks bool
 	// Schema: the migrations Open applied; zero: CheckSchema checks nothing.
 	Schema store.Schema
-	live   live
-	dups   atomic.Uint64 // Duplicates
+	// DedupNow is the clock of the de-duplication window (nil: time.Now).
+	DedupNow func() time.Time
+	live     live
+	dups     atomic.Uint64 // Duplicates
+	pruned   time.Time     // the last prune of recent_ids; under the write lock
 }
 
 // Ping reaches the database.

@@ -170,10 +170,11 @@ func duplicates(t *testing.T, open func(t *testing.T) store.EventStore) {
 			t.Fatalf("Duplicates %d, want 1", d)
 		}
 	})
-	// An id is not unique by itself: it is the event's identity with its
-	// time, so a repeat at another time (not a re-send, which keeps the
-	// time) is stored as another event.
-	t.Run("the same id at another time is another event", func(t *testing.T) {
+	// Past the window (t0 is months ago), only a re-send, which keeps the
+	// time, is recognised: the same id at another time is stored as another
+	// event (it never comes from a collector, whose copies of one event
+	// are received within seconds of each other).
+	t.Run("past the window the same id at another time is another event", func(t *testing.T) {
 		s := open(t)
 		a := Ev(1, 1, t0, "pageview", "/")
 		b := a
@@ -189,6 +190,31 @@ func duplicates(t *testing.T, open func(t *testing.T) store.EventStore) {
 		}
 		if d := s.Duplicates(); d != 1 {
 			t.Fatalf("Duplicates %d, want 1", d)
+		}
+	})
+	// Within the window, the same event received by two collectors (two
+	// receipt times) counts once, in one batch or two.
+	t.Run("within the window the same id at another time is one event", func(t *testing.T) {
+		s := open(t)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		main := Ev(1, 1, now.Add(-time.Minute), "pageview", "/")
+		edge := main
+		edge.Time = now.Add(-50 * time.Second)
+		other := Ev(1, 2, now.Add(-time.Minute), "pageview", "/b")
+		otherAgain := other
+		otherAgain.Time = now.Add(-30 * time.Second)
+		if err := s.Apply(ctx, []store.Event{main}, pos(1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, []store.Event{edge, other, otherAgain}, pos(2)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.CountEvents(ctx, 1, now.Add(-time.Hour), now.Add(time.Hour))
+		if err != nil || n != 2 {
+			t.Fatalf("%d events stored (%v), want 2", n, err)
+		}
+		if d := s.Duplicates(); d != 2 {
+			t.Fatalf("Duplicates %d, want 2", d)
 		}
 	})
 	t.Run("only committed batches count duplicates", func(t *testing.T) {

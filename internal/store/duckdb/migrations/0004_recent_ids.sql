@@ -1,0 +1,8 @@
+-- The identities of the events whose time is within the de-duplication
+-- window (sqlstore.DedupWindow): a repeat of one of them with another time
+-- (the same event received by two collectors) is counted once.
+CREATE TABLE recent_ids (
+	site_id BIGINT NOT NULL,
+	id UUID NOT NULL,
+	ts BIGINT NOT NULL
+);

@@ -1,0 +1,10 @@
+-- The identities of the events whose time is within the de-duplication
+-- window (sqlstore.DedupWindow): a repeat of one of them with another time
+-- (the same event received by two collectors) is counted once.
+CREATE TABLE recent_ids (
+	site_id BIGINT NOT NULL,
+	id UUID NOT NULL,
+	ts BIGINT NOT NULL,
+	PRIMARY KEY (site_id, id)
+);
+CREATE INDEX recent_ids_ts ON recent_ids (ts);
