@@ -19,6 +19,7 @@ import (
 	"fjord/internal/config"
 	"fjord/internal/enrich"
 	"fjord/internal/ingest/forward"
+	"fjord/internal/ingest/jetstream"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/metrics"
 	"fjord/internal/web"
@@ -95,6 +96,20 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 	}
 	salts := &collect.SaltKeeper{Store: mirror}
 	fw := &forward.Forwarder{J: spool, To: client, Log: log, PosFile: filepath.Join(cfg.DataDir, "spool.pos")}
+	if cfg.NATSURL != "" {
+		// at scale the spool goes to the JetStream stream the main
+		// service's writers consume; --main still gives the sites and salts
+		nc, err := connectNATS(cfg, "fjord collect", log)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		p, err := jetstream.NewPublisher(nc, streamConfig(cfg), 30*time.Second)
+		if err != nil {
+			return err
+		}
+		fw.To = streamSender{p}
+	}
 	srv := &web.Server{
 		Log: log, Journal: spool, Salts: salts, TrustedProxies: cfg.TrustedProxies,
 		Collector: &collect.Collector{Sites: &collect.SiteCache{Store: mirror}, Salts: salts, UA: enrich.NewUAParser(10000), Geo: geo},

@@ -207,6 +207,14 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	pl.serveRedirect(errc)
 	go func() { errc <- ctlSrv.Serve(ctl) }()
 	go runJobs(ctx, srv, eng)
+	if cfg.NATSURL != "" {
+		nc, err := connectNATS(cfg, "fjord serve", log)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		go consumeStream(ctx, cfg, nc, srv.TakeStream, log)
+	}
 	if srv.Backups != nil && cfg.BackupEvery > 0 {
 		go backupJob(ctx, srv, cfg.BackupEvery)
 	}

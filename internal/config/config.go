@@ -112,6 +112,10 @@ type Config struct {
 	JournalKeep time.Duration
 	// CollectorsFile admits the edge collectors (§9.5); "": none.
 	CollectorsFile string
+	// NATS JetStream (§9.5): where edges publish and the server consumes.
+	NATSURL      string
+	NATSStream   string
+	NATSReplicas int
 	// Backups (§9.6): off without BackupDir.
 	BackupDir        string
 	BackupRegion     string
@@ -261,6 +265,25 @@ var Settings = []Setting{
 	}},
 	{"collectors-file", "", "file of the edge collectors (fjord collect) that may forward events to this server and fetch its sites and salts: one line NAME SHA256-OF-TOKEN each, as `fjord collector add` prints; read again when it changes; empty: none", func(c *Config, v string) error {
 		c.CollectorsFile = v
+		return nil
+	}},
+	{"nats-url", "", "NATS server(s) with JetStream (nats://HOST:4222, comma-separated for a cluster; a token as nats://TOKEN@HOST): fjord serve consumes the events the edge collectors publish there, fjord collect publishes its spool there instead of to --main; empty: none", func(c *Config, v string) error {
+		c.NATSURL = v
+		return nil
+	}},
+	{"nats-stream", "FJORD_EVENTS", "the JetStream stream of the events (subject: the stream's name in lower case with dots, e.g. fjord.events)", func(c *Config, v string) error {
+		if v == "" || strings.ContainsAny(v, ". *>") {
+			return errors.New("want a stream name without dots, spaces or wildcards")
+		}
+		c.NATSStream = v
+		return nil
+	}},
+	{"nats-replicas", "1", "copies of the stream in a NATS cluster (3 for a cluster that survives the loss of a node)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			return errors.New("want 1 to 5")
+		}
+		c.NATSReplicas = n
 		return nil
 	}},
 	{"limit-collect", "50:500", "collection requests per client address: RATE:BURST, RATE a second with up to BURST at once (an IPv6 /64 counts as one address); off: no limit", rateSetting(func(c *Config) *Rate { return &c.LimitCollect })},
@@ -817,7 +840,7 @@ func Load(path string, flags map[string]string, getenv func(string) string) (*Co
 		if err := s.set(c, values[s.Name]); err != nil {
 			shown := fmt.Sprintf("%q", values[s.Name])
 			switch s.Name {
-			case "database", "events-database", "standby-url", "smtp-password", "imap-password", "metrics-token":
+			case "database", "events-database", "standby-url", "smtp-password", "imap-password", "metrics-token", "nats-url":
 				shown = "(value hidden: it may hold a secret)"
 			}
 			errs = append(errs, fmt.Errorf("%s = %s: %w", s.Name, shown, err))
@@ -999,6 +1022,11 @@ func IsPostgres(url string) bool { return isPostgres(url) }
 
 // SocketPath is the control socket of a server on this data dir.
 func (c *Config) SocketPath() string { return filepath.Join(c.DataDir, "fjord.sock") }
+
+// NATSSubject is the subject of the events' stream.
+func (c *Config) NATSSubject() string {
+	return strings.ToLower(strings.ReplaceAll(c.NATSStream, "_", "."))
+}
 
 // JournalDir is where the write-ahead journal lives.
 func (c *Config) JournalDir() string { return filepath.Join(c.DataDir, "journal") }

@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
 	"fjord/internal/testnet"
 )
 
@@ -400,4 +403,86 @@ func TestEdgeDiskFull(t *testing.T) {
 	waitDrained(t, edge, 30*time.Second)
 	main.Stop()
 	exactlyOnce(t, duckIDs(t, mainDir), acked)
+}
+
+// TestEdgeJetStream (PRODUCT §9.5 at scale): the edge publishes its spool
+// to a NATS JetStream stream and the main service's writer consumes it.
+// The main service is stopped while the edge publishes a backlog, then
+// killed (SIGKILL) while it consumes the backlog, between a batch's commit
+// to its journal and its acknowledgement at some point: redelivered, the
+// events still count once.
+func TestEdgeJetStream(t *testing.T) {
+	url := os.Getenv("FJORD_TEST_NATS")
+	if url == "" {
+		t.Skip("set FJORD_TEST_NATS=nats://127.0.0.1:4222 to run this test against a real NATS server with JetStream")
+	}
+	stream := fmt.Sprintf("FJORD_E2E_%d", time.Now().UnixNano())
+	t.Cleanup(func() { deleteStream(t, url, stream) })
+	natsArgs := []string{"--nats-url", url, "--nats-stream", stream, "--limit-collect", "off"}
+	mainDir, edgeDir := t.TempDir(), t.TempDir()
+	collectors := filepath.Join(t.TempDir(), "collectors")
+	tokenFile := addCollector(t, collectors, "edge-js")
+	main := startNode(t, "serve", mainDir, append([]string{"--collectors-file", collectors}, natsArgs...)...)
+	fjord(t, "site", "add", "js.test", "--data-dir", mainDir)
+	edge := startNode(t, "collect", edgeDir, append([]string{"--main", "http://" + main.Addr, "--token-file", tokenFile}, natsArgs...)...)
+
+	acked := map[[16]byte]bool{}
+	add := func(ids [][16]byte) {
+		for _, id := range ids {
+			acked[id] = true
+		}
+	}
+	add(sendAll(t, edge.Addr, "js.test", 3, 0, 300))
+	waitCount(t, mainDir, "js.test", 300, 60*time.Second)
+
+	main.Stop()
+	add(sendAll(t, edge.Addr, "js.test", 3, 300, 4300))
+	waitDrained(t, edge, 60*time.Second) // all of it is in the stream now
+	main.Restart()
+	// kill it while it consumes the backlog
+	deadline := time.Now().Add(30 * time.Second)
+	var before int64
+	for time.Now().Before(deadline) && before < 1000 {
+		before = stats(t, mainDir, "js.test", "today").Pageviews
+		time.Sleep(20 * time.Millisecond)
+	}
+	main.Kill()
+	t.Logf("killed with %d of %d events counted", before, len(acked))
+	main.Restart()
+	waitCount(t, mainDir, "js.test", int64(len(acked)), 90*time.Second)
+	main.Stop()
+	exactlyOnce(t, duckIDs(t, mainDir), acked)
+}
+
+// waitCount waits until the site counts want pageviews today.
+func waitCount(t testing.TB, dir, site string, want int64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var got int64
+	for time.Now().Before(deadline) {
+		if got = stats(t, dir, site, "today").Pageviews; got == want {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s counts %d pageviews, want %d", site, got, want)
+}
+
+// deleteStream removes a test's stream from the NATS server.
+func deleteStream(t testing.TB, url, stream string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Errorf("nats: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, err := natsjs.New(nc)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = js.DeleteStream(ctx, stream)
+	}
+	if err != nil {
+		t.Errorf("delete stream %s: %v", stream, err)
+	}
 }

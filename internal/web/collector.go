@@ -107,36 +107,71 @@ func (s *Server) collectorEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, "batch: "+err.Error())
 		return
 	}
+	accepted, unknown, err := s.takeRecords(ctx, recs, ctx.Value(collectorKey{}).(string), false)
+	var bad *badRecord
+	switch {
+	case errors.As(err, &bad):
+		s.writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
+		w.Header().Set("Retry-After", "5")
+		s.writeError(w, http.StatusServiceUnavailable, "the batch could not be stored; retry later")
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]int{"accepted": accepted, "unknown_site": unknown})
+}
+
+// badRecord is a record that is not an event record.
+type badRecord struct {
+	i   int
+	err error
+}
+
+func (e *badRecord) Error() string { return fmt.Sprintf("record %d: %v", e.i, e.err) }
+
+// TakeStream is the sink of the NATS JetStream consumer: the records the
+// edge collectors published, made durable in the journal before the
+// consumer acknowledges them. A record that is not an event is logged and
+// left out: refusing the batch would have it delivered again for ever.
+func (s *Server) TakeStream(ctx context.Context, recs [][]byte) error {
+	_, _, err := s.takeRecords(ctx, recs, "jetstream", true)
+	return err
+}
+
+// takeRecords appends the event records of a collector (a batch of an
+// edge's spool, or messages of the stream) to the journal and returns once
+// they are durable. The events were enriched and hashed by the edge; the
+// sites' limits were applied there too, and a backlog coming back after
+// an outage must not be refused for its rate. Events of a site that no
+// longer exists are left out (unknown): refusing them would stall the
+// edge for good.
+func (s *Server) takeRecords(ctx context.Context, recs [][]byte, from string, dropBad bool) (accepted, unknown int, err error) {
 	sites, err := s.Accounts.Sites(ctx)
 	if err != nil {
 		s.Log.ErrorContext(ctx, "collector events: sites", "err", err)
-		s.writeError(w, http.StatusServiceUnavailable, "the sites could not be read; retry later")
-		return
+		return 0, 0, err
 	}
 	byID := make(map[int64]store.Site, len(sites))
 	for _, site := range sites {
 		byID[site.ID] = site
 	}
 	perSite := map[int64]int{}
+	kept := make([][]byte, 0, len(recs))
 	for i, rec := range recs {
 		e, err := ingest.DecodeEvent(rec)
 		if err != nil {
-			s.writeError(w, http.StatusBadRequest, fmt.Sprintf("record %d: %v", i, err))
-			return
+			if !dropBad {
+				return 0, 0, &badRecord{i, err}
+			}
+			s.Log.ErrorContext(ctx, "collector events: not an event record, left out", "from", from, "err", err)
+			continue
 		}
 		if _, ok := byID[e.SiteID]; !ok {
-			// a site deleted since the edge accepted the event: nothing to
-			// count it in, and refusing would stall the edge for good
-			recs[i] = nil
+			unknown++
 			continue
 		}
 		perSite[e.SiteID]++
-	}
-	kept := recs[:0]
-	for _, rec := range recs {
-		if rec != nil {
-			kept = append(kept, rec)
-		}
+		kept = append(kept, rec)
 	}
 	if len(kept) > 0 {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -146,9 +181,7 @@ func (s *Server) collectorEvents(w http.ResponseWriter, r *http.Request) {
 			if !errors.Is(err, journal.ErrFull) && !errors.Is(err, journal.ErrNoSpace) {
 				s.Log.ErrorContext(ctx, "collector events: journal", "err", err)
 			}
-			w.Header().Set("Retry-After", "5")
-			s.writeError(w, http.StatusServiceUnavailable, "the batch could not be stored; retry later")
-			return
+			return 0, 0, err
 		}
 	}
 	for id, n := range perSite {
@@ -156,8 +189,8 @@ func (s *Server) collectorEvents(w http.ResponseWriter, r *http.Request) {
 		s.Metrics.EventsAccepted(site.AccountID, site.Domain, n)
 		s.countUse(site.AccountID, site.ID, usage.Events, n)
 	}
-	s.Metrics.CollectorBatch(ctx.Value(collectorKey{}).(string), len(kept))
-	s.writeJSON(w, http.StatusOK, map[string]int{"accepted": len(kept), "unknown_site": len(recs) - len(kept)})
+	s.Metrics.CollectorBatch(from, len(kept))
+	return len(kept), unknown, nil
 }
 
 // EdgeHandler is the public port of an edge collector (fjord collect):
