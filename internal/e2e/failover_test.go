@@ -440,14 +440,10 @@ func TestEdgeJetStream(t *testing.T) {
 	waitDrained(t, edge, 60*time.Second) // all of it is in the stream now
 	main.Restart()
 	// kill it while it consumes the backlog
-	deadline := time.Now().Add(30 * time.Second)
-	var before int64
-	for time.Now().Before(deadline) && before < 1000 {
-		before = stats(t, mainDir, "js.test", "today").Pageviews
-		time.Sleep(20 * time.Millisecond)
-	}
+	// (the 4,000 take about a second to consume here; a poll through the
+	// CLI is too slow to aim, so the kill comes soon after the start)
+	time.Sleep(150 * time.Millisecond)
 	main.Kill()
-	t.Logf("killed with %d of %d events counted", before, len(acked))
 	main.Restart()
 	waitCount(t, mainDir, "js.test", int64(len(acked)), 90*time.Second)
 	main.Stop()
