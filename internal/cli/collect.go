@@ -122,17 +122,23 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 			Forwarded: fw.Forwarded.Load(), Failures: fw.Failures.Load()}
 	}})
 
-	fctx, stopForward := context.WithCancel(context.Background())
+	fctx, cancelForward := context.WithCancel(context.Background())
 	forwarded := make(chan struct{})
 	go func() {
 		defer close(forwarded)
 		fw.Run(fctx)
 	}()
+	// the forwarder reads the spool: it must be done before the spool
+	// closes (deferred above, so it runs after this)
+	stopForward := func() {
+		cancelForward()
+		<-forwarded
+	}
+	defer stopForward()
 	go keepMirror(ctx, client, mirror, salts, cfg.Region, log)
 
 	pl, err := listenPublic(ctx, cfg, log, srv.Listener)
 	if err != nil {
-		stopForward()
 		return err
 	}
 	pub := pl.server(srv.EdgeHandler())
@@ -141,7 +147,7 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 	pl.serveRedirect(errc)
 	stopMetrics, err := serveMetricsPort(cfg, srv, log)
 	if err != nil {
-		stopForward()
+		pub.Close()
 		return err
 	}
 	defer stopMetrics()
@@ -162,8 +168,6 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 	pub.Shutdown(sctx)
 	pl.shutdown(sctx)
 	// what is spooled stays spooled: the next start forwards it
-	stopForward()
-	<-forwarded
 	return nil
 }
 

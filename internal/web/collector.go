@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"fjord/internal/collect/tracker"
@@ -38,17 +39,40 @@ func (s *Server) guardCollector(h http.Handler) http.Handler {
 			return
 		}
 		name, err := s.Collectors.Check(tok)
-		if err != nil {
-			if !errors.Is(err, forward.ErrBadToken) {
-				// the collectors file is unreadable: the operator must know
-				s.Log.Error("collector refused", "err", err)
+		if err != nil && !errors.Is(err, forward.ErrBadToken) {
+			// The collectors file is unreadable: the operator must know
+			// (once a minute: anyone may send a token), and the edge must
+			// not be told its token is wrong.
+			if s.collectorsLog.due(time.Minute) {
+				s.Log.Error("collectors file unreadable: edge collectors are refused", "err", err)
 			}
+			w.Header().Set("Retry-After", "30")
+			s.writeError(w, http.StatusServiceUnavailable, "the list of collectors cannot be read on the main service; retry later")
+			return
+		}
+		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fjord-collector", error="invalid_token"`)
 			s.writeError(w, http.StatusUnauthorized, forward.ErrBadToken.Error())
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), collectorKey{}, name)))
 	})
+}
+
+// logGate lets a log line through at most once per interval.
+type logGate struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (g *logGate) due(every time.Duration) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now := time.Now(); now.Sub(g.last) >= every {
+		g.last = now
+		return true
+	}
+	return false
 }
 
 // SaltsAhead is how long before a site's midnight the snapshot carries the

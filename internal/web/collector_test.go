@@ -136,6 +136,11 @@ func TestCollectorEndpoints(t *testing.T) {
 		t.Errorf("a refused batch reached the journal: %d records after the good batch's 2", len(more))
 	}
 
+	// an unreadable collectors file: 503, not "your token is wrong"
+	e.srv.Collectors = &forward.Tokens{Path: filepath.Join(t.TempDir(), "missing")}
+	if code, body := e.collectorDo(t, "GET", forward.SnapshotPath, token, nil); code != 503 || !strings.Contains(body, "list of collectors") {
+		t.Errorf("unreadable collectors file: %d %s", code, body)
+	}
 	// without a collectors file the endpoints are not there
 	e.srv.Collectors = nil
 	if code, _ := e.collectorDo(t, "GET", forward.SnapshotPath, token, nil); code != 404 {

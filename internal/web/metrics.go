@@ -173,7 +173,8 @@ func forwardLine(st forward.Status, now time.Time) string {
 		line += fmt.Sprintf(", last delivered %s ago", now.Sub(st.LastOK).Round(time.Second))
 	}
 	if st.LastError != "" {
-		line += "; forwarding fails: " + st.LastError
+		// the reason is in the edge's log; this page is public
+		line += "; forwarding fails (see the log)"
 	}
 	return line
 }

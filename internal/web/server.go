@@ -122,6 +122,8 @@ type Server struct {
 	mailKeys   mailKeyCache
 	edge       edge
 	readyMemo  readyMemo
+	// collectorsLog: the collectors file's failure, logged once a minute
+	collectorsLog logGate
 }
 
 // SetReady marks the server ready for /readyz and /healthz.

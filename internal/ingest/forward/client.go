@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -41,16 +42,26 @@ func ParseBase(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// loopbackHost: "localhost" or a loopback address, never a name that
+// only looks like one (127.example.com).
 func loopbackHost(h string) bool {
-	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: 30 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect}
 }
+
+// noRedirect: a redirect is not the main service's answer (a POST turned
+// into a GET by a proxy's 302 would otherwise read as delivered).
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Snapshot fetches the sites, salts and allowed regions.
 func (c *Client) Snapshot(ctx context.Context) (Snapshot, error) {
@@ -73,8 +84,20 @@ func (c *Client) Send(ctx context.Context, recs [][]byte) error {
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
+	defer resp.Body.Close()
+	// Only the main service's own answer, accounting for every record,
+	// confirms the batch: a 200 from something in between (a maintenance
+	// page, a captive proxy) must not free the spool.
+	var got struct {
+		Accepted    *int `json:"accepted"`
+		UnknownSite int  `json:"unknown_site"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&got); err != nil || got.Accepted == nil {
+		return fmt.Errorf("POST %s: the answer is not the main service's confirmation", EventsPath)
+	}
+	if *got.Accepted+got.UnknownSite != len(recs) {
+		return fmt.Errorf("POST %s: the main service confirmed %d of %d records", EventsPath, *got.Accepted+got.UnknownSite, len(recs))
+	}
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,9 +280,45 @@ func TestParseBase(t *testing.T) {
 	for raw, ok := range map[string]bool{
 		"https://analytics.example.com": true, "http://127.0.0.1:8080": true, "http://localhost:1": true,
 		"http://analytics.example.com": false, "ftp://x": false, "analytics.example.com": false,
+		"http://127.evil.example": false, "http://[::1]:8080": true,
 	} {
 		if _, err := ParseBase(raw); (err == nil) != ok {
 			t.Errorf("%s: %v", raw, err)
 		}
+	}
+}
+
+// TestSendNeedsConfirmation: only the main service's confirmation of every
+// record frees the spool; a 200 from something else (a maintenance page)
+// or a redirect does not.
+func TestSendNeedsConfirmation(t *testing.T) {
+	answers := []func(w http.ResponseWriter){
+		func(w http.ResponseWriter) { w.Write([]byte("<html>maintenance</html>")) },
+		func(w http.ResponseWriter) { w.Write([]byte(`{"accepted":1}`)) },
+		func(w http.ResponseWriter) {
+			w.Header().Set("Location", "/elsewhere")
+			w.WriteHeader(http.StatusFound)
+		},
+		func(w http.ResponseWriter) { w.Write([]byte(`{"accepted":1,"unknown_site":1}`)) },
+	}
+	var next int
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answers[next](w)
+		next++
+	}))
+	defer hs.Close()
+	base, err := ParseBase(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{Base: base, Token: "fjc_test"}
+	recs := [][]byte{record(1), record(2)}
+	for i := range 3 {
+		if err := c.Send(context.Background(), recs); err == nil {
+			t.Errorf("answer %d taken as a confirmation", i)
+		}
+	}
+	if err := c.Send(context.Background(), recs); err != nil {
+		t.Errorf("the main service's confirmation: %v", err)
 	}
 }

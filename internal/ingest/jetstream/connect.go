@@ -24,8 +24,8 @@ type ConnectOptions struct {
 // Connect connects to the comma-separated server URLs and reconnects
 // forever after a loss: the edge's spool and the consumer's back-off ride
 // out an outage, so giving up would only turn it into a restart. The first
-// connection is not retried: an unreachable server at start is an error
-// for the caller (most likely a wrong URL).
+// connection is retried too (a NATS cluster down while Fjord restarts
+// must not keep collection down); a malformed URL is an error at once.
 func Connect(urls string, o ConnectOptions) (*nats.Conn, error) {
 	// nats.Connect's own parse error would quote the URL, password and all.
 	for i, p := range strings.Split(urls, ",") {
@@ -43,6 +43,9 @@ func Connect(urls string, o ConnectOptions) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
+		// a server that is down when Fjord starts is tried again, like one
+		// lost later: collection must not depend on NATS being up first
+		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(o.ReconnectWait),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			log.Warn("nats: disconnected", "err", err)

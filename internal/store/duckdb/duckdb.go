@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	duck "github.com/duckdb/duckdb-go/v2"
 
@@ -162,9 +163,11 @@ func (s *Store) findStored(ctx context.Context, events []store.Event, cutoff int
 		return nil, err
 	}
 	lo, hi, old := int64(0), int64(0), false
+	rlo, rhi := store.Millis(events[0].Time), store.Millis(events[0].Time)
 	err := s.appendTo("temp", "apply_batch", func(a *duck.Appender) error {
 		for i := range events {
 			ts := store.Millis(events[i].Time)
+			rlo, rhi = min(rlo, ts), max(rhi, ts)
 			if ts < cutoff {
 				if !old {
 					lo, hi, old = ts, ts, true
@@ -198,7 +201,11 @@ func (s *Store) findStored(ctx context.Context, events []store.Event, cutoff int
 		}
 		return rows.Err()
 	}
-	if err := scan(`SELECT b.site_id, b.id FROM apply_batch b JOIN recent_ids r ON r.site_id = b.site_id AND r.id = b.id`); err != nil {
+	// Two collectors' copies of one event were received seconds apart, so
+	// the look-up reads only recent_ids within an hour of the batch's
+	// times (zone maps skip the rest of the 72 hours).
+	if err := scan(`SELECT b.site_id, b.id FROM apply_batch b JOIN recent_ids r ON r.site_id = b.site_id AND r.id = b.id
+		WHERE r.ts BETWEEN $1 AND $2`, rlo-recentSlack, rhi+recentSlack); err != nil {
 		return nil, err
 	}
 	if old {
@@ -211,6 +218,10 @@ func (s *Store) findStored(ctx context.Context, events []store.Event, cutoff int
 	}
 	return found, nil
 }
+
+// recentSlack is how far apart (ms) two collectors' receipt times of one
+// event may be and still be found in recent_ids.
+const recentSlack = int64(time.Hour / time.Millisecond)
 
 // remember adds the identities of the recent events stored to recent_ids,
 // and now and then forgets those past the window.

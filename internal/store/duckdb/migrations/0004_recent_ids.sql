@@ -6,3 +6,5 @@ CREATE TABLE recent_ids (
 	id UUID NOT NULL,
 	ts BIGINT NOT NULL
 );
+-- the events stored before this table existed
+INSERT INTO recent_ids SELECT DISTINCT site_id, id, ts FROM events WHERE ts >= epoch_ms(now()) - 72 * 3600 * 1000;

@@ -8,3 +8,7 @@ CREATE TABLE recent_ids (
 	PRIMARY KEY (site_id, id)
 );
 CREATE INDEX recent_ids_ts ON recent_ids (ts);
+-- the events stored before this table existed
+INSERT INTO recent_ids SELECT site_id, id, min(ts) FROM events
+	WHERE ts >= (extract(epoch FROM now()) * 1000)::bigint - 72 * 3600 * 1000
+	GROUP BY site_id, id;
