@@ -35,6 +35,9 @@ func startNode(t testing.TB, command, dataDir string, args ...string) *server {
 	t.Cleanup(func() {
 		s.Kill()
 		s.checkLog()
+		if t.Failed() {
+			t.Logf("fjord %s's log (end):\n%s", command, tail(s.stderr.String(), 4000))
+		}
 	})
 	return s
 }
