@@ -530,6 +530,10 @@ func TestRoutesEnforcePermissions(t *testing.T) {
 			// no token and an address outside the ranges: as if there
 			// were no such page (TestMetricsGuard tries tokens and ranges)
 			probes = append(probes, probe{"nobody", nil, http.StatusNotFound, ""}, probe{"a customer's session", sessionOf(e.cookie), http.StatusNotFound, ""})
+		case PermCollector:
+			// no collectors file here: as if there were no such routes
+			// (TestCollectorEndpoints tries tokens with one)
+			probes = append(probes, probe{"nobody", nil, http.StatusNotFound, ""}, probe{"a customer's session", sessionOf(e.cookie), http.StatusNotFound, ""})
 		case PermPublic, PermPage, PermStaffPage:
 			return
 		default:
