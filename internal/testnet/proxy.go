@@ -1,7 +1,6 @@
 package testnet
 
 import (
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -144,10 +143,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
-			return
+			return // EOF or a reset: closing both ends passes it on
 		}
 	}
 }

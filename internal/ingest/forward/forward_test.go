@@ -57,7 +57,6 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
-// fuzz-count: 1x
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(EncodeBatch([][]byte{record(1), record(2)}))
 	f.Add([]byte{batchVersion, 255, 255, 255, 255})
@@ -111,7 +110,6 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// fuzz-count: 1x
 func FuzzParseTokens(f *testing.F) {
 	_, line, _ := NewToken("edge-1")
 	f.Add([]byte(line + "\n# x\n"))
