@@ -62,7 +62,7 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 	if err := mirror.Load(); err != nil {
 		return err
 	}
-	if err := refresh(ctx, client, mirror, cfg.Region); err != nil {
+	if err := refresh(ctx, client, mirror, cfg.Region, cfg.Listen); err != nil {
 		if !mirror.Has() {
 			// nothing to enrich with yet: collection answers 503 (the
 			// tracker tries its next endpoint) until the main service answers
@@ -75,7 +75,7 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := checkRegion(mirror, cfg.Region, cfg.Listen); err != nil {
+	if err := checkRegion(mirror.AllowedRegions(), cfg.Region, cfg.Listen); err != nil {
 		return err
 	}
 
@@ -135,7 +135,7 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 		<-forwarded
 	}
 	defer stopForward()
-	go keepMirror(ctx, client, mirror, salts, cfg.Region, log)
+	go keepMirror(ctx, client, mirror, salts, cfg.Region, cfg.Listen, log)
 
 	pl, err := listenPublic(ctx, cfg, log, srv.Listener)
 	if err != nil {
@@ -198,10 +198,10 @@ type regionError struct{ msg string }
 func (e *regionError) Error() string { return e.msg }
 
 // checkRegion holds the edge to the main service's allowed regions
-// (PRODUCT §9.7): an edge's spool holds data too.
-func checkRegion(m *forward.Mirror, region, listen string) error {
-	allowed := m.AllowedRegions()
-	if !m.Has() || len(allowed) == 0 {
+// (PRODUCT §9.7): an edge's spool holds data too. No list (no contact with
+// the main service yet): nothing to check against.
+func checkRegion(allowed []string, region, listen string) error {
+	if len(allowed) == 0 {
 		return nil
 	}
 	if region == "" {
@@ -217,15 +217,15 @@ func checkRegion(m *forward.Mirror, region, listen string) error {
 }
 
 // refresh takes a new snapshot from the main service.
-func refresh(ctx context.Context, c *forward.Client, m *forward.Mirror, region string) error {
+func refresh(ctx context.Context, c *forward.Client, m *forward.Mirror, region, listen string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	snap, err := c.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	if len(snap.AllowedRegions) > 0 && region != "" && !config.RegionAllowed(snap.AllowedRegions, region) {
-		return &regionError{fmt.Sprintf("region = %q is outside the main service's allowed regions (%s): this collector's spool would place data there", region, strings.Join(snap.AllowedRegions, ", "))}
+	if err := checkRegion(snap.AllowedRegions, region, listen); err != nil {
+		return err
 	}
 	return m.Update(snap, time.Now())
 }
@@ -235,7 +235,7 @@ func refresh(ctx context.Context, c *forward.Client, m *forward.Mirror, region s
 const MirrorEvery = 30 * time.Second
 
 // keepMirror refreshes the mirror and destroys salts older than 48 hours.
-func keepMirror(ctx context.Context, c *forward.Client, m *forward.Mirror, salts *collect.SaltKeeper, region string, log *slog.Logger) {
+func keepMirror(ctx context.Context, c *forward.Client, m *forward.Mirror, salts *collect.SaltKeeper, region, listen string, log *slog.Logger) {
 	t := time.NewTicker(MirrorEvery)
 	defer t.Stop()
 	failing := false
@@ -245,7 +245,7 @@ func keepMirror(ctx context.Context, c *forward.Client, m *forward.Mirror, salts
 			return
 		case <-t.C:
 		}
-		err := refresh(ctx, c, m, region)
+		err := refresh(ctx, c, m, region, listen)
 		var refused *regionError
 		switch {
 		case errors.As(err, &refused):

@@ -220,12 +220,18 @@ func (s *Server) takeRecords(ctx context.Context, recs [][]byte, from string, dr
 // EdgeHandler is the public port of an edge collector (fjord collect):
 // the tracker, the collection endpoint, health and metrics; nothing that
 // needs the stores.
-func (s *Server) EdgeHandler() *Mux {
+func (s *Server) EdgeHandler() *Mux { return s.collectionMux() }
+
+// collectionMux is what the main service's public port and an edge
+// collector's have in common.
+func (s *Server) collectionMux() *Mux {
 	m := newMux(s.guard)
 	m.edge = s.serveEdge
 	m.Handle("GET /healthz", PermPublic, s.healthz)
 	m.Handle("GET /readyz", PermPublic, s.readyz)
 	m.Handle("GET /metrics", PermMetrics, s.metrics)
+	// other methods: 404 as for a path that does not exist (a 405 would
+	// tell that /metrics is there)
 	m.Handle("/metrics", PermPublic, http.NotFound)
 	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)
 	m.Handle("POST /api/event", PermPublic, s.collectPost)

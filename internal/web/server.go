@@ -21,7 +21,6 @@ import (
 	"fjord/internal/auth"
 	"fjord/internal/backup"
 	"fjord/internal/collect"
-	"fjord/internal/collect/tracker"
 	"fjord/internal/export"
 	"fjord/internal/feed"
 	"fjord/internal/ingest"
@@ -131,20 +130,9 @@ func (s *Server) SetReady(v bool) { s.ready.Store(v) }
 
 // Handler is the public port's handler.
 func (s *Server) Handler() *Mux {
-	m := newMux(s.guard)
-	m.edge = s.serveEdge
-	m.Handle("GET /healthz", PermPublic, s.healthz)
-	m.Handle("GET /readyz", PermPublic, s.readyz)
-	m.Handle("GET /metrics", PermMetrics, s.metrics)
-	// other methods: 404 as for a path that does not exist (a 405 would
-	// tell that /metrics is there)
-	m.Handle("/metrics", PermPublic, http.NotFound)
-	m.Handle("GET /js/fjord.js", PermPublic, tracker.Handler().ServeHTTP)
-	m.Handle("POST /api/event", PermPublic, s.collectPost)
+	m := s.collectionMux()
 	m.Handle("GET "+forward.SnapshotPath, PermCollector, s.collectorSnapshot)
 	m.Handle("POST "+forward.EventsPath, PermCollector, s.collectorEvents)
-	m.Handle("OPTIONS /api/event", PermPublic, s.collectPreflight)
-	m.Handle("GET /api/event", PermPublic, s.collectPixel)
 	m.Handle("GET /signin", PermPage, s.signinForm)
 	m.Handle("POST /signin", PermPage, s.signinPost)
 	m.Handle("GET /signin/link/{token}", PermPage, s.linkForm)
