@@ -160,6 +160,13 @@ type visitor struct {
 	// are all of it)
 	evs  []ev
 	base *visit
+	// lag is what the open visit's visit-level counters grew by that its
+	// page, hostname and name keys have not received yet: giving it to
+	// each of them at every event would cost as many adds as the visit
+	// has pages (a crawler's visit of 25,000 pages made the loader
+	// quadratic). Each such key holds the visit's counters minus lag;
+	// settle gives it to them before the day is read or the visit ends.
+	lag Sums
 }
 
 // keepEvents is how many of an open visit's latest events are kept: an
@@ -209,6 +216,11 @@ func (v *visit) touch(k int32, visitLevel bool) bool {
 type sink interface {
 	add(k int32, d *Sums)
 	occurs(k int32, n int32)
+	// spread adds d to each key v touched that gets its visit-level
+	// counters (page, hostname, name), now or later (see visitor.lag);
+	// lag is what such a key does not hold yet of the visit's counters.
+	spread(v *visit, d *Sums)
+	lag() Sums
 }
 
 func (d *Day) id(dim int, val string) int32 {
@@ -276,6 +288,8 @@ func (d *Day) Add(e *store.Event) bool {
 	default:
 		// among the kept events, or just before the visit (then it
 		// becomes the first event): take them out, insert, put them back
+		// (the replays give each key its part at once: settle first)
+		d.settle(v)
 		x.sess = d.session(e)
 		old, _ := d.replay(v.base, v.evs)
 		i := sort.Search(len(v.evs), func(i int) bool { return Before(x.ts, x.id, v.evs[i].ts, v.evs[i].id) })
@@ -331,11 +345,33 @@ func (d *Day) endVisit(v *visitor) {
 	if v.cur == nil {
 		return
 	}
+	d.settle(v)
 	ks := append(v.ended, v.cur.keys()...)
 	slices.Sort(ks)
 	v.ended = slices.Compact(ks)
 	v.end = v.cur.last
 	v.cur, v.evs, v.base = nil, nil, nil
+}
+
+// settle gives the visitor's open visit's keys what they lag behind.
+func (d *Day) settle(v *visitor) {
+	if v.lag == (Sums{}) || v.cur == nil {
+		return
+	}
+	ds := dayVisitor{d, v}
+	for _, t := range v.cur.touched {
+		if t&1 == 1 {
+			ds.add(int32(t>>1), &v.lag)
+		}
+	}
+	v.lag = Sums{}
+}
+
+// settleAll settles every open visit, before the day's sums are read.
+func (d *Day) settleAll() {
+	for _, id := range d.open {
+		d.settle(d.vis[id])
+	}
 }
 
 // trim keeps the open visit's latest keepEvents events, moving base past
@@ -344,7 +380,7 @@ func (d *Day) trim(v *visitor) {
 	if len(v.evs) <= keepEvents {
 		return
 	}
-	v.base = d.step(v.base, &v.evs[0], scratchSink{})
+	v.base = d.step(v.base, &v.evs[0], discard{})
 	v.evs = append(v.evs[:0], v.evs[1:]...)
 }
 
@@ -472,11 +508,7 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 	for _, k := range v.fixed {
 		s.add(k, &withEv)
 	}
-	for _, t := range v.touched {
-		if t&1 == 1 {
-			s.add(int32(t>>1), &delta)
-		}
-	}
+	s.spread(v, &delta)
 	s.add(v.startHour, &delta)
 	// the exit page is now x's, and the visit's events go with it
 	if exit := d.exitOf(x.page); exit == v.exit {
@@ -496,7 +528,7 @@ func (d *Day) step(cur *visit, x *ev, s sink) *visit {
 		if v.touch(k, i != hourIdx) {
 			s.occurs(k, 1)
 			if i != hourIdx {
-				c = plus(after, ec)
+				c = plus(minus(after, s.lag()), ec)
 			}
 		}
 		s.add(k, &c)
@@ -560,6 +592,10 @@ func (s dayVisitor) occurs(k int32, n int32) {
 	s.d.touch(k)
 }
 
+func (s dayVisitor) spread(_ *visit, c *Sums) { s.v.lag = plus(s.v.lag, *c) }
+
+func (s dayVisitor) lag() Sums { return s.v.lag }
+
 func (d *Day) touch(k int32) {
 	if !d.dirty[k] {
 		d.dirty[k] = true
@@ -600,8 +636,28 @@ func (s scratchSink) add(k int32, c *Sums) {
 
 func (s scratchSink) occurs(k int32, n int32) { s.get(k).n += n }
 
+func (s scratchSink) spread(v *visit, c *Sums) {
+	for _, t := range v.touched {
+		if t&1 == 1 {
+			s.add(int32(t>>1), c)
+		}
+	}
+}
+
+func (scratchSink) lag() Sums { return Sums{} }
+
+// discard is the sink of a step whose contributions are not wanted (the
+// base of a long visit moving past its oldest kept event).
+type discard struct{}
+
+func (discard) add(int32, *Sums)     {}
+func (discard) occurs(int32, int32)  {}
+func (discard) spread(*visit, *Sums) {}
+func (discard) lag() Sums            { return Sums{} }
+
 // Rows returns every non-empty row of the day.
 func (d *Day) Rows() []Row {
+	d.settleAll()
 	var out []Row
 	for i, k := range d.keys {
 		if d.sums[i] != (Sums{}) {
@@ -616,6 +672,7 @@ func (d *Day) Rows() []Row {
 // takes the day as written. Stored rows plus deltas are the day's rows:
 // a reader sums the rows of a key.
 func (d *Day) Deltas() []Row {
+	d.settleAll()
 	out := make([]Row, 0, len(d.dlist))
 	for _, i := range d.dlist {
 		k := d.keys[i]

@@ -204,3 +204,29 @@ func TestOneVisit(t *testing.T) {
 		t.Errorf("the first exit page kept %v", g)
 	}
 }
+
+// BenchmarkLongVisit: one visitor's visit over thousands of distinct pages
+// (a crawler with a browser's User-Agent) costs the same per event however
+// long it grows; before visitor.lag, each event added to every page the
+// visit had touched, and 25,000 pages stalled the loader.
+func BenchmarkLongVisit(b *testing.B) {
+	for _, pages := range []int{1000, 20000} {
+		b.Run(fmt.Sprintf("pages=%d", pages), func(b *testing.B) {
+			at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+			evs := make([]store.Event, pages)
+			for i := range evs {
+				evs[i] = store.Event{VisitorID: 1, Time: at.Add(time.Duration(i) * time.Second), Name: "pageview", Path: fmt.Sprintf("/p/%d", i), Interactive: true}
+				evs[i].ID[0], evs[i].ID[1] = byte(i>>8), byte(i)
+			}
+			b.ResetTimer()
+			for range b.N {
+				d := NewDay(time.UTC)
+				for i := range evs {
+					d.Add(&evs[i])
+				}
+				d.Deltas()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*pages), "ns/event")
+		})
+	}
+}
