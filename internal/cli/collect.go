@@ -95,7 +95,8 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 		defer geo.Close()
 	}
 	salts := &collect.SaltKeeper{Store: mirror}
-	fw := &forward.Forwarder{J: spool, To: client, Log: log, PosFile: filepath.Join(cfg.DataDir, "spool.pos")}
+	fw := &forward.Forwarder{J: spool, To: client, Log: log, PosFile: filepath.Join(cfg.DataDir, "spool.pos"),
+		RejectFile: filepath.Join(cfg.DataDir, "rejected-events.log")}
 	if cfg.NATSURL != "" {
 		// at scale the spool goes to the JetStream stream the main
 		// service's writers consume; --main still gives the sites and salts
@@ -119,7 +120,7 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 	srv.Metrics.Watch(metrics.Sources{Journal: spool, DataDir: cfg.DataDir, Forwarding: func() metrics.ForwardStatus {
 		st := fw.Status()
 		return metrics.ForwardStatus{Pending: st.Pending, Oldest: st.Oldest, LastOK: st.LastOK,
-			Forwarded: fw.Forwarded.Load(), Failures: fw.Failures.Load()}
+			Forwarded: fw.Forwarded.Load(), Failures: fw.Failures.Load(), Rejected: fw.Rejected.Load()}
 	}})
 
 	fctx, cancelForward := context.WithCancel(context.Background())

@@ -204,7 +204,7 @@ func (l *Loader) isolate(ctx context.Context, pos journal.Pos) (int, journal.Pos
 	if len(bad) == 0 || len(good) == 0 || l.RejectFile == "" {
 		return 0, pos, fmt.Errorf("batch at %s fails as a whole (%d of %d records refused alone)", pos, len(bad), len(recs))
 	}
-	if err := writeRejects(l.RejectFile, bad, reasons); err != nil {
+	if err := WriteRejects(l.RejectFile, bad, reasons); err != nil {
 		return 0, pos, fmt.Errorf("set aside refused records: %w", err)
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -221,9 +221,10 @@ func (l *Loader) isolate(ctx context.Context, pos journal.Pos) (int, journal.Pos
 	return len(recs), next, nil
 }
 
-// writeRejects appends one line per record: the store's reason and the
-// record in base64 (it can be decoded with DecodeEvent), then fsyncs.
-func writeRejects(path string, recs [][]byte, reasons []string) error {
+// WriteRejects appends one line per record: the time, the reason it was
+// refused and the record in base64 (it can be decoded with DecodeEvent),
+// then fsyncs.
+func WriteRejects(path string, recs [][]byte, reasons []string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err

@@ -88,6 +88,7 @@ type ForwardStatus struct {
 	Oldest    time.Time // event time of the oldest record waiting; zero: none
 	Forwarded uint64    // records confirmed since start
 	Failures  uint64    // failed attempts since start
+	Rejected  uint64    // records the main service refused for good, set aside
 	LastOK    time.Time // the last confirmed batch; zero: none yet
 }
 

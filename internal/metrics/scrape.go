@@ -155,6 +155,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge("fjord_spool_oldest_age_seconds", age)
 		counter("fjord_forward_events_total", float64(f.Forwarded))
 		counter("fjord_forward_failures_total", float64(f.Failures))
+		counter("fjord_forward_rejected_records_total", float64(f.Rejected))
 		last := 0.0
 		if !f.LastOK.IsZero() {
 			last = float64(f.LastOK.Unix())

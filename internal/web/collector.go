@@ -135,7 +135,9 @@ func (s *Server) collectorEvents(w http.ResponseWriter, r *http.Request) {
 	var bad *badRecord
 	switch {
 	case errors.As(err, &bad):
-		s.writeError(w, http.StatusBadRequest, err.Error())
+		// 422, not 400: the batch was read, one record was not; the edge
+		// sets that record aside and sends the rest (a 400 it retries).
+		s.writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	case err != nil:
 		w.Header().Set("Retry-After", "5")

@@ -124,7 +124,7 @@ func TestCollectorEndpoints(t *testing.T) {
 		{"empty", nil, 400, "empty batch"},
 		{"other version", []byte{7, 0, 0, 0, 0}, 400, "unknown batch version"},
 		{"truncated", forward.EncodeBatch(recs)[:20], 400, "record 0"},
-		{"bad record", forward.EncodeBatch([][]byte{recs[0], bad}), 400, "record 1: unknown record version"},
+		{"bad record", forward.EncodeBatch([][]byte{recs[0], bad}), 422, "record 1: unknown record version"},
 		{"too large", make([]byte, forward.MaxBatchBytes+1), 413, "a batch may hold"},
 	} {
 		code, body := e.collectorDo(t, "POST", forward.EventsPath, token, tc.body)
@@ -146,4 +146,87 @@ func TestCollectorEndpoints(t *testing.T) {
 	if code, _ := e.collectorDo(t, "GET", forward.SnapshotPath, token, nil); code != 404 {
 		t.Errorf("no collectors file: %d, want 404", code)
 	}
+}
+
+// TestForwarderSetsAsideRefused: an edge's spool holding a record the main
+// service cannot read (a newer record version) does not block: the
+// forwarder finds the refused record, writes it to its reject file and
+// delivers every other one; a batch refused as a whole is retried.
+func TestForwarderSetsAsideRefused(t *testing.T) {
+	e, token := collectorEnv(t)
+	ctx := context.Background()
+	site, err := e.srv.Accounts.SiteByDomain(ctx, "site.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	spool, err := journal.Open(journal.Options{Dir: filepath.Join(dir, "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	const n = 40
+	for i := range n {
+		ev := store.Event{SiteID: site.ID, Time: e.srv.Now().Add(-time.Minute), Name: "pageview", VisitorID: 7, Path: "/edge", Interactive: true}
+		ev.ID[0], ev.ID[15] = 0xee, byte(i)
+		rec := ingest.EncodeEvent(nil, &ev)
+		if i == 13 {
+			rec[0] = 9 // a record version the main service does not know
+		}
+		if err := spool.Append(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, err := forward.ParseBase(e.http.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects := filepath.Join(dir, "rejected-events.log")
+	fw := &forward.Forwarder{J: spool, To: &forward.Client{Base: base, Token: token}, Log: e.srv.Log,
+		RejectFile: rejects, MaxBatch: 16, MaxBackoff: 20 * time.Millisecond}
+	before := e.j.End()
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { fw.Run(fctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for fw.Status().Pending != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if st := fw.Status(); st.Pending != 0 {
+		t.Fatalf("the spool did not drain: %+v", st)
+	}
+	got, _, err := e.j.Read(before, 100, 1<<20)
+	if err != nil || len(got) != n-1 {
+		t.Fatalf("the main service's journal holds %d new records (%v), want %d", len(got), err, n-1)
+	}
+	line, err := os.ReadFile(rejects)
+	if err != nil || strings.Count(string(line), "\n") != 1 || !strings.Contains(string(line), "unknown record version") || fw.Rejected.Load() != 1 {
+		t.Fatalf("reject file %q (%v), %d rejected; want the one refused record with the reason", line, err, fw.Rejected.Load())
+	}
+	if fi, _ := os.Stat(rejects); fi.Mode().Perm() != 0o600 {
+		t.Errorf("reject file mode %v", fi.Mode().Perm())
+	}
+
+	// a batch refused as a whole (a client of another protocol) is not
+	// set aside: it waits in the spool, and the status says why
+	fw2 := &forward.Forwarder{J: spool, To: refuseAll{}, Log: e.srv.Log, RejectFile: rejects, MaxBackoff: 20 * time.Millisecond}
+	spool.Append(ctx, got[0])
+	fctx, cancel = context.WithCancel(ctx)
+	done = make(chan struct{})
+	go func() { fw2.Run(fctx); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	<-done
+	if st := fw2.Status(); st.Pending == 0 || !strings.Contains(st.LastError, "unknown batch version") || fw2.Rejected.Load() != 0 {
+		t.Errorf("after a 400: %+v, %d rejected", st, fw2.Rejected.Load())
+	}
+}
+
+// refuseAll answers as the main service does to a batch it cannot read.
+type refuseAll struct{}
+
+func (refuseAll) Send(context.Context, [][]byte) error {
+	return &forward.StatusError{Code: http.StatusBadRequest, Msg: "POST /api/collector/events: 400 Bad Request: batch: unknown batch version 7"}
 }

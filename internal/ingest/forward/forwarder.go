@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -38,10 +39,17 @@ type Forwarder struct {
 	// MaxBackoff bounds the pause between failed attempts (default 5 s:
 	// the spool starts draining within seconds of the main service's return).
 	MaxBackoff time.Duration
+	// RejectFile receives, fsynced, the records the main service refuses
+	// for good (a record it cannot read, such as one of a newer version
+	// than it knows), so that one such record neither blocks the spool
+	// for ever nor is lost. Empty: such a batch is retried like any
+	// other failure.
+	RejectFile string
 
 	Forwarded atomic.Uint64 // records confirmed since start
 	Batches   atomic.Uint64
 	Failures  atomic.Uint64 // failed attempts
+	Rejected  atomic.Uint64 // records set aside in RejectFile
 
 	mu      sync.Mutex
 	pos     journal.Pos
@@ -108,7 +116,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			continue
 		}
 		f.noteOldest(recs[0])
-		if err := f.To.Send(ctx, recs); err != nil {
+		if err := f.deliver(ctx, recs); err != nil {
 			f.Failures.Add(1)
 			f.fail(err)
 			// jitter, so that edges do not return to the main service all
@@ -130,6 +138,32 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// deliver sends recs. A batch the main service refuses for one of its
+// records (422) is split in halves until the refused records are found
+// (a few requests per bad record); those go to RejectFile and the rest
+// are delivered. Any other failure ends it: the caller retries the whole
+// batch, and what was delivered before counts once at the main service.
+func (f *Forwarder) deliver(ctx context.Context, recs [][]byte) error {
+	err := f.To.Send(ctx, recs)
+	var se *StatusError
+	if err == nil || f.RejectFile == "" || !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity {
+		return err
+	}
+	if len(recs) > 1 {
+		half := len(recs) / 2
+		if err := f.deliver(ctx, recs[:half]); err != nil {
+			return err
+		}
+		return f.deliver(ctx, recs[half:])
+	}
+	if err := ingest.WriteRejects(f.RejectFile, recs, []string{se.Msg}); err != nil {
+		return fmt.Errorf("set aside a record the main service refuses: %w", err)
+	}
+	f.Rejected.Add(1)
+	f.Log.Error("forward: the main service refuses a record for good; set aside", "file", f.RejectFile, "reason", se.Msg)
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
