@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"fjord/internal/ingest"
 	"fjord/internal/ingest/journal"
 	"fjord/internal/metrics"
 )
@@ -70,7 +71,9 @@ func TestScrapeSources(t *testing.T) {
 		}
 	}
 	m := metrics.New()
-	m.Watch(metrics.Sources{Journal: j, DataDir: t.TempDir(), OpenAlerts: func(context.Context) (int, error) { return 0, errors.New("store down") }})
+	m.Watch(metrics.Sources{Journal: j, DataDir: t.TempDir(), OpenAlerts: func(context.Context) (int, error) { return 0, errors.New("store down") },
+		Loader:     &ingest.Loader{J: j},
+		Forwarding: func() metrics.ForwardStatus { return metrics.ForwardStatus{Pending: 10, Rejected: 1} }})
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +88,8 @@ func TestScrapeSources(t *testing.T) {
 			}
 		}
 	}
-	for _, n := range []string{"fjord_journal_commit_duration_seconds", "fjord_journal_queue_depth", "fjord_data_dir_free_bytes"} {
+	for _, n := range []string{"fjord_journal_commit_duration_seconds", "fjord_journal_queue_depth", "fjord_data_dir_free_bytes",
+		"fjord_loader_lag_bytes", "fjord_spool_pending_bytes", "fjord_forward_rejected_records_total"} {
 		if !found[n] {
 			t.Errorf("%s missing", n)
 		}

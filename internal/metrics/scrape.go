@@ -45,6 +45,7 @@ func (c *scrapeCollector) descs() []scrapeDesc {
 		newDesc("fjord_loader_failures_total", "Failed attempts to apply a batch (retried)."),
 		newDesc("fjord_loader_corrupt_records_total", "Journal records that could not be decoded."),
 		newDesc("fjord_loader_rejected_records_total", "Records the event store refused for good, set aside in the reject file."),
+		newDesc("fjord_loader_duplicates_dropped_total", "Events the event store left out because an event of the same site and id was stored (a re-sent batch, or one event received by two collectors)."),
 		newDesc("fjord_loader_lag_bytes", "Journal bytes not yet applied to the event store."),
 		newDesc("fjord_data_dir_free_bytes", "Bytes free for the server in the data dir's file system."),
 		newDesc("fjord_data_dir_size_bytes", "Size of the data dir's file system in bytes."),
@@ -56,6 +57,7 @@ func (c *scrapeCollector) descs() []scrapeDesc {
 		newDesc("fjord_spool_oldest_age_seconds", "Age of the oldest event waiting in an edge collector's spool (0: none waits)."),
 		newDesc("fjord_forward_events_total", "Events an edge collector forwarded and the main service confirmed."),
 		newDesc("fjord_forward_failures_total", "Failed attempts of an edge collector to forward a batch (each is retried)."),
+		newDesc("fjord_forward_rejected_records_total", "Records the main service refused for good, set aside in the edge collector's reject file."),
 		newDesc("fjord_forward_last_success_timestamp_seconds", "Unix time of the last batch the main service confirmed (0: none yet)."),
 		newDesc("fjord_standby_up", "1 when the PostgreSQL standby (standby-url) answered its last check and is replaying the primary's WAL, else 0."),
 		newDesc("fjord_standby_lag_bytes", "WAL bytes written on the primary that the standby had not replayed at its last check (0: caught up)."),
@@ -113,6 +115,9 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter("fjord_loader_failures_total", float64(l.Failures.Load()))
 		counter("fjord_loader_corrupt_records_total", float64(l.Corrupt.Load()))
 		counter("fjord_loader_rejected_records_total", float64(l.Rejected.Load()))
+		if l.Store != nil {
+			counter("fjord_loader_duplicates_dropped_total", float64(l.Store.Duplicates()))
+		}
 		gauge("fjord_loader_lag_bytes", float64(l.Lag()))
 	}
 	if src.DataDir != "" {
