@@ -441,12 +441,22 @@ func TestEdgeJetStream(t *testing.T) {
 	main.Stop()
 	add(sendAll(t, edge.Addr, "js.test", 3, 300, 4300))
 	waitDrained(t, edge, 60*time.Second) // all of it is in the stream now
+	// kill it while it consumes the backlog: the stream keeps a message
+	// until it is acknowledged (work-queue retention), so its count tells
+	// when the first batch was taken and that some were still left
+	msgs := streamMessages(t, url, stream)
+	backlog := msgs()
 	main.Restart()
-	// kill it while it consumes the backlog
-	// (the 4,000 take about a second to consume here; a poll through the
-	// CLI is too slow to aim, so the kill comes soon after the start)
-	time.Sleep(150 * time.Millisecond)
+	deadline := time.Now().Add(60 * time.Second)
+	for msgs() == backlog && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
 	main.Kill()
+	if left := msgs(); left == 0 || left >= backlog {
+		t.Fatalf("the kill did not come while the backlog was consumed: %d of %d messages left", left, backlog)
+	} else {
+		t.Logf("killed with %d of %d messages left in the stream", left, backlog)
+	}
 	main.Restart()
 	waitCount(t, mainDir, "js.test", int64(len(acked)), 90*time.Second)
 	main.Stop()
@@ -465,6 +475,34 @@ func waitCount(t testing.TB, dir, site string, want int64, within time.Duration)
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s counts %d pageviews, want %d", site, got, want)
+}
+
+// streamMessages returns a function counting the messages the stream
+// holds.
+func streamMessages(t testing.TB, url, stream string) func() uint64 {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() uint64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			t.Fatalf("stream %s: %v", stream, err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatalf("stream %s: %v", stream, err)
+		}
+		return info.State.Msgs
+	}
 }
 
 // deleteStream removes a test's stream from the NATS server.
