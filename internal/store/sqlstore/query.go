@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -147,13 +148,29 @@ func (b *qbuilder) rawSQL() string {
 	fmt.Fprintf(&sb, `, ea AS (
 	SELECT %sCOUNT(DISTINCT visitor_id) AS visitors, SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pageviews, COUNT(*) AS events
 	FROM fe%s
-), fv AS (
+)`, sel(eDims), groupBy(nd, dAlias))
+	if !b.needVisits() {
+		// no visit metric asked: the visits' sums are not gathered (a
+		// DISTINCT over the matching events and a join with v)
+		sb.WriteString("\nSELECT ")
+		for i, a := range dAlias {
+			if q.Dimensions[i].Time == "" {
+				a = fmt.Sprintf("COALESCE(%s, '') AS %s", a, a)
+			}
+			sb.WriteString(a + ", ")
+		}
+		// (with no dimension, the one row of no events has NULL sums)
+		sb.WriteString("COALESCE(visitors, 0) AS visitors, COALESCE(pageviews, 0) AS pageviews, COALESCE(events, 0) AS events, " +
+			"0 AS visits, 0 AS bounces, 0 AS dur, 0 AS vpv FROM ea")
+		return sb.String()
+	}
+	fmt.Fprintf(&sb, `, fv AS (
 	SELECT DISTINCT %svisitor_id, visit FROM fe
 ), va AS (
 	SELECT %sCOUNT(*) AS visits, SUM(CASE WHEN v.inter <= 1 THEN 1 ELSE 0 END) AS bounces, SUM(v.dur) AS dur, SUM(v.pv) AS vpv
 	FROM fv JOIN v ON fv.visitor_id = v.visitor_id AND fv.visit = v.visit%s
 )
-SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlias)), group("fv."))
+SELECT `, sel(vDims), sel(prefixed("fv.", dAlias)), group("fv."))
 	var outDims []string
 	for i, a := range dAlias {
 		// Go reads a NULL text as ""; so does ORDER BY with this (none
@@ -177,6 +194,22 @@ SELECT `, sel(eDims), groupBy(nd, dAlias), sel(vDims), sel(prefixed("fv.", dAlia
 		sb.WriteString(" FULL JOIN va ON " + strings.Join(on, " AND "))
 	}
 	return sb.String()
+}
+
+// needVisits tells whether the query asks for, or orders by, a metric of
+// visits (visits, bounce rate, visit duration, views per visit).
+func (b *qbuilder) needVisits() bool {
+	names := slices.Clone(b.q.Metrics)
+	for _, o := range b.q.OrderBy {
+		names = append(names, o.By)
+	}
+	for _, m := range names {
+		switch m {
+		case report.MVisits, report.MBounceRate, report.MVisitDuration, report.MViewsPerVisit:
+			return true
+		}
+	}
+	return false
 }
 
 // rawSums answers a query's sums from raw events (rawSQL).
