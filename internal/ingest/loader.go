@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,18 +227,42 @@ func (l *Loader) isolate(ctx context.Context, pos journal.Pos) (int, journal.Pos
 // refused and the record in base64 (it can be decoded with DecodeEvent),
 // then fsyncs.
 func WriteRejects(path string, recs [][]byte, reasons []string) error {
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
+	var b strings.Builder
 	for i, r := range recs {
-		fmt.Fprintf(f, "%s\t%q\t%s\n", time.Now().UTC().Format(time.RFC3339), reasons[i], base64.StdEncoding.EncodeToString(r))
+		fmt.Fprintf(&b, "%s\t%q\t%s\n", time.Now().UTC().Format(time.RFC3339), reasons[i], base64.StdEncoding.EncodeToString(r))
+	}
+	// a failed write (a full disk) must be an error: fsync would succeed
+	// with nothing dirty, and the caller then drops the records
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if os.IsNotExist(statErr) {
+		// a new file: its directory entry must be durable too
+		return syncDir(filepath.Dir(path))
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // free releases the journal segments applied at least KeepApplied ago,

@@ -43,6 +43,11 @@ func EncodeEvent(buf []byte, e *store.Event) []byte {
 
 var errShort = errors.New("record truncated")
 
+// ErrUnknownVersion is a record of a version this build cannot read: one
+// written by a newer build (an edge collector upgraded before the main
+// service), to be read once this one is upgraded, not set aside.
+var ErrUnknownVersion = errors.New("unknown record version")
+
 // DecodeEvent reads a record written by EncodeEvent. It never panics on
 // bad input: a corrupt record is an error naming what was wrong.
 func DecodeEvent(rec []byte) (store.Event, error) {
@@ -51,7 +56,7 @@ func DecodeEvent(rec []byte) (store.Event, error) {
 		return e, errShort
 	}
 	if rec[0] != recordVersion {
-		return e, fmt.Errorf("unknown record version %d", rec[0])
+		return e, fmt.Errorf("%w %d", ErrUnknownVersion, rec[0])
 	}
 	copy(e.ID[:], rec[1:17])
 	r := rec[17:]

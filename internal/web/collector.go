@@ -134,9 +134,14 @@ func (s *Server) collectorEvents(w http.ResponseWriter, r *http.Request) {
 	accepted, unknown, err := s.takeRecords(ctx, recs, ctx.Value(collectorKey{}).(string), false)
 	var bad *badRecord
 	switch {
+	case errors.As(err, &bad) && errors.Is(bad.err, ingest.ErrUnknownVersion):
+		// a newer edge: it keeps the batch and retries until this
+		// service is upgraded
+		s.writeError(w, http.StatusBadRequest, err.Error()+" (written by a newer Fjord: upgrade the main service)")
 	case errors.As(err, &bad):
-		// 422, not 400: the batch was read, one record was not; the edge
-		// sets that record aside and sends the rest (a 400 it retries).
+		// 422, not 400: the batch was read, one record can never be;
+		// the edge sets that record aside and sends the rest (a 400 it
+		// retries).
 		s.writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	case err != nil:

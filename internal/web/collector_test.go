@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +125,8 @@ func TestCollectorEndpoints(t *testing.T) {
 		{"empty", nil, 400, "empty batch"},
 		{"other version", []byte{7, 0, 0, 0, 0}, 400, "unknown batch version"},
 		{"truncated", forward.EncodeBatch(recs)[:20], 400, "record 0"},
-		{"bad record", forward.EncodeBatch([][]byte{recs[0], bad}), 422, "record 1: unknown record version"},
+		{"newer record", forward.EncodeBatch([][]byte{recs[0], bad}), 400, "record 1: unknown record version 9 (written by a newer Fjord: upgrade the main service)"},
+		{"bad record", forward.EncodeBatch([][]byte{recs[0], garbled(recs[0])}), 422, "record 1: bad site id"},
 		{"too large", make([]byte, forward.MaxBatchBytes+1), 413, "a batch may hold"},
 	} {
 		code, body := e.collectorDo(t, "POST", forward.EventsPath, token, tc.body)
@@ -171,7 +173,7 @@ func TestForwarderSetsAsideRefused(t *testing.T) {
 		ev.ID[0], ev.ID[15] = 0xee, byte(i)
 		rec := ingest.EncodeEvent(nil, &ev)
 		if i == 13 {
-			rec[0] = 9 // a record version the main service does not know
+			rec = garbled(rec)
 		}
 		if err := spool.Append(ctx, rec); err != nil {
 			t.Fatal(err)
@@ -182,7 +184,7 @@ func TestForwarderSetsAsideRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	rejects := filepath.Join(dir, "rejected-events.log")
-	fw := &forward.Forwarder{J: spool, To: &forward.Client{Base: base, Token: token}, Log: e.srv.Log,
+	fw := &forward.Forwarder{J: spool, To: &forward.Client{Base: base, Token: token}, Log: e.srv.Log, PosFile: filepath.Join(dir, "spool.pos"),
 		RejectFile: rejects, MaxBatch: 16, MaxBackoff: 20 * time.Millisecond}
 	before := e.j.End()
 	fctx, cancel := context.WithCancel(ctx)
@@ -202,31 +204,35 @@ func TestForwarderSetsAsideRefused(t *testing.T) {
 		t.Fatalf("the main service's journal holds %d new records (%v), want %d", len(got), err, n-1)
 	}
 	line, err := os.ReadFile(rejects)
-	if err != nil || strings.Count(string(line), "\n") != 1 || !strings.Contains(string(line), "unknown record version") || fw.Rejected.Load() != 1 {
+	if err != nil || strings.Count(string(line), "\n") != 1 || !strings.Contains(string(line), "bad site id") || fw.Rejected.Load() != 1 {
 		t.Fatalf("reject file %q (%v), %d rejected; want the one refused record with the reason", line, err, fw.Rejected.Load())
 	}
 	if fi, _ := os.Stat(rejects); fi.Mode().Perm() != 0o600 {
 		t.Errorf("reject file mode %v", fi.Mode().Perm())
 	}
+	if fw.Forwarded.Load() != n-1 {
+		t.Errorf("%d counted as forwarded, want %d (not the one set aside)", fw.Forwarded.Load(), n-1)
+	}
 
-	// a batch refused as a whole (a client of another protocol) is not
-	// set aside: it waits in the spool, and the status says why
-	fw2 := &forward.Forwarder{J: spool, To: refuseAll{}, Log: e.srv.Log, RejectFile: rejects, MaxBackoff: 20 * time.Millisecond}
-	spool.Append(ctx, got[0])
+	// a record of a newer version (an edge upgraded first) is not set
+	// aside: it waits in the spool until the main service is upgraded,
+	// and the status says why
+	newer := slices.Clone(got[0])
+	newer[0] = 9
+	spool.Append(ctx, newer)
 	fctx, cancel = context.WithCancel(ctx)
 	done = make(chan struct{})
-	go func() { fw2.Run(fctx); close(done) }()
-	time.Sleep(200 * time.Millisecond)
+	go func() { fw.Run(fctx); close(done) }()
+	time.Sleep(300 * time.Millisecond)
 	cancel()
 	<-done
-	if st := fw2.Status(); st.Pending == 0 || !strings.Contains(st.LastError, "unknown batch version") || fw2.Rejected.Load() != 0 {
-		t.Errorf("after a 400: %+v, %d rejected", st, fw2.Rejected.Load())
+	if st := fw.Status(); st.Pending == 0 || !strings.Contains(st.LastError, "upgrade the main service") || fw.Rejected.Load() != 1 {
+		t.Errorf("after a newer record: %+v, %d rejected", st, fw.Rejected.Load())
 	}
 }
 
-// refuseAll answers as the main service does to a batch it cannot read.
-type refuseAll struct{}
-
-func (refuseAll) Send(context.Context, [][]byte) error {
-	return &forward.StatusError{Code: http.StatusBadRequest, Msg: "POST /api/collector/events: 400 Bad Request: batch: unknown batch version 7"}
+// garbled is rec with a version and id this service reads and a body it
+// can never read.
+func garbled(rec []byte) []byte {
+	return append(slices.Clone(rec[:17]), bytes.Repeat([]byte{0xff}, 10)...)
 }

@@ -116,7 +116,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			continue
 		}
 		f.noteOldest(recs[0])
-		if err := f.deliver(ctx, recs); err != nil {
+		rejected, err := f.deliver(ctx, recs)
+		if err != nil {
 			f.Failures.Add(1)
 			f.fail(err)
 			// jitter, so that edges do not return to the main service all
@@ -128,7 +129,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		f.Forwarded.Add(uint64(len(recs)))
+		f.Forwarded.Add(uint64(len(recs) - rejected))
 		f.Batches.Add(1)
 		pos = next
 		f.setPos(pos, time.Now())
@@ -140,30 +141,35 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// deliver sends recs. A batch the main service refuses for one of its
-// records (422) is split in halves until the refused records are found
-// (a few requests per bad record); those go to RejectFile and the rest
-// are delivered. Any other failure ends it: the caller retries the whole
-// batch, and what was delivered before counts once at the main service.
-func (f *Forwarder) deliver(ctx context.Context, recs [][]byte) error {
+// deliver sends recs and returns how many were set aside. A batch the
+// main service refuses for one of its records (422: a record it can never
+// read; a record of a newer version is a 400, retried until the main
+// service is upgraded) is split in halves until the refused records are
+// found (a few requests per bad record); those go to RejectFile and the
+// rest are delivered. Any other failure ends it: the caller retries the
+// whole batch, and what was delivered before counts once at the main
+// service (a record set aside before may then be written twice).
+func (f *Forwarder) deliver(ctx context.Context, recs [][]byte) (int, error) {
 	err := f.To.Send(ctx, recs)
 	var se *StatusError
 	if err == nil || f.RejectFile == "" || !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity {
-		return err
+		return 0, err
 	}
 	if len(recs) > 1 {
 		half := len(recs) / 2
-		if err := f.deliver(ctx, recs[:half]); err != nil {
-			return err
+		a, err := f.deliver(ctx, recs[:half])
+		if err != nil {
+			return 0, err
 		}
-		return f.deliver(ctx, recs[half:])
+		b, err := f.deliver(ctx, recs[half:])
+		return a + b, err
 	}
 	if err := ingest.WriteRejects(f.RejectFile, recs, []string{se.Msg}); err != nil {
-		return fmt.Errorf("set aside a record the main service refuses: %w", err)
+		return 0, fmt.Errorf("set aside a record the main service refuses: %w", err)
 	}
 	f.Rejected.Add(1)
 	f.Log.Error("forward: the main service refuses a record for good; set aside", "file", f.RejectFile, "reason", se.Msg)
-	return nil
+	return 1, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -126,12 +126,11 @@ func (b *qbuilder) rawSQL() string {
 	var sb strings.Builder
 	b.ctes(&sb, goalDim)
 	nd := len(q.Dimensions)
-	var eDims, vDims, dAlias []string
+	var eDims, dAlias []string
 	for i, d := range q.Dimensions {
 		a := fmt.Sprintf("d%d", i)
 		dAlias = append(dAlias, a)
 		eDims = append(eDims, b.eventExpr(d)+" AS "+a)
-		vDims = append(vDims, b.visitExpr(d)+" AS "+a)
 	}
 	group := func(prefix string) string {
 		if nd == 0 {
@@ -153,16 +152,19 @@ func (b *qbuilder) rawSQL() string {
 		// no visit metric asked: the visits' sums are not gathered (a
 		// DISTINCT over the matching events and a join with v)
 		sb.WriteString("\nSELECT ")
-		for i, a := range dAlias {
-			if q.Dimensions[i].Time == "" {
-				a = fmt.Sprintf("COALESCE(%s, '') AS %s", a, a)
-			}
-			sb.WriteString(a + ", ")
+		for _, a := range dAlias { // no time dimension here
+			sb.WriteString(fmt.Sprintf("COALESCE(%s, '') AS %s, ", a, a))
 		}
 		// (with no dimension, the one row of no events has NULL sums)
 		sb.WriteString("COALESCE(visitors, 0) AS visitors, COALESCE(pageviews, 0) AS pageviews, COALESCE(events, 0) AS events, " +
 			"0 AS visits, 0 AS bounces, 0 AS dur, 0 AS vpv FROM ea")
 		return sb.String()
+	}
+	// built here: a time bucket's expression adds an argument, which
+	// PostgreSQL refuses when the text does not use it
+	var vDims []string
+	for i, d := range q.Dimensions {
+		vDims = append(vDims, b.visitExpr(d)+" AS "+dAlias[i])
 	}
 	fmt.Fprintf(&sb, `, fv AS (
 	SELECT DISTINCT %svisitor_id, visit FROM fe
@@ -196,9 +198,17 @@ SELECT `, sel(vDims), sel(prefixed("fv.", dAlias)), group("fv."))
 	return sb.String()
 }
 
-// needVisits tells whether the query asks for, or orders by, a metric of
-// visits (visits, bounce rate, visit duration, views per visit).
+// needVisits tells whether the query needs the visits' sums: it asks for,
+// or orders by, a metric of visits (visits, bounce rate, visit duration,
+// views per visit), or it has a time dimension (a visit counts in the
+// bucket it started in, which can hold none of its matching events, and
+// that bucket must still be a row of the answer).
 func (b *qbuilder) needVisits() bool {
+	for _, d := range b.q.Dimensions {
+		if d.Time != "" {
+			return true
+		}
+	}
 	names := slices.Clone(b.q.Metrics)
 	for _, o := range b.q.OrderBy {
 		names = append(names, o.By)
