@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -362,34 +363,63 @@ func TestEdgeDiskFull(t *testing.T) {
 	edge := startNode(t, "collect", edgeDir, "--main", "http://"+main.Addr, "--token-file", tokenFile, "--limit-collect", "off", "--disk-reserve", "0")
 	main.Stop()
 
+	// four clients, so that the spool commits requests in groups (one at
+	// a time, filling 2 MiB took half a minute)
 	acked := map[[16]byte]bool{}
 	c := &http.Client{Timeout: 10 * time.Second}
+	var mu sync.Mutex
 	full := 0
-	for i := 0; full < 20; i++ {
-		if i > 100000 {
-			t.Fatal("the 2 MiB disk never filled")
-		}
-		id := eventID(7, i)
-		body := fmt.Sprintf(`{"name":"pageview","url":"https://full.test/%d","domain":"full.test","id":"%x"}`, i, id)
-		req, _ := http.NewRequest("POST", "http://"+edge.Addr+"/api/event", strings.NewReader(body))
-		req.Header.Set("User-Agent", browserUA)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("event %d: %v (the edge crashed?)\n%s", i, err, tail(edge.stderr.String(), 2000))
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusAccepted:
-			acked[id] = true
-		case http.StatusServiceUnavailable:
-			if !strings.Contains(string(msg), "disk is full") || resp.Header.Get("Retry-After") == "" {
-				t.Fatalf("503 without the reason: %s", msg)
+	var fail error
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				mu.Lock()
+				stop := full >= 20 || fail != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if i > 50000 {
+					mu.Lock()
+					fail = errors.New("the 2 MiB disk never filled")
+					mu.Unlock()
+					return
+				}
+				id := eventID(70+w, i)
+				body := fmt.Sprintf(`{"name":"pageview","url":"https://full.test/%d","domain":"full.test","id":"%x"}`, i, id)
+				req, _ := http.NewRequest("POST", "http://"+edge.Addr+"/api/event", strings.NewReader(body))
+				req.Header.Set("User-Agent", browserUA)
+				resp, err := c.Do(req)
+				if err != nil {
+					mu.Lock()
+					fail = fmt.Errorf("event %d: %v (the edge crashed?)", i, err)
+					mu.Unlock()
+					return
+				}
+				msg, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				switch resp.StatusCode {
+				case http.StatusAccepted:
+					acked[id] = true
+				case http.StatusServiceUnavailable:
+					if !strings.Contains(string(msg), "disk is full") || resp.Header.Get("Retry-After") == "" {
+						fail = fmt.Errorf("503 without the reason: %s", msg)
+					}
+					full++
+				default:
+					fail = fmt.Errorf("event %d: %d %s", i, resp.StatusCode, msg)
+				}
+				mu.Unlock()
 			}
-			full++
-		default:
-			t.Fatalf("event %d: %d %s", i, resp.StatusCode, msg)
-		}
+		}()
+	}
+	wg.Wait()
+	if fail != nil {
+		t.Fatalf("%v\n%s", fail, tail(edge.stderr.String(), 2000))
 	}
 	if resp, err := http.Get("http://" + edge.Addr + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the edge is not healthy with a full disk: %v", err)
