@@ -264,7 +264,10 @@ func (s *Events) inTx(ctx context.Context, fn func(sqlstore.Tx) error) error {
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
-		tx, err := dc.(*stdlib.Conn).Conn().Begin(ctx)
+		// read committed whatever the server's default: Apply's look-up
+		// of stored ids, after the advisory lock, must see what the
+		// server that held the lock before committed
+		tx, err := dc.(*stdlib.Conn).Conn().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
