@@ -40,10 +40,10 @@ type Forwarder struct {
 	// the spool starts draining within seconds of the main service's return).
 	MaxBackoff time.Duration
 	// RejectFile receives, fsynced, the records the main service refuses
-	// for good (a record it cannot read, such as one of a newer version
-	// than it knows), so that one such record neither blocks the spool
-	// for ever nor is lost. Empty: such a batch is retried like any
-	// other failure.
+	// for good (422: a record it can never read; one of a newer version
+	// is kept and retried until the main service is upgraded), so that
+	// one such record neither blocks the spool for ever nor is lost.
+	// Empty: such a batch is retried like any other failure.
 	RejectFile string
 
 	Forwarded atomic.Uint64 // records confirmed since start
