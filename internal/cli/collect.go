@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -155,15 +154,7 @@ func Collect(args []string, stdout, stderr io.Writer) error {
 	log.Info("fjord collecting", "listen", pl.ln.Addr().String(), "main", base.String(), "data_dir", cfg.DataDir, "version", Version)
 	srv.SetReady(true)
 
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			log.Error("server stopped", "err", err)
-		}
-	}
-	srv.SetReady(false)
-	log.Info("shutting down")
+	waitForStop(ctx, errc, srv, log)
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	pub.Shutdown(sctx)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -18,6 +19,7 @@ import (
 
 	"fjord/internal/config"
 	"fjord/internal/tlsconf"
+	"fjord/internal/web"
 )
 
 // public is what `fjord serve` runs on its public addresses (PRODUCT
@@ -180,4 +182,18 @@ func publicURL(cfg *config.Config, addr string) string {
 		host = net.JoinHostPort(cfg.ACMEDomains[0], port)
 	}
 	return "https://" + strings.TrimSuffix(host, ":443")
+}
+
+// waitForStop serves until ctx ends or a server stops (logged unless it was
+// closed), then takes the node out of readiness before the shutdown.
+func waitForStop(ctx context.Context, errc <-chan error, srv *web.Server, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server stopped", "err", err)
+		}
+	}
+	srv.SetReady(false)
+	log.Info("shutting down")
 }

@@ -250,15 +250,7 @@ func Serve(args []string, stdout, stderr io.Writer) error {
 	// e2e tests) can then rely on the address having been printed.
 	srv.SetReady(true)
 
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			log.Error("server stopped", "err", err)
-		}
-	}
-	srv.SetReady(false)
-	log.Info("shutting down")
+	waitForStop(ctx, errc, srv, log)
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	pub.Shutdown(sctx)
